@@ -1,0 +1,54 @@
+"""The one configuration object. Embedded defaults work from a checkout; env vars override.
+
+| setting              | env var                  | default                          |
+|----------------------|--------------------------|----------------------------------|
+| exercises_dir        | GRADER_EXERCISES_DIR     | <checkout>/exercises             |
+| reference_dir        | GRADER_REFERENCE_DIR     | <checkout>/reference             |
+| data_dir             | GRADER_DATA_DIR          | unset (datasets for exercises 4-6)|
+| instance_dir         | GRADER_INSTANCE_DIR      | <checkout>/instance              |
+| backend              | GRADER_BACKEND           | local                            |
+| max_submission_mb    | GRADER_MAX_SUBMISSION_MB | 20                               |
+| sandbox_root         | GRADER_SANDBOX_ROOT      | system temp dir                  |
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Config:
+    exercises_dir: Path = CHECKOUT / "exercises"
+    reference_dir: Path = CHECKOUT / "reference"
+    data_dir: Path | None = None
+    instance_dir: Path = CHECKOUT / "instance"
+    backend: str = "local"
+    max_submission_mb: float = 20.0
+    sandbox_root: str | None = None
+
+    @classmethod
+    def from_env(cls, environ=None) -> "Config":
+        env = os.environ if environ is None else environ
+        path = lambda key, default: Path(env[key]).resolve() if env.get(key) else default  # noqa: E731
+        return cls(
+            exercises_dir=path("GRADER_EXERCISES_DIR", cls.exercises_dir),
+            reference_dir=path("GRADER_REFERENCE_DIR", cls.reference_dir),
+            data_dir=path("GRADER_DATA_DIR", None),
+            instance_dir=path("GRADER_INSTANCE_DIR", cls.instance_dir),
+            backend=env.get("GRADER_BACKEND", cls.backend),
+            max_submission_mb=float(env.get("GRADER_MAX_SUBMISSION_MB", cls.max_submission_mb)),
+            sandbox_root=env.get("GRADER_SANDBOX_ROOT") or None,
+        )
+
+    @property
+    def max_submission_bytes(self) -> int:
+        return int(self.max_submission_mb * 1024 * 1024)
+
+    @property
+    def sandbox_hidden_paths(self) -> list[Path]:
+        """Folders student code must never read: suites, solutions, held-out data, instance secrets."""
+        paths = [self.exercises_dir, self.reference_dir, self.instance_dir]
+        return paths + ([self.data_dir] if self.data_dir else [])

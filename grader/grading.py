@@ -1,0 +1,32 @@
+"""The pipeline, one stage after another: ingest -> sandbox -> harness -> scoring."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .config import Config
+from .harness.client import StudentProcess
+from .harness.plugin import run_suite
+from .ingest import load_submission
+from .manifest import load_exercise
+from .results import GradeResult
+from .sandbox import Limits, get_backend
+from .scoring import score
+from .slicing import select
+
+
+def grade(exercise_id: str, path: Path, config: Config, backend: str | None = None,
+          progress=None) -> GradeResult:
+    """Grade one submission file. Raises IngestError / UnknownExercise for bad input."""
+    started = time.monotonic()
+    exercise = load_exercise(config.exercises_dir, exercise_id)
+    submission = load_submission(Path(path), config.max_submission_bytes)
+    kept, not_run = select(submission.chunks, exercise.names, exercise.execute)
+    sandbox = get_backend(backend or config.backend, config)
+    limits = Limits(memory_mb=exercise.memory_mb, cpu_threads=exercise.cpu_threads,
+                    cpu_s=int(exercise.suite_timeout_s) + 60)
+    process = StudentProcess(sandbox, limits, [[c.cell, c.line, c.source] for c in kept],
+                             load_timeout_s=exercise.test_timeout_s)
+    run = run_suite(exercise, process, progress)
+    return score(exercise, run, submission.skipped_cells, not_run, sandbox.describe(),
+                 time.monotonic() - started)

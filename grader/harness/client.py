@@ -1,0 +1,246 @@
+"""Trusted side: start the student runner in a sandbox and reach its objects through proxies.
+
+Tests use `student.sigmoid(z)` or `student.Perceptron(2).fit(X, y)` as if the module were
+imported; each access is one request over the wire, answered by value (data) or as a handle
+(`Remote`). Every failure of the student's code becomes a `StudentError` with a sentence for the
+student; a crash or a timeout kills the runner, which restarts at the next test.
+"""
+from __future__ import annotations
+
+import io
+import os
+import selectors
+import signal
+import time
+
+from ..sandbox import Limits, Sandbox
+from . import wire
+
+
+class StudentError(Exception):
+    """A failure of the student's code; `str(e)` is shown to the student."""
+    status = "error"
+
+
+class StudentTimeout(StudentError):
+    status = "timeout"
+
+
+class StudentCrashed(StudentError):
+    pass
+
+
+class StudentMissing(StudentError, AttributeError):
+    """A name or attribute the student did not define (an AttributeError, so `hasattr` works)."""
+
+
+class StudentProcess:
+    def __init__(self, sandbox: Sandbox, limits: Limits, chunks: list, load_timeout_s: float):
+        self.sandbox, self.limits, self.chunks = sandbox, limits, chunks
+        self.load_timeout_s = load_timeout_s
+        self.running = None
+        self.generation = 0
+        self.fatal: StudentError | None = None      # loading failed: it would fail the same way again
+        self.broken: StudentError | None = None     # crashed in the current test
+        self.load_errors: list = []
+        self.starts = 0
+        self.budget_s = load_timeout_s
+        self.deadline = None
+        self.module = Remote(self, wire.Ref(0, "module"), 0, "")
+
+    # ------------------------------------------------------------ lifecycle
+    def begin_test(self, budget_s: float) -> None:
+        self.broken = None
+        self.budget_s = budget_s
+        self.deadline = None        # starts with the first call, after any restart
+
+    def ensure_started(self) -> None:
+        if self.fatal:
+            raise self.fatal
+        if self.broken:
+            raise self.broken
+        if self.running is not None and self.running.poll() is None:
+            return
+        self.stop()
+        self.running = self.sandbox.start(self.limits)
+        self.generation += 1
+        self.starts += 1
+        self.module = Remote(self, wire.Ref(0, "module"), self.generation, "")
+        deadline = time.monotonic() + self.load_timeout_s
+        try:
+            errors = self._exchange({"op": "load", "arg": self._encode(self.chunks)},
+                                    "loading your code", deadline, self.load_timeout_s)
+        except StudentError as e:
+            self.fatal = type(e)(str(e))
+            raise self.fatal from None
+        if self.starts == 1:
+            self.load_errors = errors if isinstance(errors, list) else []
+
+    def output(self) -> str:
+        return self.running.output() if self.running else ""
+
+    def stop(self) -> None:
+        if self.running is not None:
+            self.last_output = self.running.output()
+            self.running.kill()
+            self.running = None
+
+    # ------------------------------------------------------------ requests
+    def request(self, op: str, target: "Remote", arg, label: str):
+        if target._gen != self.generation and target._ref.id != 0:
+            raise StudentCrashed(f"{label}: this object came from a run of your code that has stopped")
+        self.ensure_started()
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self.budget_s
+        header = {"op": op, "target": target._ref.id, "arg": None}
+        blobs: list[bytes] = []
+        header["arg"] = wire.encode(arg, blobs, self._send_ref)
+        try:
+            return self._exchange(header, label, self.deadline, self.budget_s, blobs)
+        except (StudentTimeout, StudentCrashed) as e:
+            self.broken = e
+            raise
+
+    def _encode(self, value):
+        blobs: list[bytes] = []
+        tree = wire.encode(value, blobs)
+        assert not blobs
+        return tree
+
+    def _send_ref(self, value) -> wire.Ref:
+        if isinstance(value, Remote) and value._gen == self.generation:
+            return value._ref
+        raise TypeError(f"cannot send a {type(value).__name__} to the student process")
+
+    def _exchange(self, header: dict, label: str, deadline: float, budget: float, blobs=()):
+        try:
+            reply, reply_blobs = self._roundtrip(header, list(blobs), deadline)
+        except TimeoutError:
+            self.stop()
+            raise StudentTimeout(f"timed out after {budget:g} s in {label or 'your code'}") from None
+        except (EOFError, BrokenPipeError):
+            status = self._wait_exit()
+            self.stop()
+            when = "during import" if header["op"] == "load" else f"in {label}"
+            raise StudentCrashed(f"your code exited {when} ({describe_exit(status, self.limits)})") from None
+        except wire.WireError as e:
+            self.stop()
+            raise StudentCrashed(f"your code sent back something the grader cannot read in {label} ({e})") from None
+        try:
+            if reply.get("ok") is True:
+                return wire.decode(reply.get("value"), reply_blobs, self._receive_ref)
+            error = reply.get("error")
+            if not isinstance(error, dict):
+                raise wire.WireError("malformed error reply")
+            raise student_exception(error, label, header)
+        except wire.WireError as e:
+            raise StudentCrashed(f"{label} returned something the grader cannot read ({e})") from None
+
+    def _receive_ref(self, ref: wire.Ref) -> "Remote":
+        return Remote(self, ref, self.generation, ref.kind)
+
+    def _roundtrip(self, header: dict, blobs: list[bytes], deadline: float):
+        """Send one frame and read the reply, never blocking past `deadline`."""
+        buf = io.BytesIO()
+        wire.write_frame(buf, header, blobs)
+        out = memoryview(buf.getvalue())
+        fd_in, fd_out = self.running.stdin.fileno(), self.running.stdout.fileno()
+        os.set_blocking(fd_in, False)
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd_in, selectors.EVENT_WRITE)
+            while out:
+                _wait(sel, deadline)
+                out = out[os.write(fd_in, out):]
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd_out, selectors.EVENT_READ)
+            prefix = _read(sel, fd_out, 8, deadline)
+            body = _read(sel, fd_out, wire.frame_length(prefix), deadline)
+        return wire.split_frame(body)
+
+    def _wait_exit(self) -> int | None:
+        for _ in range(50):
+            status = self.running.poll()
+            if status is not None:
+                return status
+            time.sleep(0.02)
+        return None
+
+
+def _wait(sel, deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0 or not sel.select(remaining):
+        raise TimeoutError
+
+
+def _read(sel, fd: int, n: int, deadline: float) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        _wait(sel, deadline)
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def describe_exit(status: int | None, limits: Limits) -> str:
+    if status is None:
+        return "it stopped answering"
+    if status < 0:
+        name = signal.Signals(-status).name if -status in signal.Signals._value2member_map_ else str(-status)
+        hint = {"SIGKILL": f": killed, often for using more than {limits.memory_mb} MB of memory",
+                "SIGXCPU": ": it used up its CPU time", "SIGXFSZ": f": it wrote a file over {limits.file_mb} MB",
+                "SIGSEGV": ": it crashed"}.get(name, "")
+        return f"signal {name}{hint}"
+    return f"exit status {status}"
+
+
+def student_exception(error: dict, label: str, header: dict) -> StudentError:
+    etype = str(error.get("type", "Exception"))[:100]
+    message = str(error.get("message", ""))[:2000]
+    where = ""
+    if isinstance(error.get("cell"), int):
+        where = f" (cell {error['cell']}, line {error.get('line')})"
+    if etype == "AttributeError" and header["op"] == "get":
+        if header["target"] == 0:
+            return StudentMissing(f"your code does not define `{header['arg']}`")
+        return StudentMissing(f"{label}: {message}")
+    if etype == "SystemExit":
+        return StudentError(f"your code called exit() in {label} ({message}){where}")
+    if etype == "MemoryError":
+        return StudentError(f"your code ran out of memory in {label}{where}")
+    return StudentError(f"{label} raised {etype}: {message}{where}")
+
+
+class Remote:
+    """A handle to an object in the student process: attributes, calls, and passing back as argument."""
+
+    __slots__ = ("_proc", "_ref", "_gen", "_label")
+
+    def __init__(self, proc: StudentProcess, ref: wire.Ref, gen: int, label: str):
+        object.__setattr__(self, "_proc", proc)
+        object.__setattr__(self, "_ref", ref)
+        object.__setattr__(self, "_gen", gen)
+        object.__setattr__(self, "_label", label)
+
+    def _child(self, name: str) -> str:
+        return f"{self._label}.{name}" if self._label else name
+
+    def __getattr__(self, name: str):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)       # copy/pickle/inspect probing never goes remote
+        proc = object.__getattribute__(self, "_proc")
+        value = proc.request("get", self, name, self._child(name))
+        if isinstance(value, Remote):
+            object.__setattr__(value, "_label", self._child(name))
+        return value
+
+    def __setattr__(self, name: str, value) -> None:
+        self._proc.request("set", self, (name, value), self._child(name))
+
+    def __call__(self, *args, **kwargs):
+        return self._proc.request("call", self, (list(args), kwargs), self._label)
+
+    def __repr__(self) -> str:
+        return f"<student {self._ref.kind} {self._label}>"

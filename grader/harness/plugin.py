@@ -1,0 +1,153 @@
+"""The pytest plugin that runs a hidden suite against a `StudentProcess`, junitxml-style:
+hooks collect each test's outcome into one dict, classified in words the student can read.
+
+It provides the fixtures suites use (`student`, `rng`, `suite_dir`), enforces the per-test and
+whole-suite time limits, and never lets pytest print (its tracebacks would show the suite's code).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from ..manifest import Exercise
+from .client import StudentError, StudentProcess
+
+
+class InternalError(Exception):
+    """The suite itself is broken or could not run: an operator's problem, never the student's."""
+
+
+class SuiteTimeout(Exception):
+    pass
+
+
+@dataclass
+class Outcome:
+    status: str                    # passed / failed / error / timeout
+    message: str | None = None     # for the student
+    always_visible: bool = False   # about the student's code (crash, timeout, exception): not secret
+    duration_s: float = 0.0
+
+
+@dataclass
+class SuiteRun:
+    outcomes: dict[str, Outcome]
+    load_errors: list = field(default_factory=list)
+    output: str = ""
+    duration_s: float = 0.0
+    suite_time_s: float = 0.0
+
+
+SEVERITY = {"passed": 0, "failed": 1, "error": 2, "timeout": 3}
+
+
+class GradingPlugin:
+    def __init__(self, exercise: Exercise, process: StudentProcess, progress=None):
+        self.exercise, self.process, self.progress = exercise, process, progress
+        self.outcomes: dict[str, Outcome] = {}
+        self.collect_errors: list[str] = []
+        self.started = time.monotonic()
+        self.suite_time = 0.0
+
+    # ---------------------------------------------------------------- fixtures
+    @pytest.fixture
+    def student(self):
+        self.process.begin_test(self.exercise.test_timeout_s)
+        self.process.ensure_started()
+        return self.process.module
+
+    @pytest.fixture
+    def rng(self, request):
+        return np.random.default_rng(zlib.crc32(request.node.name.encode()))
+
+    @pytest.fixture
+    def suite_dir(self):
+        return self.exercise.suite_dir
+
+    # ---------------------------------------------------------------- hooks
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.collect_errors.append(f"{report.nodeid}: {report.longreprtext[-2000:]}")
+
+    def pytest_runtest_setup(self, item):
+        if time.monotonic() - self.started > self.exercise.suite_timeout_s:
+            raise SuiteTimeout()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = (yield).get_result()
+        if call.when == "call":
+            self.suite_time += call.duration
+        if call.when == "teardown" and report.passed:
+            return
+        name = getattr(item, "originalname", None) or item.name
+        outcome = classify(report, call)
+        previous = self.outcomes.get(name)
+        outcome.duration_s = call.duration + (previous.duration_s if previous else 0.0)
+        if previous is None or SEVERITY[outcome.status] > SEVERITY[previous.status]:
+            self.outcomes[name] = outcome
+        else:
+            previous.duration_s = outcome.duration_s
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        if self.progress:
+            name = nodeid.split("::")[-1].split("[")[0]
+            outcome = self.outcomes.get(name)
+            self.progress(name, outcome.status if outcome else "error")
+
+
+def classify(report, call) -> Outcome:
+    if report.passed:
+        return Outcome("passed")
+    if report.skipped:
+        return Outcome("failed", "this test did not run", always_visible=True)
+    exc = call.excinfo.value if call.excinfo else None
+    if isinstance(exc, StudentError):
+        return Outcome(exc.status, str(exc), always_visible=True)
+    if isinstance(exc, SuiteTimeout):
+        return Outcome("timeout", "not run: the exercise's total time limit ran out", always_visible=True)
+    if call.when == "setup":
+        return Outcome("error", "the grader could not set up this test", always_visible=True)
+    if isinstance(exc, AssertionError):
+        return Outcome("failed", assertion_message(exc))
+    return Outcome("failed", f"the test could not use what your code returned ({type(exc).__name__})",
+                   always_visible=True)
+
+
+def assertion_message(exc: AssertionError) -> str | None:
+    """The test author's message, without pytest's introspection (which shows expected values)."""
+    text = str(exc)
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("assert ") or line.startswith("+") or line.startswith("where"):
+            break
+        lines.append(line)
+    return "\n".join(lines).strip()[:1000] or None
+
+
+def run_suite(exercise: Exercise, process: StudentProcess, progress=None) -> SuiteRun:
+    """Run the hidden suite in this (trusted) process against the student process."""
+    plugin = GradingPlugin(exercise, process, progress)
+    args = [str(exercise.suite_dir), "-c", os.devnull, "--rootdir", str(exercise.suite_dir),
+            "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:stepwise",
+            "--import-mode=importlib", "-W", "ignore::DeprecationWarning"]
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    dont_write = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    started = time.monotonic()
+    try:
+        code = pytest.main(args, plugins=[plugin])
+    finally:
+        sys.dont_write_bytecode = dont_write
+        output = process.output() or getattr(process, "last_output", "")
+        process.stop()
+    if plugin.collect_errors or code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        detail = "; ".join(plugin.collect_errors) or f"pytest exit code {int(code)}"
+        raise InternalError(f"the hidden suite for {exercise.id} could not run: {detail}")
+    return SuiteRun(plugin.outcomes, process.load_errors, output, time.monotonic() - started, plugin.suite_time)

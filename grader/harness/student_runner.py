@@ -1,0 +1,130 @@
+"""The student side: load the submission, then serve the suite's calls until stdin closes.
+
+Runs inside the sandbox, as its own program (`python -I student_runner.py`), next to a copy of
+`wire.py`. It holds no secrets and knows nothing of the tests: it executes what it is told to load
+and answers get/set/call requests. The protocol uses the original stdin/stdout; the student's own
+prints are moved to stderr, which the sandbox captures with a cap.
+"""
+import ast
+import os
+import sys
+import traceback
+import types
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import wire  # noqa: E402
+
+MAX_TEXT = 2000
+
+
+def main() -> None:
+    proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(2, 1)                       # print() now goes to the captured stderr stream
+    sys.stdout = sys.stderr
+    server = Server()
+    while True:
+        frame = wire.read_frame(proto_in)
+        if frame is None:
+            return
+        header, blobs = frame
+        reply_blobs: list[bytes] = []
+        try:
+            value = server.handle(header, blobs)
+            reply = {"ok": True, "value": wire.encode(value, reply_blobs, server.make_ref)}
+        except BaseException as e:  # noqa: BLE001 - every student failure is reported, never fatal
+            reply_blobs = []
+            reply = {"ok": False, "error": describe(e)}
+        try:
+            wire.write_frame(proto_out, reply, reply_blobs)
+        except wire.WireError as e:
+            wire.write_frame(proto_out, {"ok": False, "error": {"type": "WireError", "message": str(e)}})
+
+
+class Server:
+    def __init__(self):
+        self.module = types.ModuleType("student")
+        self.module.__file__ = "student.py"
+        sys.modules["student"] = self.module
+        self.objects: dict[int, object] = {}
+        self.ids: dict[int, int] = {}      # id(obj) -> handle id, so one object keeps one handle
+        self.next_id = 1
+
+    def make_ref(self, obj) -> wire.Ref:
+        key = id(obj)
+        if key not in self.ids:
+            self.ids[key] = self.next_id
+            self.objects[self.next_id] = obj
+            self.next_id += 1
+        kind = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+        return wire.Ref(self.ids[key], str(kind), callable(obj))
+
+    def resolve(self, ref: wire.Ref):
+        if ref.id == 0:
+            return self.module
+        if ref.id not in self.objects:
+            raise LookupError("unknown handle")
+        return self.objects[ref.id]
+
+    def handle(self, header: dict, blobs: list[bytes]):
+        op = header.get("op")
+        arg = wire.decode(header.get("arg"), blobs, self.resolve)
+        if op == "load":
+            return self.load(arg)
+        if op == "names":
+            return sorted(n for n in vars(self.module) if not n.startswith("_"))
+        if op == "ping":
+            return "pong"
+        target = self.resolve(wire.Ref(header.get("target", 0)))
+        if op == "get":
+            return getattr(target, arg)
+        if op == "set":
+            name, value = arg
+            setattr(target, name, value)
+            return None
+        if op == "call":
+            args, kwargs = arg
+            return target(*args, **kwargs)
+        if op == "method":
+            name, args, kwargs = arg
+            return getattr(target, name)(*args, **kwargs)
+        if op == "release":
+            for i in arg:
+                obj = self.objects.pop(i, None)
+                self.ids.pop(id(obj), None)
+            return None
+        raise ValueError(f"unknown operation {op!r}")
+
+    def load(self, chunks: list) -> list:
+        """Run the kept top-level statements one by one, like cells run by hand; report failures."""
+        errors = []
+        namespace = vars(self.module)
+        for cell, line, source in chunks:
+            try:
+                tree = ast.parse(source)
+                ast.increment_lineno(tree, line - 1)
+                exec(compile(tree, f"cell {cell}", "exec"), namespace)
+            except BaseException as e:  # noqa: BLE001
+                info = describe(e)
+                errors.append([cell, info.get("line") or line, f"{info['type']}: {info['message']}"])
+        return errors
+
+
+def describe(e: BaseException) -> dict:
+    """Type, message and the innermost student-code location of an exception, as plain data."""
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename.startswith("cell ")]
+    where = frames[-1] if frames else None
+    message = str(e) if not isinstance(e, SystemExit) else f"exit status {e.code!r}"
+    return {
+        "type": type(e).__name__,
+        "message": message[:MAX_TEXT],
+        "cell": int(where.filename[5:]) if where else None,
+        "line": where.lineno if where else None,
+        "function": where.name if where else None,
+    }
+
+
+if __name__ == "__main__":
+    main()

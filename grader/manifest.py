@@ -1,0 +1,78 @@
+"""Exercise manifests (`exercises/<id>/exercise.toml`): what a suite checks and what it is worth."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ManifestError(Exception):
+    """A broken or missing manifest: an operator's problem, reported as an internal error."""
+
+
+class UnknownExercise(LookupError):
+    """The user named an exercise that does not exist (bad usage)."""
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    name: str
+    points: float
+    description: str
+    visible: bool = False
+    bonus: bool = False
+
+
+@dataclass(frozen=True)
+class Exercise:
+    id: str
+    title: str
+    folder: Path
+    names: tuple[str, ...]
+    tests: tuple[TestSpec, ...]
+    execute: str = "slice"
+    test_timeout_s: float = 10.0
+    suite_timeout_s: float = 90.0
+    memory_mb: int = 2048
+    cpu_threads: int = 1
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def suite_dir(self) -> Path:
+        return self.folder / "hidden"
+
+    def test(self, name: str) -> TestSpec | None:
+        return next((t for t in self.tests if t.name == name), None)
+
+
+def exercise_ids(exercises_dir: Path) -> list[str]:
+    return sorted(p.parent.name for p in Path(exercises_dir).glob("*/exercise.toml"))
+
+
+def load_exercise(exercises_dir: Path, exercise_id: str) -> Exercise:
+    path = Path(exercises_dir) / exercise_id / "exercise.toml"
+    if not exercise_id.replace("-", "").replace("_", "").isalnum() or not path.is_file():
+        known = ", ".join(exercise_ids(exercises_dir)) or "none"
+        raise UnknownExercise(f"unknown exercise {exercise_id!r} (known: {known})")
+    try:
+        data = tomllib.loads(path.read_text())
+        limits = data.get("limits", {})
+        tests = tuple(TestSpec(name=t["name"], points=float(t["points"]),
+                               description=t.get("description", ""),
+                               visible=bool(t.get("visible", False)), bonus=bool(t.get("bonus", False)))
+                      for t in data["tests"])
+        exercise = Exercise(
+            id=data.get("id", exercise_id), title=data["title"], folder=path.parent,
+            names=tuple(data.get("names", ())), tests=tests, execute=data.get("execute", "slice"),
+            test_timeout_s=float(limits.get("test_timeout_s", 10)),
+            suite_timeout_s=float(limits.get("suite_timeout_s", 90)),
+            memory_mb=int(limits.get("memory_mb", 2048)), cpu_threads=int(limits.get("cpu_threads", 1)),
+            extra={k: v for k, v in data.items() if k not in {"id", "title", "names", "tests", "execute", "limits"}},
+        )
+    except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as e:
+        raise ManifestError(f"{path}: {type(e).__name__}: {e}") from None
+    if exercise.execute not in ("slice", "all"):
+        raise ManifestError(f"{path}: execute must be 'slice' or 'all', not {exercise.execute!r}")
+    if exercise.id != exercise_id:
+        raise ManifestError(f"{path}: id {exercise.id!r} does not match its folder")
+    return exercise

@@ -1,0 +1,51 @@
+"""Human-readable output of a grading run (rich): live progress while the suite runs, then a table."""
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .results import GradeResult
+
+MARKS = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "error": "[red]error[/]",
+         "timeout": "[yellow]timeout[/]"}
+
+
+class Progress:
+    """One line per finished test on stderr, so a long suite visibly moves (stdout stays clean)."""
+
+    def __init__(self, stream):
+        self.console = Console(file=stream, highlight=False)
+        self.count = 0
+
+    def __call__(self, name: str, status: str) -> None:
+        self.count += 1
+        self.console.print(f"  [dim]{self.count:>3}[/] {name} ... {MARKS.get(status, status)}")
+
+    def close(self) -> None:
+        pass
+
+
+def print_result(result: GradeResult, console: Console | None = None) -> None:
+    console = console or Console(highlight=False)
+    table = Table(title=f"{result.exercise}: {result.score:g} / {result.max_score:g} points"
+                        + (f"  (bonus {result.bonus:g} / {result.bonus_max:g})" if result.bonus_max else ""))
+    table.add_column("test")
+    table.add_column("status")
+    table.add_column("points", justify="right")
+    table.add_column("what it checks / why it failed")
+    for t in result.tests:
+        text = escape(t.description) + (f"\n[dim]{escape(t.message)}[/]" if t.message else "")
+        table.add_row(t.name + (" (bonus)" if t.bonus else ""), MARKS.get(t.status, t.status),
+                      f"{t.points:g}/{t.max_points:g}", text)
+    console.print(table)
+    for c in result.skipped_cells:
+        console.print(f"[yellow]cell {c.cell}, line {c.line} was not run:[/] {escape(c.message)}"
+                      + (f"  [dim]{escape(c.excerpt)}[/]" if c.excerpt else ""))
+    for e in result.load_errors:
+        console.print(f"[yellow]cell {e.cell}, line {e.line} raised while loading:[/] {escape(e.message)}")
+    if result.not_run:
+        console.print(f"[dim]{result.not_run} top-level statements (plots, prints, training runs) were not needed and not run.[/]")
+    console.print(f"[dim]graded in {result.duration_s:.2f} s; sandbox: "
+                  + ", ".join(f"{k} {v}" for k, v in result.sandbox.items() if k != "backend")
+                  + f" ({result.sandbox.get('backend')})[/]")

@@ -1,0 +1,76 @@
+"""The sandbox interface: start the student runner under limits, hand back its pipes."""
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+RUNNER_FILES = ("student_runner.py", "wire.py")
+RUNNER_DIR = Path(__file__).resolve().parent.parent / "harness"
+
+
+class SandboxUnavailable(Exception):
+    """The sandbox cannot start for an infrastructure reason: never the student's fault."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_mb: int = 2048      # address space of the student process
+    cpu_threads: int = 1       # BLAS / torch threads
+    cpu_s: int = 600           # CPU seconds over the process's life (backstop; tests have wall limits)
+    pids: int = 64             # processes and threads
+    file_mb: int = 64          # largest file it may write
+    output_kb: int = 64        # captured stdout+stderr kept; the rest is counted and dropped
+
+
+class Running(ABC):
+    """A started student runner: `stdin`/`stdout` carry the protocol; `output()` is what it printed."""
+
+    stdin = None
+    stdout = None
+
+    def __init__(self, output_limit: int):
+        self._output = bytearray()
+        self._output_total = 0
+        self._output_limit = output_limit
+        self._lock = threading.Lock()
+
+    def _drain(self, stream) -> None:
+        """Read the student's prints forever, keeping the first `output_limit` bytes."""
+        while True:
+            chunk = stream.read(65536)
+            if not chunk:
+                return
+            with self._lock:
+                self._output_total += len(chunk)
+                room = self._output_limit - len(self._output)
+                if room > 0:
+                    self._output += chunk[:room]
+
+    def output(self) -> str:
+        with self._lock:
+            text = self._output.decode("utf-8", "replace")
+            if self._output_total > len(self._output):
+                text += f"\n[... output cut: {self._output_total:,} bytes printed, first {len(self._output):,} kept]"
+            return text
+
+    @abstractmethod
+    def poll(self) -> int | None:
+        """Exit status if it has stopped (negative: killed by that signal), else None."""
+
+    @abstractmethod
+    def kill(self) -> None:
+        """Stop it and everything it started, and clean up; safe to call twice."""
+
+
+class Sandbox(ABC):
+    name = "?"
+
+    @abstractmethod
+    def start(self, limits: Limits) -> Running:
+        ...
+
+    @abstractmethod
+    def describe(self) -> dict:
+        """What isolation is in force, in words for the report (backend, network, files, device)."""

@@ -1,0 +1,166 @@
+"""Local backend: the student runner as a subprocess in its own namespaces, under rlimits.
+
+Where the OS allows it (`unshare`), the process gets a new network namespace (no network at all),
+a PID namespace (killing its first process kills everything it forked, daemons included) and a
+mount namespace in which the exercises, solutions and data folders are covered by empty tmpfs.
+As root it also drops to a throwaway uid, so it cannot read the grader's /proc entries and the
+process limit counts only its own processes. Whatever could not be applied is said in `describe()`.
+"""
+from __future__ import annotations
+
+import os
+import random
+import resource
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from .base import RUNNER_DIR, RUNNER_FILES, Limits, Running, Sandbox
+
+NS_FLAGS = ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child"]
+PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")   # machine-specific BLAS correctness
+
+
+@lru_cache(maxsize=1)
+def namespace_support() -> tuple[list[str] | None, str]:
+    """The unshare prefix that works here (None if none does) and why, probed once per process."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return None, "unshare is not installed"
+    prefix = [unshare] + ([] if os.geteuid() == 0 else ["--user", "--map-root-user"]) + NS_FLAGS
+    try:
+        probe = subprocess.run(prefix + ["true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, f"unshare failed: {e}"
+    if probe.returncode != 0:
+        return None, "unshare is not permitted here: " + probe.stderr.decode(errors="replace").strip()[:200]
+    return prefix, "ok"
+
+
+class LocalSandbox(Sandbox):
+    name = "local"
+
+    def __init__(self, config):
+        self.hidden_paths = [Path(p) for p in config.sandbox_hidden_paths if Path(p).exists()]
+        self.root = config.sandbox_root
+        self.drop_uid = os.geteuid() == 0 and shutil.which("setpriv") is not None
+
+    def describe(self) -> dict:
+        prefix, why = namespace_support()
+        isolated = prefix is not None
+        return {
+            "backend": "local",
+            "network": "none (own network namespace)" if isolated else f"NOT isolated ({why})",
+            "processes": "own PID namespace" if isolated else "process group only",
+            "files": ("grader folders hidden" if isolated else "NOT hidden: the code could read the grader's files"),
+            "user": "throwaway uid" if self.drop_uid else "same user as the grader",
+            "device": "cpu",
+        }
+
+    def start(self, limits: Limits) -> "LocalRunning":
+        return LocalRunning(self, limits)
+
+
+class LocalRunning(Running):
+    def __init__(self, sandbox: LocalSandbox, limits: Limits):
+        super().__init__(limits.output_kb * 1024)
+        self.workdir = Path(tempfile.mkdtemp(prefix="grader-sbx-", dir=sandbox.root))
+        runner_dir = self.workdir / ".runner"
+        runner_dir.mkdir()
+        for name in RUNNER_FILES:
+            shutil.copy(RUNNER_DIR / name, runner_dir / name)
+        self.uid = random.randrange(200_000, 2_000_000) if sandbox.drop_uid else None
+        if self.uid is not None:
+            os.chown(self.workdir, self.uid, self.uid)
+        os.chmod(self.workdir, 0o700)
+
+        python = [sys.executable, "-I", "-X", "utf8", str(runner_dir / "student_runner.py")]
+        prefix, _ = namespace_support()
+        if self.uid is not None:
+            python = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
+                      "--no-new-privs", "--"] + python
+        if prefix is not None:
+            mounts = "".join(f"mount -t tmpfs -o size=16k,mode=000 none {shlex.quote(str(p))} && "
+                             for p in sandbox.hidden_paths)
+            argv = prefix + ["/bin/sh", "-c", f"{mounts}exec {shlex.join(python)}"]
+        else:
+            argv = python
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=self.workdir, env=self._environment(limits), start_new_session=True,
+            preexec_fn=lambda: _apply_rlimits(limits, self.uid is None), close_fds=True)
+        self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
+        threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
+
+    def _environment(self, limits: Limits) -> dict:
+        threads = str(limits.cpu_threads)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.workdir),
+               "TMPDIR": str(self.workdir), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+               "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+               "MKL_NUM_THREADS": threads, "GRADER_CPU_THREADS": threads}
+        env.update({k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ})
+        return env
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        if self.uid is not None:
+            _kill_uid(self.uid)      # anything that escaped the process group without a PID namespace
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _apply_rlimits(limits: Limits, count_existing: bool) -> None:
+    """Runs in the child before exec: the limits every process of the sandbox inherits."""
+    mb = 1024 * 1024
+    nproc = limits.pids
+    if count_existing:   # not root: the process limit counts every process this user already has
+        nproc += len(_processes_of(os.getuid())) * 4   # threads count too
+    for res, value in ((resource.RLIMIT_AS, limits.memory_mb * mb),
+                       (resource.RLIMIT_CPU, limits.cpu_s),
+                       (resource.RLIMIT_FSIZE, limits.file_mb * mb),
+                       (resource.RLIMIT_NPROC, nproc),
+                       (resource.RLIMIT_CORE, 0),
+                       (resource.RLIMIT_NOFILE, 1024)):
+        resource.setrlimit(res, (value, value))
+
+
+def _processes_of(uid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def _kill_uid(uid: int) -> None:
+    for pid in _processes_of(uid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+

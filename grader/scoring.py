@@ -1,0 +1,32 @@
+"""Scoring: manifest + suite outcomes + ingestion notes -> the one `GradeResult`.
+
+Only what the manifest allows reaches the student: descriptions always, assertion messages for
+tests marked visible, and the harness's own sentences about their code (crash, timeout, exception).
+"""
+from __future__ import annotations
+
+from .harness.plugin import Outcome, SuiteRun
+from .manifest import Exercise
+from .results import CellError, GradeResult, SkippedCell, TestResult
+
+
+def score(exercise: Exercise, run: SuiteRun, skipped_cells: list[SkippedCell], not_run: int,
+          sandbox: dict, duration_s: float) -> GradeResult:
+    tests = []
+    for spec in exercise.tests:
+        outcome = run.outcomes.get(spec.name) or Outcome("error", "this test did not run", True)
+        message = outcome.message if (outcome.always_visible or spec.visible) else None
+        tests.append(TestResult(
+            name=spec.name, description=spec.description, status=outcome.status,
+            points=spec.points if outcome.status == "passed" else 0.0, max_points=spec.points,
+            bonus=spec.bonus, message=message, duration_s=round(outcome.duration_s, 3)))
+    main = [t for t in tests if not t.bonus]
+    extra = [t for t in tests if t.bonus]
+    return GradeResult(
+        exercise=exercise.id,
+        score=sum(t.points for t in main), max_score=sum(t.max_points for t in main),
+        bonus=sum(t.points for t in extra), bonus_max=sum(t.max_points for t in extra),
+        tests=tests, skipped_cells=list(skipped_cells),
+        load_errors=[CellError(cell=c, line=line, message=m) for c, line, m in run.load_errors],
+        not_run=not_run, duration_s=round(duration_s, 3), suite_duration_s=round(run.suite_time_s, 3),
+        sandbox=sandbox, output=run.output[:4000])
