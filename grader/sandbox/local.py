@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -120,8 +121,8 @@ class LocalRunning(Running):
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
-        if self.uid is not None:
-            _kill_uid(self.uid)      # anything that escaped the process group without a PID namespace
+        if self.uid is not None:     # anything that escaped, and the PID namespace's teardown
+            _kill_uid(self.uid)
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
                 stream.close()
@@ -157,10 +158,14 @@ def _processes_of(uid: int) -> list[int]:
     return pids
 
 
-def _kill_uid(uid: int) -> None:
-    for pid in _processes_of(uid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+def _kill_uid(uid: int, patience_s: float = 5.0) -> None:
+    """Kill every process of the throwaway uid and wait until the kernel has reaped them all."""
+    deadline = time.monotonic() + patience_s
+    while (pids := _processes_of(uid)) and time.monotonic() < deadline:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
 

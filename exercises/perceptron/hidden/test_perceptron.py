@@ -1,0 +1,355 @@
+"""Hidden suite for the `perceptron` exercise (CONTRACT.md section 1).
+
+The suite reaches the submission only through the `student` fixture (a proxy for the student's
+module in a sandboxed process). Everything expected is computed here, with numpy; held-out labels
+never cross to the student. Learning tests judge `predict` thresholded at 0.5 (never the student's
+own `score`), so both the batch perceptron rule and a per-sample loop pass.
+
+Calibration (measured on the reference and on a per-sample and a mean-gradient variant, random and
+zero initial weights, many seeds): AND/OR are learned with sigmoid, learning_rate 0.1 within 200
+epochs in every trial; the tests give 2000. Blobs and iris reach 1.00 held-out accuracy with
+learning_rate 0.01 and 300 epochs; the thresholds are 0.95.
+"""
+import numpy as np
+
+ATOL = 1e-6
+
+X_LOGIC = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+Y_AND = np.array([0, 0, 0, 1])
+Y_OR = np.array([0, 1, 1, 1])
+Y_XOR = np.array([0, 1, 1, 0])
+
+LOGIC_LR = 0.1
+LOGIC_EPOCHS = 2000
+
+
+# ---------------------------------------------------------------------------
+# helpers (all computation on the suite's side)
+# ---------------------------------------------------------------------------
+
+def _sigmoid(z):
+    z = np.clip(np.asarray(z, dtype=float), -500.0, 500.0)
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _as_array(value, what):
+    """The student's return value as a float array, or a failure a student can read."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{what} should return a numpy array of numbers, got {type(value).__name__}") from None
+    return arr
+
+
+def _check_elementwise(got, expected, z, name, atol=ATOL):
+    assert got.shape == expected.shape, f"{name} returned shape {got.shape}, expected {expected.shape} (same shape as the input)"
+    bad = ~np.isclose(got, expected, atol=atol, rtol=0) | ~np.isfinite(got)
+    if bad.any():
+        i = np.flatnonzero(bad.ravel())[0]
+        raise AssertionError(
+            f"{name}({z.ravel()[i]:.6g}) returned {got.ravel()[i]:.6g}, expected {expected.ravel()[i]:.6g} "
+            f"({int(bad.sum())} of {bad.size} values wrong)"
+        )
+
+
+def _central_difference(f, z, h=1e-5):
+    return (f(z + h) - f(z - h)) / (2 * h)
+
+
+def _labels_from_predict(model, X, what="predict"):
+    """Class labels from the student's predict, thresholded at 0.5 by the suite."""
+    out = _as_array(model.predict(X), what).ravel()
+    assert out.size == len(X), f"{what} returned {out.size} values for {len(X)} samples"
+    assert np.all(np.isfinite(out)), f"{what} returned nan or inf values"
+    return (out >= 0.5).astype(int)
+
+
+def _set_bias(model, b):
+    """Set the bias keeping the student's own convention (plain number or 1-element array)."""
+    old = np.asarray(model.bias)
+    model.bias = np.full(old.shape, float(b)) if old.ndim > 0 else float(b)
+
+
+def _start_wrong(model, X, y):
+    """Start from weights pointing the wrong way, so that only a model that learns can pass.
+
+    (A fit that re-initializes its weights is fine too.)
+    """
+    direction = X[y == 1].mean(axis=0) - X[y == 0].mean(axis=0)
+    model.weights = -0.5 * direction / np.linalg.norm(direction)
+    _set_bias(model, 0.0)
+
+
+def _train_logic(student, y):
+    p = student.Perceptron(2, activation="sigmoid", learning_rate=LOGIC_LR)
+    p.fit(X_LOGIC.copy(), y.copy(), epochs=LOGIC_EPOCHS, verbose=False)
+    return _labels_from_predict(p, X_LOGIC.copy())
+
+
+def _blobs(rng, n_per_class, centers, scale, margin=None):
+    """Gaussian blobs; with `margin`, points too close to the x1 + x2 = 0 line are redrawn."""
+    X, y = [], []
+    for label, c in enumerate(centers):
+        pts = []
+        while len(pts) < n_per_class:
+            p = rng.normal(loc=c, scale=scale, size=2)
+            if margin is None or (p.sum() / np.sqrt(2)) * (1 if label == 1 else -1) > margin:
+                pts.append(p)
+        X.append(np.array(pts))
+        y.append(np.full(n_per_class, label))
+    X, y = np.vstack(X), np.concatenate(y)
+    order = rng.permutation(len(y))
+    return X[order], y[order]
+
+
+# ---------------------------------------------------------------------------
+# activation functions
+# ---------------------------------------------------------------------------
+
+def test_step_function_values(student, rng):
+    z = np.concatenate([rng.normal(scale=3.0, size=40), [0.0, -0.0, 1e-9, -1e-9, 5.0, -5.0]])
+    got = _as_array(student.step_function(z.copy()), "step_function")
+    assert got.shape == z.shape, f"step_function returned shape {got.shape}, expected {z.shape}"
+    at_zero = _as_array(student.step_function(np.array([0.0])), "step_function").ravel()
+    assert at_zero.size == 1 and at_zero[0] == 1.0, (
+        f"step_function(0) returned {at_zero.tolist()}, expected 1 (the step is 1 where z >= 0)"
+    )
+    _check_elementwise(got, np.where(z >= 0, 1.0, 0.0), z, "step_function")
+
+
+def test_sigmoid_values(student, rng):
+    z = rng.normal(scale=4.0, size=60)
+    got = _as_array(student.sigmoid(z.copy()), "sigmoid")
+    _check_elementwise(got, _sigmoid(z), z, "sigmoid")
+
+
+def test_sigmoid_extreme_inputs(student):
+    z = np.array([-1000.0, -710.0, -500.0, -50.0, 0.0, 50.0, 500.0, 710.0, 1000.0])
+    got = _as_array(student.sigmoid(z.copy()), "sigmoid")
+    assert got.shape == z.shape, f"sigmoid returned shape {got.shape}, expected {z.shape}"
+    if not np.all(np.isfinite(got)):
+        bad = [float(v) for v in z[~np.isfinite(got)]]
+        raise AssertionError(
+            f"sigmoid returned nan/inf for z = {bad}: np.exp overflows for large |z|; "
+            "clip z (e.g. to [-500, 500]) or use a numerically stable formula"
+        )
+    _check_elementwise(got, _sigmoid(z), z, "sigmoid")
+
+
+def test_tanh_values(student, rng):
+    z = np.concatenate([rng.normal(scale=3.0, size=50), [0.0, -1000.0, 1000.0]])
+    got = _as_array(student.tanh(z.copy()), "tanh")
+    _check_elementwise(got, np.tanh(z), z, "tanh")
+
+
+def test_relu_values(student, rng):
+    z = np.concatenate([rng.normal(scale=3.0, size=50), [0.0, -1000.0, 1000.0]])
+    got = _as_array(student.relu(z.copy()), "relu")
+    _check_elementwise(got, np.maximum(0.0, z), z, "relu")
+
+
+def test_activations_keep_shape(student, rng):
+    for shape in [(7,), (3, 4), (2, 3, 2), (1, 1)]:
+        z = rng.normal(size=shape)
+        z.flat[0] = 0.7  # keep away from the kinks at 0
+        for name in ["step_function", "sigmoid", "tanh", "relu",
+                     "sigmoid_derivative", "tanh_derivative", "relu_derivative"]:
+            got = _as_array(getattr(student, name)(z.copy()), name)
+            assert got.shape == z.shape, (
+                f"{name} on an array of shape {z.shape} returned shape {got.shape}; "
+                "activations work element-wise and keep the input's shape"
+            )
+
+
+# ---------------------------------------------------------------------------
+# derivatives against central differences of the true functions (computed here)
+# ---------------------------------------------------------------------------
+
+def test_sigmoid_derivative(student, rng):
+    z = np.concatenate([rng.normal(scale=3.0, size=40), [0.0, 2.0, -2.0]])
+    got = _as_array(student.sigmoid_derivative(z.copy()), "sigmoid_derivative")
+    _check_elementwise(got, _central_difference(_sigmoid, z), z, "sigmoid_derivative")
+
+
+def test_tanh_derivative(student, rng):
+    z = np.concatenate([rng.normal(scale=2.0, size=40), [0.0, 1.0, -1.0]])
+    got = _as_array(student.tanh_derivative(z.copy()), "tanh_derivative")
+    _check_elementwise(got, _central_difference(np.tanh, z), z, "tanh_derivative")
+
+
+def test_relu_derivative(student, rng):
+    z = rng.normal(scale=3.0, size=60)
+    z = np.where(np.abs(z) < 0.1, z + np.sign(z + 1e-12) * 0.5, z)  # central differences away from 0
+    got = _as_array(student.relu_derivative(z.copy()), "relu_derivative")
+    _check_elementwise(got, _central_difference(lambda t: np.maximum(0.0, t), z), z, "relu_derivative")
+    at_zero = _as_array(student.relu_derivative(np.array([0.0])), "relu_derivative").ravel()
+    assert at_zero.size == 1 and at_zero[0] == 0.0, (
+        f"relu_derivative(0) returned {at_zero.tolist()}, expected 0 (the derivative is 0 at z <= 0, 1 above)"
+    )
+
+
+# ---------------------------------------------------------------------------
+# the Perceptron class
+# ---------------------------------------------------------------------------
+
+def test_perceptron_parameters(student):
+    for n_inputs, kwargs in [(2, {}), (3, {"activation": "sigmoid"}),
+                             (5, {"activation": "sigmoid", "learning_rate": 0.05})]:
+        p = student.Perceptron(n_inputs, **kwargs)
+        w = _as_array(p.weights, "Perceptron.weights")
+        assert w.shape == (n_inputs,), (
+            f"Perceptron({n_inputs}).weights has shape {w.shape}, expected ({n_inputs},)"
+        )
+        b = _as_array(p.bias, "Perceptron.bias")
+        assert b.size == 1, f"Perceptron({n_inputs}).bias should be a single number, got shape {b.shape}"
+        assert np.all(np.isfinite(w)) and np.all(np.isfinite(b)), "initial weights and bias must be finite numbers"
+
+
+def test_predict_values(student, rng):
+    n_inputs, n_samples = 3, 25
+    p = student.Perceptron(n_inputs, activation="sigmoid", learning_rate=0.01)
+    w, b = rng.normal(size=n_inputs), float(rng.normal())
+    p.weights = w.copy()
+    _set_bias(p, b)
+    X = rng.normal(size=(n_samples, n_inputs))
+    got = _as_array(p.predict(X.copy()), "predict")
+    assert got.shape == (n_samples,), (
+        f"predict on {n_samples} samples returned shape {got.shape}, expected ({n_samples},)"
+    )
+    expected = _sigmoid(X @ w + b)
+    err = float(np.max(np.abs(got - expected))) if np.all(np.isfinite(got)) else np.inf
+    assert err <= ATOL, (
+        "with the weights and bias the test set, predict(X) should be sigmoid(X @ weights + bias); "
+        f"largest difference {err:.3g}"
+    )
+
+
+def test_score_accuracy(student, rng):
+    n_inputs, n_samples = 2, 40
+    p = student.Perceptron(n_inputs, activation="sigmoid", learning_rate=0.01)
+    w, b = np.array([1.5, -2.0]), 0.25
+    p.weights = w.copy()
+    _set_bias(p, b)
+    X = rng.normal(size=(4 * n_samples, n_inputs))
+    X = X[np.abs(X @ w + b) > 0.2][:n_samples]  # every sample clearly away from the 0.5 threshold
+    y = (_sigmoid(X @ w + b) >= 0.5).astype(int)
+    flip = rng.choice(n_samples, size=10, replace=False)
+    y[flip] = 1 - y[flip]
+    expected = float(np.mean((_sigmoid(X @ w + b) >= 0.5) == y))  # 0.75
+    got = p.score(X.copy(), y.copy())
+    try:
+        got = float(got)
+    except (TypeError, ValueError):
+        raise AssertionError(f"score should return a number, got {type(got).__name__}") from None
+    assert abs(got - expected) <= 1e-9, (
+        f"score returned {got:.4g}, expected {expected:.4g}: the fraction of samples whose "
+        "prediction, thresholded at 0.5, equals the label"
+    )
+
+
+def test_learns_and(student):
+    pred = _train_logic(student, Y_AND)
+    acc = float(np.mean(pred == Y_AND))
+    assert acc == 1.0, (
+        f"after fit(X, y, epochs={LOGIC_EPOCHS}) with activation='sigmoid', learning_rate={LOGIC_LR}, "
+        f"the perceptron classifies {int(round(acc * 4))}/4 AND inputs correctly (predict >= 0.5 as 1); expected 4/4"
+    )
+
+
+def test_learns_or(student):
+    pred = _train_logic(student, Y_OR)
+    acc = float(np.mean(pred == Y_OR))
+    assert acc == 1.0, (
+        f"after fit(X, y, epochs={LOGIC_EPOCHS}) with activation='sigmoid', learning_rate={LOGIC_LR}, "
+        f"the perceptron classifies {int(round(acc * 4))}/4 OR inputs correctly (predict >= 0.5 as 1); expected 4/4"
+    )
+
+
+def test_xor_not_learnable(student):
+    p = student.Perceptron(2, activation="sigmoid", learning_rate=LOGIC_LR)
+    p.fit(X_LOGIC.copy(), Y_XOR.copy(), epochs=LOGIC_EPOCHS, verbose=False)
+    out = _as_array(p.predict(X_LOGIC.copy()), "predict").ravel()
+    assert out.size == 4 and np.all(np.isfinite(out)), "predict on the 4 XOR inputs should return 4 finite values"
+    acc = float(np.mean((out >= 0.5).astype(int) == Y_XOR))
+    assert acc < 1.0, (
+        "a single perceptron reached 4/4 on XOR, which no linear classifier can do: "
+        "check that predict really is activation(X @ weights + bias)"
+    )
+
+
+def test_learns_separable_blobs(student, rng):
+    centers = [(-1.5, -1.5), (1.5, 1.5)]
+    X, y = _blobs(rng, 60, centers, 1.0, margin=0.3)
+    X_test, y_test = _blobs(rng, 60, centers, 1.0, margin=0.3)
+    p = student.Perceptron(2, activation="sigmoid", learning_rate=0.01)
+    _start_wrong(p, X, y)
+    p.fit(X.copy(), y.copy(), epochs=300, verbose=False)
+    acc = float(np.mean(_labels_from_predict(p, X_test.copy()) == y_test))
+    assert acc >= 0.95, (
+        f"on two linearly separable 2-D blobs (fit with learning_rate=0.01, epochs=300), "
+        f"accuracy on fresh points from the same blobs is {acc:.3f}; expected at least 0.95"
+    )
+
+
+def test_iris_heldout_accuracy(student, rng, suite_dir):
+    data = np.loadtxt(suite_dir / "iris.csv", delimiter=",", skiprows=2)
+    X_all, y_all = data[:, :4], data[:, 4].astype(int)
+    order = rng.permutation(len(y_all))
+    train, held_out = order[:70], order[70:]
+    mean, std = X_all[train].mean(axis=0), X_all[train].std(axis=0)
+    X_train = (X_all[train] - mean) / std    # standardized with training statistics
+    X_test = (X_all[held_out] - mean) / std
+    p = student.Perceptron(4, activation="sigmoid", learning_rate=0.01)
+    _start_wrong(p, X_train, y_all[train])
+    p.fit(X_train.copy(), y_all[train].copy(), epochs=300, verbose=False)
+    acc = float(np.mean(_labels_from_predict(p, X_test.copy()) == y_all[held_out]))
+    assert acc >= 0.95, (
+        f"iris setosa vs versicolor (4 standardized features, 70 training samples, learning_rate=0.01, "
+        f"epochs=300): held-out accuracy {acc:.3f}, expected at least 0.95"
+    )
+
+
+# ---------------------------------------------------------------------------
+# optional (bonus)
+# ---------------------------------------------------------------------------
+
+def test_multiclass_perceptron(student, rng):
+    centers = [(0.0, 4.0), (-4.0, -2.0), (4.0, -2.0)]
+
+    def three_blobs(n):
+        X = np.vstack([rng.normal(loc=c, scale=0.8, size=(n, 2)) for c in centers])
+        y = np.repeat(np.arange(3), n)
+        order = rng.permutation(len(y))
+        return X[order], y[order]
+
+    X, y = three_blobs(50)
+    X_test, y_test = three_blobs(50)
+    m = student.MultiClassPerceptron(3)
+    m.fit(X.copy(), y.copy(), epochs=100)
+    pred = _as_array(m.predict(X_test.copy()), "MultiClassPerceptron.predict")
+    assert pred.shape == (len(y_test),), (
+        f"MultiClassPerceptron.predict on {len(y_test)} samples returned shape {pred.shape}, "
+        f"expected ({len(y_test)},) class ids"
+    )
+    assert np.all(np.isin(pred, [0, 1, 2])), "MultiClassPerceptron.predict should return class ids 0, 1 or 2"
+    acc = float(np.mean(pred == y_test))
+    assert acc >= 0.9, (
+        f"on three well-separated 2-D blobs, MultiClassPerceptron reaches {acc:.3f} accuracy on fresh points; "
+        "expected at least 0.9"
+    )
+
+
+def test_pocket_perceptron(student, rng):
+    centers = [(-1.5, -1.5), (1.5, 1.5)]
+    X, y = _blobs(rng, 80, centers, 1.0)
+    flip = rng.choice(len(y), size=len(y) // 10, replace=False)  # 10% label noise: not separable
+    y[flip] = 1 - y[flip]
+    p = student.PocketPerceptron(2, activation="sigmoid", learning_rate=0.1)
+    p.fit(X.copy(), y.copy(), epochs=100, verbose=False)
+    w = _as_array(p.weights, "PocketPerceptron.weights")
+    assert w.shape == (2,), f"PocketPerceptron(2).weights has shape {w.shape}, expected (2,)"
+    acc = float(np.mean(_labels_from_predict(p, X.copy()) == y))
+    assert acc >= 0.8, (
+        f"on noisy (not separable) 2-D blobs, PocketPerceptron's training accuracy is {acc:.3f}; "
+        "keeping the best weights seen should give at least 0.8"
+    )

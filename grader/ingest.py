@@ -1,0 +1,323 @@
+"""Turn an uploaded notebook or .py file into the top-level statements the grader may run.
+
+Why: real notebooks are messy. Some cells don't parse, some run shell commands or magics, some are
+`%%bash`. Nothing here executes anything: every code cell is parsed on its own, a cell that parses
+is kept statement by statement, a cell that doesn't is reported (cell, line, error) and the rest is
+still graded. Magics and shell escapes are neutralised (replaced by `pass`), never run. Only a file
+that cannot be graded at all raises `IngestError`, with a message meant for the student.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+import nbformat
+
+from .results import SkippedCell
+from .slicing import analyse
+
+DEFAULT_MAX_BYTES = 20_000_000
+EXCERPT_CHARS = 80
+REASON_CHARS = 120
+SUFFIXES = {".ipynb": "notebook", ".py": "python"}
+# Cell magics whose body is ordinary Python: drop the magic line, keep the body.
+PYTHON_BODY_CELL_MAGICS = frozenset({"time", "timeit", "capture"})
+
+# `x = !ls`, `a, b = %sx cmd`, `t = %timeit f()`: never valid Python, always IPython.
+_MAGIC_ASSIGNMENT = re.compile(r"[ \t]*[^\W\d][\w.]*(?:[ \t]*,[ \t]*[^\W\d][\w.]*)*[ \t]*=[ \t]*[!%]")
+_CELL_MAGIC = re.compile(r"%%\s*([^\s(]*)")
+_PY_CELL_MARKER = re.compile(r"#\s*%%")                 # jupytext / VS Code "percent" format
+_PY_MARKDOWN_MARKER = re.compile(r"#\s*%%.*\[(markdown|md)\]")
+
+
+class IngestError(Exception):
+    """The submission cannot be graded at all; str(e) is a specific message for the student."""
+
+
+@dataclass
+class Chunk:
+    """One top-level statement that may be run."""
+
+    cell: int      # 1-based among ALL notebook cells (markdown included); .py: the `# %%` block (1 if none)
+    line: int      # 1-based line within that cell where the statement (or its first decorator) starts
+    source: str    # the statement's exact text, magics already neutralised; `ast.parse` accepts it
+    defines: frozenset[str] = frozenset()
+    reads_now: frozenset[str] = frozenset()
+    reads_later: frozenset[str] = frozenset()
+    is_import: bool = False
+
+
+@dataclass
+class Submission:
+    chunks: list[Chunk]                 # every top-level statement of every cell that parses, in order
+    skipped_cells: list[SkippedCell]    # cells not run, and why
+    kind: str                           # "notebook" or "python"
+
+
+def make_chunk(cell: int, line: int, source: str) -> Chunk:
+    """A Chunk with its names filled in by `slicing.analyse`."""
+    a = analyse(source)
+    return Chunk(cell, line, source, a.defines, a.reads_now, a.reads_later, a.is_import)
+
+
+def load_submission(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Submission:
+    """Read and parse a submission file (checks type and size before reading it)."""
+    path = Path(path)
+    _kind_of(path.name)
+    try:
+        _check_size(path.stat().st_size, max_bytes)
+        data = path.read_bytes()
+    except OSError as e:
+        raise IngestError(f"cannot read {path.name}: {e.strerror or e}") from e
+    return load_submission_bytes(data, path.name, max_bytes)
+
+
+def load_submission_bytes(data: bytes, filename: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Submission:
+    """Same as `load_submission`, for an upload held in memory."""
+    kind = _kind_of(filename)
+    _check_size(len(data), max_bytes)
+    if not data.strip():
+        raise IngestError("the file is empty")
+    if kind == "notebook":
+        cells, skipped = _notebook_cells(data)
+        if not cells and not skipped:
+            raise IngestError("the notebook has no code cells")
+    else:
+        cells, skipped = _python_cells(data), []
+    chunks: list[Chunk] = []
+    for number, source in cells:
+        cell_chunks, problem = _parse_cell(number, source)
+        chunks += cell_chunks
+        if problem:
+            skipped.append(problem)
+    if not chunks and not skipped:
+        where = "notebook" if kind == "notebook" else "file"
+        raise IngestError(f"the {where} has no Python code to grade")
+    skipped.sort(key=lambda s: (s.cell, s.line))
+    return Submission(chunks, skipped, kind)
+
+
+def _kind_of(filename: str) -> str:
+    suffix = PurePath(filename).suffix
+    if suffix.lower() in SUFFIXES:
+        return SUFFIXES[suffix.lower()]
+    shown = f"'{suffix}'" if suffix else "(no extension)"
+    raise IngestError(f"unsupported file type {shown}: upload a .ipynb notebook or a .py file")
+
+
+def _check_size(size: int, max_bytes: int) -> None:
+    if size > max_bytes:
+        raise IngestError(f"the file is {_size(size, '.1f')}, over the {_size(max_bytes, 'g')} limit")
+
+
+def _size(n: int, style: str) -> str:
+    return f"{n / 1e6:{style}} MB" if n >= 100_000 else f"{n:,} bytes"
+
+
+def _notebook_cells(data: bytes) -> tuple[list[tuple[int, str]], list[SkippedCell]]:
+    """(number, source) of each code cell, numbered among all cells; damaged code cells reported."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise IngestError("this is not a Jupyter notebook: the file is not UTF-8 text") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise IngestError("this is not a Jupyter notebook: the file is not valid JSON "
+                          f"(line {e.lineno}, column {e.colno})") from None
+    except (ValueError, RecursionError) as e:   # absurd nesting, giant numbers
+        raise IngestError("this is not a Jupyter notebook: the file is not valid JSON") from e
+    if not isinstance(raw, dict) or not ({"cells", "worksheets"} & raw.keys()):
+        raise IngestError("this is not a valid Jupyter notebook: it has no list of cells")
+
+    if isinstance(raw.get("cells"), list):
+        # Current format. Schema validation is not needed: a notebook that does not validate (odd
+        # outputs, missing ids or metadata) is still graded if its cells can be read.
+        return _code_cells(raw["cells"])
+    if "cells" in raw:
+        raise IngestError("this is not a valid Jupyter notebook: its 'cells' is not a list")
+    try:  # an old format (nbformat 3 and before, cells inside "worksheets"): let nbformat upgrade it
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nb = nbformat.reads(text, as_version=4, capture_validation_error={})
+        cells = nb["cells"]
+        if not isinstance(cells, list):
+            raise TypeError("its 'cells' is not a list")
+    except Exception as e:  # noqa: BLE001 - nbformat raises many types on malformed input
+        raise IngestError(f"this is not a valid Jupyter notebook: {_short(e)}") from None
+    return _code_cells(cells)
+
+
+def _code_cells(cells: list) -> tuple[list[tuple[int, str]], list[SkippedCell]]:
+    code, damaged = [], []
+    for number, cell in enumerate(cells, 1):
+        if not isinstance(cell, dict):
+            damaged.append(SkippedCell(number, 1, "this cell is damaged in the notebook file"))
+            continue
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(s, str) for s in source):
+            source = "".join(source)
+        if isinstance(source, str):
+            code.append((number, source))
+        else:
+            damaged.append(SkippedCell(number, 1, "this cell is damaged in the notebook file"))
+    return code, damaged
+
+
+def _short(reason) -> str:
+    text = getattr(reason, "message", None) or str(reason)
+    line = (text.strip().splitlines() or ["unreadable"])[0]
+    return line if len(line) <= REASON_CHARS else line[: REASON_CHARS - 3] + "..."
+
+
+def _python_cells(data: bytes) -> list[tuple[int, str]]:
+    """One cell, or one per `# %%` block (line 1 is the line after the marker; the text before
+    the first marker is block 1 only when it has something in it)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise IngestError("the file is not UTF-8 text") from None
+    lines = _lines(text)
+    markers = [i for i, line in enumerate(lines) if _PY_CELL_MARKER.match(line)]
+    if not markers:
+        return [(1, text)]
+    blocks = [lines[: markers[0]]] if "".join(lines[: markers[0]]).strip() else []
+    for start, stop in zip(markers, markers[1:] + [len(lines)]):
+        is_markdown = _PY_MARKDOWN_MARKER.match(lines[start])
+        blocks.append(None if is_markdown else lines[start + 1: stop])
+    return [(n, "\n".join(block)) for n, block in enumerate(blocks, 1) if block is not None]
+
+
+def _lines(text: str) -> list[str]:
+    """Split as the Python tokenizer counts lines (not str.splitlines, which also splits on \\f etc.)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _parse_cell(number: int, source: str) -> tuple[list[Chunk], SkippedCell | None]:
+    """A cell's top-level statements, or the reason the cell is skipped."""
+    lines = _lines(source)
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        return [], None
+    head = lines[first].strip()
+    if head.startswith("%%"):
+        name = _CELL_MAGIC.match(head).group(1)
+        if name not in PYTHON_BODY_CELL_MAGICS:
+            return [], SkippedCell(number, first + 1, f"cell magic %%{name} is never run", _excerpt(head))
+        lines[first] = ""                  # same line count, so line numbers still match the cell
+    nul = next((i for i, line in enumerate(lines) if "\x00" in line), None)
+    if nul is not None:
+        return [], SkippedCell(number, nul + 1, "the cell contains a null byte, which Python cannot read")
+
+    # Valid Python is never altered; only a cell that fails is retried with magics neutralised.
+    code = "\n".join(lines)
+    tree, error = _compile(code)
+    if error is not None:
+        neutral = "\n".join(_neutralise(lines))
+        if neutral != code:
+            code = neutral
+            tree, error = _compile(code)
+    if error is not None:
+        return [], _skip_for(number, error, lines)
+
+    code_lines = _lines(code)
+    chunks = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Pass):     # mostly a neutralised magic: nothing to run
+            continue
+        decorators = getattr(stmt, "decorator_list", [])
+        start = min([stmt.lineno] + [d.lineno for d in decorators])
+        start_col = 0 if decorators else stmt.col_offset
+        text = _segment(code_lines, start, start_col, stmt.end_lineno, stmt.end_col_offset)
+        chunks.append(make_chunk(number, start, text))
+    return chunks, None
+
+
+def _compile(code: str) -> tuple[ast.Module | None, Exception | None]:
+    """Parse, then compile, so errors only the compiler finds ('return' outside function,
+    nonlocal at module level) are reported too instead of failing at run time."""
+    try:
+        tree = ast.parse(code)
+        compile(tree, "<cell>", "exec", dont_inherit=True)
+        return tree, None
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
+        return None, e
+
+
+def _skip_for(number: int, error: Exception, lines: list[str]) -> SkippedCell:
+    if isinstance(error, SyntaxError):
+        line = min(max(error.lineno or 1, 1), len(lines))
+        return SkippedCell(number, line, error.msg or "invalid syntax", _excerpt(lines[line - 1]))
+    if isinstance(error, (RecursionError, MemoryError)):
+        return SkippedCell(number, 1, "the code is nested too deeply for Python to read")
+    return SkippedCell(number, 1, f"Python cannot read this cell: {_short(error)}")
+
+
+def _excerpt(line: str) -> str:
+    return line.strip()[:EXCERPT_CHARS]
+
+
+def _segment(lines: list[str], start: int, start_col: int, end: int, end_col: int) -> str:
+    """Source text between two AST positions (columns are UTF-8 byte offsets)."""
+    part = [line.encode() for line in lines[start - 1: end]]
+    if len(part) == 1:
+        return part[0][start_col:end_col].decode()
+    part[0], part[-1] = part[0][start_col:], part[-1][:end_col]
+    return b"\n".join(part).decode()
+
+
+def _neutralise(lines: list[str]) -> list[str]:
+    """Replace each IPython magic / shell line by `pass` at the same indentation.
+
+    Only lines where a statement starts count: not inside brackets, strings or a backslash
+    continuation, so `("%d" \\n % x)` or a docstring line starting with `!` are left alone.
+    """
+    out = []
+    depth, quote, continued = 0, None, False
+    for line in lines:
+        stripped = line.lstrip()
+        at_statement = depth == 0 and quote is None and not continued
+        if at_statement and (stripped.startswith(("!", "%")) or _MAGIC_ASSIGNMENT.match(line)):
+            out.append(line[: len(line) - len(stripped)] + "pass")
+            continue
+        out.append(line)
+        depth, quote, continued = _scan(line, depth, quote)
+    return out
+
+
+def _scan(line: str, depth: int, quote: str | None) -> tuple[int, str | None, bool]:
+    """Bracket depth, open string quote and backslash continuation after one line."""
+    i, in_comment = 0, False
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+            elif line.startswith(quote, i):
+                i += len(quote)
+                quote = None
+            else:
+                i += 1
+            continue
+        if ch == "#":
+            in_comment = True
+            break
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(depth - 1, 0)
+        elif ch in "'\"":
+            quote = line[i: i + 3] if line[i: i + 3] in ('"""', "'''") else ch
+            i += len(quote)
+            continue
+        i += 1
+    if quote in ("'", '"') and not line.endswith("\\"):
+        quote = None                       # unterminated one-line string: a syntax error anyway
+    continued = quote is None and not in_comment and line.endswith("\\")
+    return depth, quote, continued

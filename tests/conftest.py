@@ -1,0 +1,51 @@
+"""Shared helpers: grade a file through the real CLI (a separate trusted process), as users do."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+TOY_SOLUTION = (FIXTURES / "toy_solution.py").read_text()
+DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+@dataclass
+class Run:
+    code: int
+    result: dict | None
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def test(self, name: str) -> dict:
+        return next(t for t in self.result["tests"] if t["name"] == name)
+
+
+def grader(*args: str, env: dict | None = None, timeout: float = 300) -> Run:
+    full_env = dict(os.environ, **(env or {}))
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, cwd=ROOT)
+    result = None
+    if proc.returncode == 0 and "--json" in args:
+        result = json.loads(proc.stdout)
+    return Run(proc.returncode, result, proc.stdout, proc.stderr, time.monotonic() - started)
+
+
+@pytest.fixture
+def grade_toy(tmp_path):
+    """Grade the toy solution with `extra` appended (later definitions replace earlier ones)."""
+    def run(extra: str = "", *, base: str = TOY_SOLUTION, env: dict | None = None) -> Run:
+        path = tmp_path / "submission.py"
+        path.write_text(base + "\n\n" + extra)
+        return grader("run", "toy", str(path), "--json",
+                      env={"GRADER_EXERCISES_DIR": str(FIXTURES / "exercises"), **(env or {})})
+    return run

@@ -1,0 +1,67 @@
+"""`grader` command line: exit statuses, the JSON contract, the readable table."""
+import json
+import shutil
+
+import nbformat
+
+from conftest import FIXTURES, TOY_SOLUTION, grader
+
+TOY_ENV = {"GRADER_EXERCISES_DIR": str(FIXTURES / "exercises")}
+
+
+def test_exercises_lists_ids():
+    run = grader("exercises")
+    assert run.code == 0
+    assert {"perceptron", "feedforward", "backprop"} <= set(run.stdout.split())
+    assert grader("exercises", env=TOY_ENV).stdout.split() == ["toy"]
+
+
+def test_json_is_exactly_one_object_with_the_contract_keys(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(TOY_SOLUTION), nbformat.v4.new_code_cell("x = = 1")]
+    path = tmp_path / "sub.ipynb"
+    nbformat.write(nb, path)
+    run = grader("run", "toy", str(path), "--json", env=TOY_ENV)
+    assert run.code == 0, run.stderr
+    result = json.loads(run.stdout)          # the whole stdout is one JSON document
+    for key in ("exercise", "score", "max_score", "bonus", "tests", "skipped_cells", "duration_s"):
+        assert key in result
+    assert result["exercise"] == "toy" and result["score"] == 6
+    assert result["skipped_cells"][0]["cell"] == 2
+    assert "test_add" in run.stderr           # progress goes to stderr while the suite runs
+
+
+def test_table_output(tmp_path):
+    path = tmp_path / "sub.py"
+    path.write_text(TOY_SOLUTION.replace("return a + b", "return a - b"))
+    run = grader("run", "toy", str(path), env=TOY_ENV)
+    assert run.code == 0, run.stderr
+    assert "toy: 5 / 6 points" in run.stdout
+    assert "failed" in run.stdout and "add(2, 3) should be 5" in run.stdout
+
+
+def test_bad_usage_and_unreadable_submissions_exit_2(tmp_path):
+    junk = tmp_path / "sub.ipynb"
+    junk.write_text("this is { not json")
+    cases = [
+        (("run", "nope", str(junk)), "unknown exercise 'nope'"),
+        (("run", "toy", str(tmp_path / "missing.py")), "no such file"),
+        (("run", "toy", str(junk)), "not valid JSON"),
+        (("run",), "the following arguments are required"),
+    ]
+    for args, words in cases:
+        run = grader(*args, env=TOY_ENV)
+        assert run.code == 2, (args, run.stderr)
+        assert words in run.stderr, (args, run.stderr)
+        assert run.stdout == ""
+
+
+def test_broken_suite_is_an_internal_error(tmp_path):
+    exercises = tmp_path / "exercises"
+    shutil.copytree(FIXTURES / "exercises", exercises)
+    (exercises / "toy" / "hidden" / "test_toy.py").write_text("def test_add(student):\n    assert (\n")
+    path = tmp_path / "sub.py"
+    path.write_text(TOY_SOLUTION)
+    run = grader("run", "toy", str(path), "--json", env={"GRADER_EXERCISES_DIR": str(exercises)})
+    assert run.code == 1
+    assert "internal error" in run.stderr and run.stdout == ""
