@@ -6,7 +6,6 @@ from pathlib import Path
 
 from .config import Config
 from .harness.client import StudentProcess
-from .harness.plugin import run_suite
 from .ingest import load_submission
 from .manifest import load_exercise
 from .results import GradeResult
@@ -27,6 +26,8 @@ def grade(exercise_id: str, path: Path, config: Config, backend: str | None = No
                     cpu_s=int(exercise.suite_timeout_s) + 60)
     process = StudentProcess(sandbox, limits, [[c.cell, c.line, c.source] for c in kept],
                              load_timeout_s=exercise.test_timeout_s)
+    process.start()
+    from .harness.plugin import run_suite   # pytest loads while the student's code does
     run = run_suite(exercise, process, progress)
     return score(exercise, run, submission.skipped_cells, not_run, sandbox.describe(),
                  time.monotonic() - started)

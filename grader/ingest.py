@@ -15,8 +15,6 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-import nbformat
-
 from .results import SkippedCell
 from .slicing import analyse
 
@@ -140,6 +138,8 @@ def _notebook_cells(data: bytes) -> tuple[list[tuple[int, str]], list[SkippedCel
         return _code_cells(raw["cells"])
     if "cells" in raw:
         raise IngestError("this is not a valid Jupyter notebook: its 'cells' is not a list")
+    import nbformat   # slow to import, and only needed for this rare case
+
     try:  # an old format (nbformat 3 and before, cells inside "worksheets"): let nbformat upgrade it
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

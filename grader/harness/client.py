@@ -47,6 +47,8 @@ class StudentProcess:
         self.budget_s = load_timeout_s
         self.deadline = None
         self.module = Remote(self, wire.Ref(0, "module"), 0, "")
+        self.loading = False
+        self.load_deadline = 0.0
 
     # ------------------------------------------------------------ lifecycle
     def begin_test(self, budget_s: float) -> None:
@@ -54,35 +56,48 @@ class StudentProcess:
         self.budget_s = budget_s
         self.deadline = None        # starts with the first call, after any restart
 
-    def ensure_started(self) -> None:
-        if self.fatal:
-            raise self.fatal
-        if self.broken:
-            raise self.broken
-        if self.running is not None and self.running.poll() is None:
-            return
+    def start(self) -> None:
+        """Spawn the runner and send it the code. The reply is read when a test first needs it,
+        so the student's imports overlap the suite's own start-up."""
         self.stop()
         self.running = self.sandbox.start(self.limits)
         self.generation += 1
         self.starts += 1
         self.module = Remote(self, wire.Ref(0, "module"), self.generation, "")
-        deadline = time.monotonic() + self.load_timeout_s
+        self.load_deadline = time.monotonic() + self.load_timeout_s
+        self.loading = True
+        self._load_step(receive=False)
+
+    def ensure_started(self) -> None:
+        if self.fatal:
+            raise self.fatal
+        if self.broken:
+            raise self.broken
+        if not self.loading and (self.running is None or self.running.poll() is not None):
+            self.start()
+        if self.loading:
+            self.loading = False
+            errors = self._load_step(receive=True)
+            if self.starts == 1 and isinstance(errors, list):
+                self.load_errors = [e for e in errors if isinstance(e, list) and len(e) == 3
+                                    and type(e[0]) is int and type(e[1]) is int and type(e[2]) is str]
+
+    def _load_step(self, receive: bool):
+        header = {"op": "load", "arg": self._encode(self.chunks)}
         try:
-            errors = self._exchange({"op": "load", "arg": self._encode(self.chunks)},
-                                    "loading your code", deadline, self.load_timeout_s)
+            return self._exchange(header, "loading your code", self.load_deadline, self.load_timeout_s,
+                                  send=not receive, receive=receive)
         except StudentError as e:
-            self.fatal = type(e)(str(e))
+            self.fatal = type(e)(str(e))     # loading would fail the same way for every test
             raise self.fatal from None
-        if self.starts == 1:
-            self.load_errors = errors if isinstance(errors, list) else []
 
     def output(self) -> str:
         return self.running.output() if self.running else ""
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = False) -> None:
         if self.running is not None:
             self.last_output = self.running.output()
-            self.running.kill()
+            self.running.kill(graceful)
             self.running = None
 
     # ------------------------------------------------------------ requests
@@ -112,9 +127,14 @@ class StudentProcess:
             return value._ref
         raise TypeError(f"cannot send a {type(value).__name__} to the student process")
 
-    def _exchange(self, header: dict, label: str, deadline: float, budget: float, blobs=()):
+    def _exchange(self, header: dict, label: str, deadline: float, budget: float, blobs=(),
+                  send: bool = True, receive: bool = True):
         try:
-            reply, reply_blobs = self._roundtrip(header, list(blobs), deadline)
+            if send:
+                self._send(header, list(blobs), deadline)
+            if not receive:
+                return None
+            reply, reply_blobs = self._receive(deadline)
         except TimeoutError:
             self.stop()
             raise StudentTimeout(f"timed out after {budget:g} s in {label or 'your code'}") from None
@@ -139,22 +159,25 @@ class StudentProcess:
     def _receive_ref(self, ref: wire.Ref) -> "Remote":
         return Remote(self, ref, self.generation, ref.kind)
 
-    def _roundtrip(self, header: dict, blobs: list[bytes], deadline: float):
-        """Send one frame and read the reply, never blocking past `deadline`."""
+    def _send(self, header: dict, blobs: list[bytes], deadline: float) -> None:
+        """Write one frame, never blocking past `deadline` (a busy student may not be reading)."""
         buf = io.BytesIO()
         wire.write_frame(buf, header, blobs)
         out = memoryview(buf.getvalue())
-        fd_in, fd_out = self.running.stdin.fileno(), self.running.stdout.fileno()
-        os.set_blocking(fd_in, False)
+        fd = self.running.stdin.fileno()
+        os.set_blocking(fd, False)
         with selectors.DefaultSelector() as sel:
-            sel.register(fd_in, selectors.EVENT_WRITE)
+            sel.register(fd, selectors.EVENT_WRITE)
             while out:
                 _wait(sel, deadline)
-                out = out[os.write(fd_in, out):]
+                out = out[os.write(fd, out):]
+
+    def _receive(self, deadline: float):
+        fd = self.running.stdout.fileno()
         with selectors.DefaultSelector() as sel:
-            sel.register(fd_out, selectors.EVENT_READ)
-            prefix = _read(sel, fd_out, 8, deadline)
-            body = _read(sel, fd_out, wire.frame_length(prefix), deadline)
+            sel.register(fd, selectors.EVENT_READ)
+            prefix = _read(sel, fd, 8, deadline)
+            body = _read(sel, fd, wire.frame_length(prefix), deadline)
         return wire.split_frame(body)
 
     def _wait_exit(self) -> int | None:

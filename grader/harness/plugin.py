@@ -7,7 +7,6 @@ whole-suite time limits, and never lets pytest print (its tracebacks would show 
 from __future__ import annotations
 
 import os
-import sys
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -43,6 +42,11 @@ class SuiteRun:
     duration_s: float = 0.0
     suite_time_s: float = 0.0
 
+
+# pytest's terminal reporter would print the suite's code in tracebacks; the rest only cost time.
+UNUSED_PLUGINS = ("terminal", "cacheprovider", "stepwise", "doctest", "junitxml", "pastebin",
+                  "legacypath", "debugging", "setuponly", "setupplan", "unraisableexception",
+                  "threadexception", "faulthandler")
 
 SEVERITY = {"passed": 0, "failed": 1, "error": 2, "timeout": 3}
 
@@ -135,18 +139,15 @@ def run_suite(exercise: Exercise, process: StudentProcess, progress=None) -> Sui
     """Run the hidden suite in this (trusted) process against the student process."""
     plugin = GradingPlugin(exercise, process, progress)
     args = [str(exercise.suite_dir), "-c", os.devnull, "--rootdir", str(exercise.suite_dir),
-            "-p", "no:cacheprovider", "-p", "no:terminal", "-p", "no:stepwise",
+            *[arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}")],
             "--import-mode=importlib", "-W", "ignore::DeprecationWarning"]
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    dont_write = sys.dont_write_bytecode
-    sys.dont_write_bytecode = True
     started = time.monotonic()
     try:
         code = pytest.main(args, plugins=[plugin])
     finally:
-        sys.dont_write_bytecode = dont_write
         output = process.output() or getattr(process, "last_output", "")
-        process.stop()
+        process.stop(graceful=True)
     if plugin.collect_errors or code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         detail = "; ".join(plugin.collect_errors) or f"pytest exit code {int(code)}"
         raise InternalError(f"the hidden suite for {exercise.id} could not run: {detail}")

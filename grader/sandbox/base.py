@@ -60,8 +60,10 @@ class Running(ABC):
         """Exit status if it has stopped (negative: killed by that signal), else None."""
 
     @abstractmethod
-    def kill(self) -> None:
-        """Stop it and everything it started, and clean up; safe to call twice."""
+    def kill(self, graceful: bool = False) -> None:
+        """Stop it and everything it started, and clean up; safe to call twice.
+
+        `graceful`: it is at rest between requests, so closing its input ends it cleanly first."""
 
 
 class Sandbox(ABC):

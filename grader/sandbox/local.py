@@ -111,8 +111,18 @@ class LocalRunning(Running):
     def poll(self) -> int | None:
         return self.proc.poll()
 
-    def kill(self) -> None:
+    def kill(self, graceful: bool = False) -> None:
+        if graceful and self.proc.poll() is None:
+            _close(self.proc.stdin)      # a runner at rest exits at the end of its input
+            try:
+                self.proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
         if self.proc.poll() is None:
+            # The namespace's first process dies first, so unshare reaps it (an orphan would wait
+            # for the host's init); its death takes every other process of the namespace with it.
+            for pid in [*_children(self.proc.pid), self.proc.pid]:
+                _signal(pid, signal.SIGKILL)
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -121,14 +131,38 @@ class LocalRunning(Running):
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
-        if self.uid is not None:     # anything that escaped, and the PID namespace's teardown
+        if self.uid is not None:     # anything that escaped without a PID namespace
             _kill_uid(self.uid)
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        _close(self.proc.stdin)
+        _close(self.proc.stdout)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _close(stream) -> None:
+    try:
+        stream.close()
+    except OSError:
+        pass
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _children(parent: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(entry))
+    return found
 
 
 def _apply_rlimits(limits: Limits, count_existing: bool) -> None:
@@ -163,9 +197,6 @@ def _kill_uid(uid: int, patience_s: float = 5.0) -> None:
     deadline = time.monotonic() + patience_s
     while (pids := _processes_of(uid)) and time.monotonic() < deadline:
         for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            _signal(pid, signal.SIGKILL)
         time.sleep(0.01)
 
