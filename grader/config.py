@@ -9,10 +9,12 @@
 | backend              | GRADER_BACKEND           | local                            |
 | max_submission_mb    | GRADER_MAX_SUBMISSION_MB | 20                               |
 | sandbox_root         | GRADER_SANDBOX_ROOT      | system temp dir                  |
+| sandbox_python       | GRADER_SANDBOX_PYTHON    | this interpreter                 |
 """
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ class Config:
     backend: str = "local"
     max_submission_mb: float = 20.0
     sandbox_root: str | None = None
+    sandbox_python: str = sys.executable    # runs student code: needs numpy (and torch, later)
 
     @classmethod
     def from_env(cls, environ=None) -> "Config":
@@ -41,6 +44,7 @@ class Config:
             backend=env.get("GRADER_BACKEND", cls.backend),
             max_submission_mb=float(env.get("GRADER_MAX_SUBMISSION_MB", cls.max_submission_mb)),
             sandbox_root=env.get("GRADER_SANDBOX_ROOT") or None,
+            sandbox_python=env.get("GRADER_SANDBOX_PYTHON") or sys.executable,
         )
 
     @property

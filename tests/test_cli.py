@@ -65,3 +65,11 @@ def test_broken_suite_is_an_internal_error(tmp_path):
     run = grader("run", "toy", str(path), "--json", env={"GRADER_EXERCISES_DIR": str(exercises)})
     assert run.code == 1
     assert "internal error" in run.stderr and run.stdout == ""
+
+
+def test_a_sandbox_that_cannot_start_is_an_internal_error_not_a_zero(tmp_path):
+    path = tmp_path / "sub.py"
+    path.write_text(TOY_SOLUTION)
+    run = grader("run", "toy", str(path), "--json", env=dict(TOY_ENV, GRADER_SANDBOX_PYTHON="/bin/false"))
+    assert run.code == 1
+    assert "sandbox did not start" in run.stderr and run.stdout == ""

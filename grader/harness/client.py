@@ -13,7 +13,7 @@ import selectors
 import signal
 import time
 
-from ..sandbox import Limits, Sandbox
+from ..sandbox import Limits, Sandbox, SandboxUnavailable
 from . import wire
 
 
@@ -77,10 +77,23 @@ class StudentProcess:
             self.start()
         if self.loading:
             self.loading = False
+            self._await_ready()
             errors = self._load_step(receive=True)
             if self.starts == 1 and isinstance(errors, list):
                 self.load_errors = [e for e in errors if isinstance(e, list) and len(e) == 3
                                     and type(e[0]) is int and type(e[1]) is int and type(e[2]) is str]
+
+    def _await_ready(self) -> None:
+        """The runner's first frame, sent before any student code runs."""
+        try:
+            header, _ = self._receive(self.load_deadline)
+            if header.get("value") != "ready":
+                raise wire.WireError("no ready signal")
+        except (EOFError, TimeoutError, wire.WireError, OSError) as e:
+            output = self.running.output().strip()[-1000:]
+            self.stop()
+            raise SandboxUnavailable(f"the {self.sandbox.name} sandbox did not start "
+                                     f"({type(e).__name__}): {output or 'no output'}") from None
 
     def _load_step(self, receive: bool):
         header = {"op": "load", "arg": self._encode(self.chunks)}

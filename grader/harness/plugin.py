@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from ..manifest import Exercise
+from ..sandbox import SandboxUnavailable
 from .client import StudentError, StudentProcess
 
 
@@ -58,12 +59,18 @@ class GradingPlugin:
         self.collect_errors: list[str] = []
         self.started = time.monotonic()
         self.suite_time = 0.0
+        self.infrastructure_error: SandboxUnavailable | None = None
 
     # ---------------------------------------------------------------- fixtures
     @pytest.fixture
-    def student(self):
+    def student(self, request):
         self.process.begin_test(self.exercise.test_timeout_s)
-        self.process.ensure_started()
+        try:
+            self.process.ensure_started()
+        except SandboxUnavailable as e:     # infrastructure: stop, and score nothing
+            self.infrastructure_error = e
+            request.session.shouldstop = str(e)
+            raise
         return self.process.module
 
     @pytest.fixture
@@ -148,6 +155,8 @@ def run_suite(exercise: Exercise, process: StudentProcess, progress=None) -> Sui
     finally:
         output = process.output() or getattr(process, "last_output", "")
         process.stop(graceful=True)
+    if plugin.infrastructure_error:
+        raise plugin.infrastructure_error
     if plugin.collect_errors or code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         detail = "; ".join(plugin.collect_errors) or f"pytest exit code {int(code)}"
         raise InternalError(f"the hidden suite for {exercise.id} could not run: {detail}")

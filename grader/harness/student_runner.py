@@ -25,6 +25,8 @@ def main() -> None:
     os.dup2(2, 1)                       # print() now goes to the captured stderr stream
     sys.stdout = sys.stderr
     server = Server()
+    # "ready" before any student code runs: a failure before it is the sandbox's, never the student's
+    wire.write_frame(proto_out, {"ok": True, "value": "ready"})
     while True:
         frame = wire.read_frame(proto_in)
         if frame is None:

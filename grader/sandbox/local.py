@@ -15,7 +15,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -50,6 +49,7 @@ class LocalSandbox(Sandbox):
     def __init__(self, config):
         self.hidden_paths = [Path(p) for p in config.sandbox_hidden_paths if Path(p).exists()]
         self.root = config.sandbox_root
+        self.python = config.sandbox_python
         self.drop_uid = os.geteuid() == 0 and shutil.which("setpriv") is not None
 
     def describe(self) -> dict:
@@ -81,7 +81,7 @@ class LocalRunning(Running):
             os.chown(self.workdir, self.uid, self.uid)
         os.chmod(self.workdir, 0o700)
 
-        python = [sys.executable, "-I", "-X", "utf8", str(runner_dir / "student_runner.py")]
+        python = [sandbox.python, "-I", "-X", "utf8", str(runner_dir / "student_runner.py")]
         prefix, _ = namespace_support()
         if self.uid is not None:
             python = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
