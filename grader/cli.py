@@ -33,7 +33,36 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     run.add_argument("--backend", choices=["local"], help="sandbox backend (default: from config)")
     sub.add_parser("exercises", help="list the exercise ids")
+    data = sub.add_parser("datasets", help="check or download the MNIST/Fashion-MNIST IDX files")
+    verbs = data.add_subparsers(dest="verb", required=True)
+    check = verbs.add_parser("check", help="find and md5-verify the files; exit 2 unless grading has "
+                                          "every file it reads")
+    check.add_argument("--data-dir", type=Path, help="folder with the IDX files (default: GRADER_DATA_DIR)")
+    fetch = verbs.add_parser("fetch", help="download both datasets into DIR with torchvision's downloader")
+    fetch.add_argument("dir", type=Path, help="target folder (then set GRADER_DATA_DIR to it)")
     return parser
+
+
+def _datasets(args, config) -> int:
+    """`grader datasets check|fetch`: one line per file; 2 unless every file grading reads verifies."""
+    from . import datasets
+    try:
+        if args.verb == "fetch":
+            lines = datasets.fetch(args.dir)
+        else:
+            lines = datasets.check(args.data_dir or config.data_dir)
+    except datasets.DatasetError as e:
+        print(f"grader: {e}", file=sys.stderr)
+        return 2
+    for line in lines:
+        note = line.detail if line.ok else "(needed for grading)" if line.needed else "(not needed for grading)"
+        print(f"{line.dataset:14} {line.file:24} {line.status:9} {note}")
+    failed = [line for line in lines if line.needed and not line.ok]
+    for line in failed:
+        print(f"grader: {line.detail}", file=sys.stderr)
+    if not failed and args.verb == "fetch":
+        print(f"set GRADER_DATA_DIR={args.dir.resolve()} to grade with these files")
+    return 2 if failed else 0
 
 
 def main(argv=None) -> int:
@@ -43,6 +72,8 @@ def main(argv=None) -> int:
     from .ingest import IngestError
     from .manifest import UnknownExercise, exercise_ids
     try:
+        if args.command == "datasets":
+            return _datasets(args, config)
         if args.command == "exercises":
             for exercise_id in exercise_ids(config.exercises_dir):
                 print(exercise_id)

@@ -5,10 +5,18 @@ module in a sandboxed process). Everything expected is computed here, with numpy
 never cross to the student. Learning tests judge `predict` thresholded at 0.5 (never the student's
 own `score`), so both the batch perceptron rule and a per-sample loop pass.
 
-Calibration (measured on the reference and on a per-sample and a mean-gradient variant, random and
-zero initial weights, many seeds): AND/OR are learned with sigmoid, learning_rate 0.1 within 200
-epochs in every trial; the tests give 2000. Blobs and iris reach 1.00 held-out accuracy with
-learning_rate 0.01 and 300 epochs; the thresholds are 0.95.
+Calibration (measured on the reference, a per-sample sigmoid rule, a classic per-sample rule that
+updates with the thresholded output, and a batch rule using the mean instead of the sum; zero, small
+and large random initial weights):
+- AND/OR, sigmoid, learning_rate 0.1: every rule learned both in 200 epochs in 200 of 200 trials
+  each; the tests give 2000 epochs (enough for the mean-gradient form too).
+- blobs (100 per class, gap 0.5 around the separating line), learning_rate 0.01, 300 epochs from zero
+  weights: fresh-point accuracy 1.00 for the reference on 100 of 100 seeds; the classic rule (which
+  stops at any separating line) min 0.975 over 300 seeds. Threshold 0.95.
+- iris setosa/versicolor, three 70/30 splits pooled, learning_rate 0.01, 300 epochs from zero weights:
+  reference, per-sample and mean-gradient forms 1.00 on every seed; classic rule min 0.956 over 300
+  seeds. Threshold 0.95. Zero weights predict class 1 everywhere (accuracy about 0.5), so a fit that
+  does not learn fails.
 """
 import numpy as np
 
@@ -70,13 +78,10 @@ def _set_bias(model, b):
     model.bias = np.full(old.shape, float(b)) if old.ndim > 0 else float(b)
 
 
-def _start_wrong(model, X, y):
-    """Start from weights pointing the wrong way, so that only a model that learns can pass.
-
-    (A fit that re-initializes its weights is fine too.)
-    """
-    direction = X[y == 1].mean(axis=0) - X[y == 0].mean(axis=0)
-    model.weights = -0.5 * direction / np.linalg.norm(direction)
+def _start_at_zero(model, n_inputs):
+    """Start from zero weights and bias: they predict 0.5 everywhere (class 1 for every sample), so
+    only a model that learns can pass. (A fit that re-initializes its weights is fine too.)"""
+    model.weights = np.zeros(n_inputs)
     _set_bias(model, 0.0)
 
 
@@ -279,10 +284,10 @@ def test_xor_not_learnable(student):
 
 def test_learns_separable_blobs(student, rng):
     centers = [(-1.5, -1.5), (1.5, 1.5)]
-    X, y = _blobs(rng, 60, centers, 1.0, margin=0.3)
-    X_test, y_test = _blobs(rng, 60, centers, 1.0, margin=0.3)
+    X, y = _blobs(rng, 100, centers, 1.0, margin=0.5)
+    X_test, y_test = _blobs(rng, 100, centers, 1.0, margin=0.5)
     p = student.Perceptron(2, activation="sigmoid", learning_rate=0.01)
-    _start_wrong(p, X, y)
+    _start_at_zero(p, 2)
     p.fit(X.copy(), y.copy(), epochs=300, verbose=False)
     acc = float(np.mean(_labels_from_predict(p, X_test.copy()) == y_test))
     assert acc >= 0.95, (
@@ -294,18 +299,22 @@ def test_learns_separable_blobs(student, rng):
 def test_iris_heldout_accuracy(student, rng, suite_dir):
     data = np.loadtxt(suite_dir / "iris.csv", delimiter=",", skiprows=2)
     X_all, y_all = data[:, :4], data[:, 4].astype(int)
-    order = rng.permutation(len(y_all))
-    train, held_out = order[:70], order[70:]
-    mean, std = X_all[train].mean(axis=0), X_all[train].std(axis=0)
-    X_train = (X_all[train] - mean) / std    # standardized with training statistics
-    X_test = (X_all[held_out] - mean) / std
-    p = student.Perceptron(4, activation="sigmoid", learning_rate=0.01)
-    _start_wrong(p, X_train, y_all[train])
-    p.fit(X_train.copy(), y_all[train].copy(), epochs=300, verbose=False)
-    acc = float(np.mean(_labels_from_predict(p, X_test.copy()) == y_all[held_out]))
+    correct = total = 0
+    for _ in range(3):  # three random 70/30 splits, accuracy pooled over the 90 held-out samples
+        order = rng.permutation(len(y_all))
+        train, held_out = order[:70], order[70:]
+        mean, std = X_all[train].mean(axis=0), X_all[train].std(axis=0)
+        X_train = (X_all[train] - mean) / std    # standardized with training statistics
+        X_test = (X_all[held_out] - mean) / std
+        p = student.Perceptron(4, activation="sigmoid", learning_rate=0.01)
+        _start_at_zero(p, 4)
+        p.fit(X_train.copy(), y_all[train].copy(), epochs=300, verbose=False)
+        correct += int(np.sum(_labels_from_predict(p, X_test.copy()) == y_all[held_out]))
+        total += len(held_out)
+    acc = correct / total
     assert acc >= 0.95, (
-        f"iris setosa vs versicolor (4 standardized features, 70 training samples, learning_rate=0.01, "
-        f"epochs=300): held-out accuracy {acc:.3f}, expected at least 0.95"
+        "iris setosa vs versicolor (4 standardized features, three random 70/30 splits, "
+        f"learning_rate=0.01, epochs=300): held-out accuracy {acc:.3f}, expected at least 0.95"
     )
 
 
