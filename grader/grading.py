@@ -5,6 +5,7 @@ import time
 from pathlib import Path
 
 from .config import Config
+from .datasets import grading_split
 from .harness.client import StudentProcess
 from .ingest import load_submission
 from .manifest import load_exercise
@@ -20,14 +21,15 @@ def grade(exercise_id: str, path: Path, config: Config, backend: str | None = No
     started = time.monotonic()
     exercise = load_exercise(config.exercises_dir, exercise_id)
     submission = load_submission(Path(path), config.max_submission_bytes)
+    data = {name: grading_split(name, config.data_dir, config.cache_dir) for name in exercise.datasets}
     kept, not_run = select(submission.chunks, exercise.names, exercise.execute)
     sandbox = get_backend(backend or config.backend, config)
-    limits = Limits(memory_mb=exercise.memory_mb, cpu_threads=exercise.cpu_threads,
+    limits = Limits(memory_mb=exercise.memory_mb, cpu_threads=exercise.cpu_threads, gpu=exercise.gpu,
                     cpu_s=int(exercise.suite_timeout_s) + 60)
     process = StudentProcess(sandbox, limits, [[c.cell, c.line, c.source] for c in kept],
                              load_timeout_s=exercise.test_timeout_s)
     process.start()
     from .harness.plugin import run_suite   # pytest loads while the student's code does
-    run = run_suite(exercise, process, progress)
+    run = run_suite(exercise, process, progress, data)
     return score(exercise, run, submission.skipped_cells, not_run, sandbox.describe(),
                  time.monotonic() - started)

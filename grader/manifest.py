@@ -35,6 +35,8 @@ class Exercise:
     suite_timeout_s: float = 90.0
     memory_mb: int = 2048
     cpu_threads: int = 1
+    gpu: bool = False               # the student process may use a GPU when the sandbox has one
+    datasets: tuple[str, ...] = ()  # datasets the suite reads ("mnist", "fashion-mnist")
     extra: dict = field(default_factory=dict)
 
     @property
@@ -67,7 +69,9 @@ def load_exercise(exercises_dir: Path, exercise_id: str) -> Exercise:
             test_timeout_s=float(limits.get("test_timeout_s", 10)),
             suite_timeout_s=float(limits.get("suite_timeout_s", 90)),
             memory_mb=int(limits.get("memory_mb", 2048)), cpu_threads=int(limits.get("cpu_threads", 1)),
-            extra={k: v for k, v in data.items() if k not in {"id", "title", "names", "tests", "execute", "limits"}},
+            gpu=bool(limits.get("gpu", False)), datasets=tuple(data.get("datasets", ())),
+            extra={k: v for k, v in data.items()
+                   if k not in {"id", "title", "names", "tests", "execute", "limits", "datasets"}},
         )
     except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as e:
         raise ManifestError(f"{path}: {type(e).__name__}: {e}") from None

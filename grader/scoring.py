@@ -29,4 +29,4 @@ def score(exercise: Exercise, run: SuiteRun, skipped_cells: list[SkippedCell], n
         tests=tests, skipped_cells=list(skipped_cells),
         load_errors=[CellError(cell=c, line=line, message=m) for c, line, m in run.load_errors],
         not_run=not_run, duration_s=round(duration_s, 3), suite_duration_s=round(run.suite_time_s, 3),
-        sandbox=sandbox, output=run.output[:4000])
+        sandbox=dict(sandbox, device=run.device or sandbox.get("device", "cpu")), output=run.output[:4000])

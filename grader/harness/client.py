@@ -114,13 +114,19 @@ class StudentProcess:
             self.running = None
 
     # ------------------------------------------------------------ requests
-    def request(self, op: str, target: "Remote", arg, label: str):
+    def library(self, name: str) -> "Remote":
+        """A module imported in the student process (torch, torch.utils.data, ...), as a handle."""
+        module = self.request("import", self.module, name, name)
+        object.__setattr__(module, "_label", name)
+        return module
+
+    def request(self, op: str, target: "Remote", arg, label: str, ref: bool = False):
         if target._gen != self.generation and target._ref.id != 0:
             raise StudentCrashed(f"{label}: this object came from a run of your code that has stopped")
         self.ensure_started()
         if self.deadline is None:
             self.deadline = time.monotonic() + self.budget_s
-        header = {"op": op, "target": target._ref.id, "arg": None}
+        header = {"op": op, "target": target._ref.id, "arg": None, "ref": ref}
         blobs: list[bytes] = []
         header["arg"] = wire.encode(arg, blobs, self._send_ref)
         try:
@@ -247,6 +253,20 @@ def student_exception(error: dict, label: str, header: dict) -> StudentError:
     if etype == "MemoryError":
         return StudentError(f"your code ran out of memory in {label}{where}")
     return StudentError(f"{label} raised {etype}: {message}{where}")
+
+
+def by_ref(target: "Remote", *args, **kwargs) -> "Remote":
+    """Call `target` in the student process and keep the result there, as a handle.
+
+    For values that must stay where they are: a tensor whose autograd graph a test follows
+    (`by_ref(model, x).sum` ...), a tensor on the GPU, an iterator.
+    """
+    proc = object.__getattribute__(target, "_proc")
+    label = object.__getattribute__(target, "_label")
+    value = proc.request("call", target, (list(args), kwargs), label, ref=True)
+    if isinstance(value, Remote):
+        object.__setattr__(value, "_label", f"{label}(...)")
+    return value
 
 
 class Remote:

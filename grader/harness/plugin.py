@@ -1,7 +1,8 @@
 """The pytest plugin that runs a hidden suite against a `StudentProcess`, junitxml-style:
 hooks collect each test's outcome into one dict, classified in words the student can read.
 
-It provides the fixtures suites use (`student`, `rng`, `suite_dir`), enforces the per-test and
+It provides the fixtures suites use (`student`, `rng`, `suite_dir`; for the torch suites `remote`,
+`device` and `datasets`), enforces the per-test and
 whole-suite time limits, and never lets pytest print (its tracebacks would show the suite's code).
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ class SuiteRun:
     output: str = ""
     duration_s: float = 0.0
     suite_time_s: float = 0.0
+    device: str | None = None      # what the student's torch code ran on, when a test asked
 
 
 # pytest's terminal reporter would print the suite's code in tracebacks; the rest only cost time.
@@ -53,8 +55,10 @@ SEVERITY = {"passed": 0, "failed": 1, "error": 2, "timeout": 3}
 
 
 class GradingPlugin:
-    def __init__(self, exercise: Exercise, process: StudentProcess, progress=None):
+    def __init__(self, exercise: Exercise, process: StudentProcess, progress=None, data=None):
         self.exercise, self.process, self.progress = exercise, process, progress
+        self.data = data or {}
+        self.device_used: str | None = None
         self.outcomes: dict[str, Outcome] = {}
         self.collect_errors: list[str] = []
         self.started = time.monotonic()
@@ -72,6 +76,27 @@ class GradingPlugin:
             request.session.shouldstop = str(e)
             raise
         return self.process.module
+
+    @pytest.fixture
+    def remote(self, student):
+        """`remote("torch")`: a library module inside the student process, to build loaders,
+        losses and optimizers there (`remote("torch").optim.SGD(model.parameters(), lr=0.1)`)."""
+        return self.process.library
+
+    @pytest.fixture
+    def device(self, remote):
+        """"cuda" when the sandbox gives the student's torch a GPU, else "cpu"; recorded in the result."""
+        torch = remote("torch")
+        if torch.cuda.is_available():
+            self.device_used = f"cuda ({torch.cuda.get_device_name(0)})"
+            return "cuda"
+        self.device_used = self.device_used or "cpu"
+        return "cpu"
+
+    @pytest.fixture
+    def datasets(self):
+        """The grading splits the manifest names, loaded in this process (labels never leave it)."""
+        return self.data
 
     @pytest.fixture
     def rng(self, request):
@@ -142,9 +167,9 @@ def assertion_message(exc: AssertionError) -> str | None:
     return "\n".join(lines).strip()[:1000] or None
 
 
-def run_suite(exercise: Exercise, process: StudentProcess, progress=None) -> SuiteRun:
+def run_suite(exercise: Exercise, process: StudentProcess, progress=None, data=None) -> SuiteRun:
     """Run the hidden suite in this (trusted) process against the student process."""
-    plugin = GradingPlugin(exercise, process, progress)
+    plugin = GradingPlugin(exercise, process, progress, data)
     args = [str(exercise.suite_dir), "-c", os.devnull, "--rootdir", str(exercise.suite_dir),
             *[arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}")],
             "--import-mode=importlib", "-W", "ignore::DeprecationWarning"]
@@ -160,4 +185,5 @@ def run_suite(exercise: Exercise, process: StudentProcess, progress=None) -> Sui
     if plugin.collect_errors or code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         detail = "; ".join(plugin.collect_errors) or f"pytest exit code {int(code)}"
         raise InternalError(f"the hidden suite for {exercise.id} could not run: {detail}")
-    return SuiteRun(plugin.outcomes, process.load_errors, output, time.monotonic() - started, plugin.suite_time)
+    return SuiteRun(plugin.outcomes, process.load_errors, output, time.monotonic() - started,
+                    plugin.suite_time, plugin.device_used)

@@ -1,10 +1,12 @@
 """The data-only protocol between the trusted suite and the student process.
 
 A frame is an 8-byte length, a 4-byte header length, a JSON header and binary blobs. Values travel
-as a tagged JSON tree; arrays as `.npy` blobs read back with `allow_pickle=False`. Nothing is ever
-unpickled, and the decoder checks every tag, type, depth and size before a test sees the value.
+as a tagged JSON tree; arrays as `.npy` blobs read back with `allow_pickle=False`, torch tensors as
+the same `.npy` bytes tagged `$T` (detached, on the CPU; bfloat16 widened to float32). Nothing is
+ever unpickled, and the decoder checks every tag, type, depth and size before a test sees the value.
 
-This file is copied next to the student runner, so it imports only the standard library and numpy.
+This file is copied next to the student runner, so it imports only the standard library and numpy;
+torch is touched only when a tensor is already in hand (encode) or one arrives (decode).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import io
 import json
 import math
 import struct
+import sys
 
 import numpy as np
 
@@ -123,14 +126,15 @@ def encode(value, blobs: list[bytes], make_ref=None, _depth: int = 0):
     if isinstance(value, np.generic) and value.dtype.kind in ARRAY_KINDS:
         return encode(value.item(), blobs, make_ref, _depth)
     if isinstance(value, np.ndarray) and value.dtype.kind in ARRAY_KINDS:
-        buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(value), allow_pickle=False)
-        blobs.append(buf.getvalue())
+        blobs.append(_npy(value))
         return {"$a": len(blobs) - 1}
+    if _is_tensor(value):
+        blobs.append(_npy(_tensor_to_numpy(value)))
+        return {"$T": len(blobs) - 1}
     if type(value) in (list, tuple):
         tag = "$l" if type(value) is list else "$t"
         return {tag: [encode(v, blobs, make_ref, _depth + 1) for v in value]}
-    if type(value) is dict and all(type(k) is str for k in value):
+    if isinstance(value, dict) and all(type(k) is str for k in value):   # OrderedDict: state_dict()
         return {"$d": {k: encode(v, blobs, make_ref, _depth + 1) for k, v in value.items()}}
     if make_ref is None:
         raise WireError(f"a {type(value).__name__} cannot be sent to the student process")
@@ -158,6 +162,9 @@ def decode(tree, blobs: list[bytes], resolve_ref, _depth: int = 0, _count: list 
         return {str(k): decode(v, blobs, resolve_ref, _depth + 1, count) for k, v in body.items()}
     if tag == "$a":
         return _load_array(_blob(blobs, body))
+    if tag == "$T":
+        import torch
+        return torch.from_numpy(_load_array(_blob(blobs, body)))
     if tag == "$b":
         return _blob(blobs, body)
     if tag == "$f" and isinstance(body, float):
@@ -170,6 +177,30 @@ def decode(tree, blobs: list[bytes], resolve_ref, _depth: int = 0, _count: list 
             raise WireError("malformed handle")
         return resolve_ref(Ref(body, kind[:200], is_callable))
     raise WireError(f"unknown value tag {str(tag)[:20]!r}")
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _is_tensor(value) -> bool:
+    torch = sys.modules.get("torch")      # no torch loaded: nothing can be a tensor
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def _tensor_to_numpy(tensor) -> np.ndarray:
+    import torch
+    tensor = tensor.detach()
+    if tensor.layout != torch.strided:
+        raise WireError("sparse tensors cannot be sent")
+    if tensor.dtype == torch.bfloat16:       # numpy has no bfloat16
+        tensor = tensor.float()
+    try:
+        return tensor.cpu().resolve_conj().resolve_neg().numpy()
+    except (TypeError, RuntimeError) as e:
+        raise WireError(f"a tensor of type {tensor.dtype} cannot be sent: {e}") from None
 
 
 def _blob(blobs: list[bytes], index) -> bytes:

@@ -16,12 +16,13 @@ class SandboxUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Limits:
-    memory_mb: int = 2048      # address space of the student process
+    memory_mb: int = 2048      # address space of the student process (data size when it uses a GPU)
     cpu_threads: int = 1       # BLAS / torch threads
     cpu_s: int = 600           # CPU seconds over the process's life (backstop; tests have wall limits)
     pids: int = 64             # processes and threads
     file_mb: int = 64          # largest file it may write
     output_kb: int = 64        # captured stdout+stderr kept; the rest is counted and dropped
+    gpu: bool = False          # expose a GPU when the host has one (the torch exercises)
 
 
 class Running(ABC):

@@ -27,6 +27,10 @@ NS_FLAGS = ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child
 PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")   # machine-specific BLAS correctness
 
 
+def host_has_gpu() -> bool:
+    return any(Path("/dev").glob("nvidia[0-9]*"))
+
+
 @lru_cache(maxsize=1)
 def namespace_support() -> tuple[list[str] | None, str]:
     """The unshare prefix that works here (None if none does) and why, probed once per process."""
@@ -61,7 +65,7 @@ class LocalSandbox(Sandbox):
             "processes": "own PID namespace" if isolated else "process group only",
             "files": ("grader folders hidden" if isolated else "NOT hidden: the code could read the grader's files"),
             "user": "throwaway uid" if self.drop_uid else "same user as the grader",
-            "device": "cpu",
+            "device": "cpu",     # the suite's `device` fixture records what the code really used
         }
 
     def start(self, limits: Limits) -> "LocalRunning":
@@ -76,6 +80,7 @@ class LocalRunning(Running):
         runner_dir.mkdir()
         for name in RUNNER_FILES:
             shutil.copy(RUNNER_DIR / name, runner_dir / name)
+        self.gpu = limits.gpu and host_has_gpu()
         self.uid = random.randrange(200_000, 2_000_000) if sandbox.drop_uid else None
         if self.uid is not None:
             os.chown(self.workdir, self.uid, self.uid)
@@ -95,7 +100,7 @@ class LocalRunning(Running):
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=self.workdir, env=self._environment(limits), start_new_session=True,
-            preexec_fn=lambda: _apply_rlimits(limits, self.uid is None), close_fds=True)
+            preexec_fn=lambda: _apply_rlimits(limits, self.uid is None, self.gpu), close_fds=True)
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
 
@@ -106,6 +111,10 @@ class LocalRunning(Running):
                "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
                "MKL_NUM_THREADS": threads, "GRADER_CPU_THREADS": threads}
         env.update({k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ})
+        if not self.gpu:
+            env["CUDA_VISIBLE_DEVICES"] = ""     # torch then does not even probe the driver
+        elif "CUDA_VISIBLE_DEVICES" in os.environ:
+            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
         return env
 
     def poll(self) -> int | None:
@@ -165,13 +174,18 @@ def _children(parent: int) -> list[int]:
     return found
 
 
-def _apply_rlimits(limits: Limits, count_existing: bool) -> None:
-    """Runs in the child before exec: the limits every process of the sandbox inherits."""
+def _apply_rlimits(limits: Limits, count_existing: bool, gpu: bool) -> None:
+    """Runs in the child before exec: the limits every process of the sandbox inherits.
+
+    CUDA reserves far more address space than any sane RLIMIT_AS, so with a GPU the memory limit
+    applies to the data segment instead (private writable memory, where arrays live).
+    """
     mb = 1024 * 1024
     nproc = limits.pids
     if count_existing:   # not root: the process limit counts every process this user already has
         nproc += len(_processes_of(os.getuid())) * 4   # threads count too
-    for res, value in ((resource.RLIMIT_AS, limits.memory_mb * mb),
+    memory = resource.RLIMIT_DATA if gpu else resource.RLIMIT_AS
+    for res, value in ((memory, limits.memory_mb * mb),
                        (resource.RLIMIT_CPU, limits.cpu_s),
                        (resource.RLIMIT_FSIZE, limits.file_mb * mb),
                        (resource.RLIMIT_NPROC, nproc),
