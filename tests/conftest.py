@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 TOY_SOLUTION = (FIXTURES / "toy_solution.py").read_text()
-DATASETS = ROOT.parent / "shared" / "datasets"
+# The course's IDX files: GRADER_DATA_DIR if set, else the workplace's shared folder next to the checkout.
+DATASETS = Path(os.environ.get("GRADER_DATA_DIR") or ROOT.parent / "shared" / "datasets")
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Run:
 
 
 def grader(*args: str, env: dict | None = None, timeout: float = 300) -> Run:
-    full_env = dict(os.environ, **(env or {}))
+    full_env = dict(os.environ, GRADER_DATA_DIR=str(DATASETS), **(env or {}))
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=ROOT)
