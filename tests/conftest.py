@@ -31,7 +31,7 @@ class Run:
 
 
 def grader(*args: str, env: dict | None = None, timeout: float = 300) -> Run:
-    full_env = dict(os.environ, GRADER_DATA_DIR=str(DATASETS), **(env or {}))
+    full_env = {**os.environ, "GRADER_DATA_DIR": str(DATASETS), **(env or {})}
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=ROOT)

@@ -85,3 +85,33 @@ def test_blob_sizes_must_add_up():
     bad = struct.pack(">I", 13) + b'{"blobs":[9]}' + b"abc"
     with pytest.raises(wire.WireError):
         wire.split_frame(bad)
+
+
+def test_tensors_roundtrip_as_detached_cpu_tensors():
+    torch = pytest.importorskip("torch")
+    weight = torch.nn.Parameter(torch.arange(6, dtype=torch.float32).reshape(2, 3))
+    out = roundtrip({"w": weight * 2, "i": torch.tensor([1, 2], dtype=torch.int64),
+                     "bf": torch.ones(2, dtype=torch.bfloat16), "t": torch.ones(3, 2).t()})
+    assert isinstance(out["w"], torch.Tensor) and not out["w"].requires_grad
+    assert torch.equal(out["w"], torch.arange(6, dtype=torch.float32).reshape(2, 3) * 2)
+    assert out["i"].dtype == torch.int64 and out["bf"].dtype == torch.float32
+    assert out["t"].shape == (2, 3)
+
+
+def test_a_state_dict_travels_as_a_dict():
+    torch = pytest.importorskip("torch")
+    state = torch.nn.Linear(3, 2).state_dict()          # an OrderedDict of tensors
+    out = roundtrip(state)
+    assert type(out) is dict and set(out) == {"weight", "bias"}
+    assert torch.equal(out["weight"], state["weight"])
+
+
+def test_a_tensor_frame_is_npy_not_pickle():
+    torch = pytest.importorskip("torch")
+    blobs = []
+    tree = wire.encode(torch.zeros(2), blobs)
+    assert set(tree) == {"$T"} and blobs[0].startswith(b"\x93NUMPY")
+    with pytest.raises(wire.WireError):      # a pickled object array behind a tensor tag is refused
+        buf = io.BytesIO()
+        np.save(buf, np.array([object()]), allow_pickle=True)
+        wire.decode({"$T": 0}, [buf.getvalue()], lambda r: r)
