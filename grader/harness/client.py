@@ -14,6 +14,7 @@ import signal
 import time
 
 from ..sandbox import Limits, Sandbox, SandboxUnavailable
+from ..sandbox.base import runner_digest
 from . import wire
 
 
@@ -94,6 +95,12 @@ class StudentProcess:
             self.stop()
             raise SandboxUnavailable(f"the {self.sandbox.name} sandbox did not start "
                                      f"({type(e).__name__}): {output or 'no output'}") from None
+        if header.get("runner") != runner_digest():
+            self.stop()
+            raise SandboxUnavailable(
+                f"the {self.sandbox.name} sandbox runs another version of the student runner "
+                f"({header.get('runner')!s:.20}, this grader has {runner_digest()}): rebuild the sandbox "
+                "image with `grader sandbox build`")
 
     def _load_step(self, receive: bool):
         header = {"op": "load", "arg": self._encode(self.chunks)}

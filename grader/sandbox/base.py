@@ -1,13 +1,24 @@
 """The sandbox interface: start the student runner under limits, hand back its pipes."""
 from __future__ import annotations
 
+import hashlib
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 RUNNER_FILES = ("student_runner.py", "wire.py")
 RUNNER_DIR = Path(__file__).resolve().parent.parent / "harness"
+
+
+@lru_cache(maxsize=1)
+def runner_digest() -> str:
+    """Identifies the student side; the runner reports its own, so a stale sandbox image is caught."""
+    digest = hashlib.sha256()
+    for name in RUNNER_FILES:
+        digest.update((RUNNER_DIR / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 class SandboxUnavailable(Exception):
@@ -19,6 +30,7 @@ class Limits:
     memory_mb: int = 2048      # address space of the student process (data size when it uses a GPU)
     cpu_threads: int = 1       # BLAS / torch threads
     cpu_s: int = 600           # CPU seconds over the process's life (backstop; tests have wall limits)
+    wall_s: int = 900          # life of the sandbox even if the grader dies (backstop)
     pids: int = 64             # processes and threads
     file_mb: int = 64          # largest file it may write
     output_kb: int = 64        # captured stdout+stderr kept; the rest is counted and dropped
@@ -43,11 +55,14 @@ class Running(ABC):
             chunk = stream.read(65536)
             if not chunk:
                 return
-            with self._lock:
-                self._output_total += len(chunk)
-                room = self._output_limit - len(self._output)
-                if room > 0:
-                    self._output += chunk[:room]
+            self._keep(chunk)
+
+    def _keep(self, chunk: bytes) -> None:
+        with self._lock:
+            self._output_total += len(chunk)
+            room = self._output_limit - len(self._output)
+            if room > 0:
+                self._output += chunk[:room]
 
     def output(self) -> str:
         with self._lock:
