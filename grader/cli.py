@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("exercise", help="exercise id (see `grader exercises`)")
     run.add_argument("file", type=Path, help="the submission: a .ipynb notebook or a .py file")
     run.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    run.add_argument("--backend", choices=["local"], help="sandbox backend (default: from config)")
+    run.add_argument("--backend", choices=["local", "docker"], help="sandbox backend (default: from config)")
     sub.add_parser("exercises", help="list the exercise ids")
     data = sub.add_parser("datasets", help="check or download the MNIST/Fashion-MNIST IDX files")
     verbs = data.add_subparsers(dest="verb", required=True)
@@ -40,7 +40,31 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--data-dir", type=Path, help="folder with the IDX files (default: GRADER_DATA_DIR)")
     fetch = verbs.add_parser("fetch", help="download both datasets into DIR with torchvision's downloader")
     fetch.add_argument("dir", type=Path, help="target folder (then set GRADER_DATA_DIR to it)")
+    box = sub.add_parser("sandbox", help="the docker backend's image and containers")
+    box_verbs = box.add_subparsers(dest="verb", required=True)
+    build = box_verbs.add_parser("build", help="build the sandbox image offline (debootstrap + docker import)")
+    build.add_argument("--tag", help="image name (default: GRADER_DOCKER_IMAGE or grader-sandbox:latest)")
+    build.add_argument("--rebuild-base", action="store_true", help="debootstrap the Debian base again")
+    box_verbs.add_parser("reap", help="remove every sandbox container left behind (run when no grading runs)")
     return parser
+
+
+def _sandbox(args, config) -> int:
+    """`grader sandbox build|reap`: operator commands; failures say what to do, exit 1."""
+    from .sandbox import SandboxUnavailable
+    from .sandbox.container import engine, reap_orphans
+    try:
+        if args.verb == "build":
+            from .sandbox.image import build_offline
+            tag = args.tag or config.docker_image
+            seconds = build_offline(tag, args.rebuild_base, log=lambda m: print(m, file=sys.stderr))
+            print(f"built {tag} in {seconds:.1f} s")
+        else:
+            print(f"removed {reap_orphans(engine(), only_dead_owners=False)} sandbox container(s)")
+    except SandboxUnavailable as e:
+        print(f"grader: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _datasets(args, config) -> int:
@@ -74,6 +98,8 @@ def main(argv=None) -> int:
     try:
         if args.command == "datasets":
             return _datasets(args, config)
+        if args.command == "sandbox":
+            return _sandbox(args, config)
         if args.command == "exercises":
             for exercise_id in exercise_ids(config.exercises_dir):
                 print(exercise_id)

@@ -11,6 +11,8 @@
 | max_submission_mb    | GRADER_MAX_SUBMISSION_MB | 20                               |
 | sandbox_root         | GRADER_SANDBOX_ROOT      | system temp dir                  |
 | sandbox_python       | GRADER_SANDBOX_PYTHON    | this interpreter                 |
+| docker_image         | GRADER_DOCKER_IMAGE      | grader-sandbox:latest            |
+| docker_gpus          | GRADER_DOCKER_GPUS       | auto (all GPUs if the engine has the nvidia runtime) |
 """
 from __future__ import annotations
 
@@ -32,7 +34,9 @@ class Config:
     backend: str = "local"
     max_submission_mb: float = 20.0
     sandbox_root: str | None = None
-    sandbox_python: str = sys.executable    # runs student code: needs numpy (and torch, later)
+    sandbox_python: str = sys.executable    # runs student code: needs numpy, torch, matplotlib
+    docker_image: str = "grader-sandbox:latest"
+    docker_gpus: str = "auto"               # "", "auto", "all", a count, or device ids "0,1"
 
     @classmethod
     def from_env(cls, environ=None) -> "Config":
@@ -48,6 +52,8 @@ class Config:
             max_submission_mb=float(env.get("GRADER_MAX_SUBMISSION_MB", cls.max_submission_mb)),
             sandbox_root=env.get("GRADER_SANDBOX_ROOT") or None,
             sandbox_python=env.get("GRADER_SANDBOX_PYTHON") or sys.executable,
+            docker_image=env.get("GRADER_DOCKER_IMAGE") or cls.docker_image,
+            docker_gpus=env.get("GRADER_DOCKER_GPUS", cls.docker_gpus),
         )
 
     def __post_init__(self):

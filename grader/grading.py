@@ -25,7 +25,7 @@ def grade(exercise_id: str, path: Path, config: Config, backend: str | None = No
     kept, not_run = select(submission.chunks, exercise.names, exercise.execute)
     sandbox = get_backend(backend or config.backend, config)
     limits = Limits(memory_mb=exercise.memory_mb, cpu_threads=exercise.cpu_threads, gpu=exercise.gpu,
-                    cpu_s=int(exercise.suite_timeout_s) + 60)
+                    cpu_s=int(exercise.suite_timeout_s) + 60, wall_s=int(exercise.suite_timeout_s) + 120)
     process = StudentProcess(sandbox, limits, [[c.cell, c.line, c.source] for c in kept],
                              load_timeout_s=exercise.test_timeout_s)
     process.start()

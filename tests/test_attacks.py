@@ -99,8 +99,10 @@ def test_output_flood_is_capped(grade_toy):
 def test_no_network(grade_toy, port):
     run = grade_toy(f"def add(a, b):\n    import socket\n"
                     f"    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n    return a + b\n")
-    _only_add_lost(run, ["OSError" if port else "", "add raised"], "error")
-    assert "unreachable" in run.test("test_add")["message"]
+    _only_add_lost(run, ["Error", "add raised"], "error")
+    message = run.test("test_add")["message"]
+    # the host listens on this port: only a sandbox without the host's network gets no answer
+    assert "unreachable" in message or "refused" in message, message
 
 
 def test_monkeypatching_numpy_pytest_and_builtins_does_not_help(grade_toy):
@@ -180,14 +182,40 @@ def test_hidden_source_and_secrets_never_shown(grade_toy):
     assert "RuntimeError" in run.test("test_add")["message"]
 
 
+def test_filling_tmp_stops_at_its_size(grade_toy):
+    if grade_toy.backend == "local":
+        pytest.skip("the local backend caps file size, not disk use (its report says so): docker only")
+    run = grade_toy(textwrap.dedent("""
+        def add(a, b):
+            import tempfile
+            for i in range(10_000):
+                with tempfile.NamedTemporaryFile(delete=False) as f:
+                    f.write(b"x" * 8 * 1024 * 1024)
+            return a + b
+    """))
+    _only_add_lost(run, ["add"])
+
+
+def test_the_root_filesystem_is_not_writable(grade_toy):
+    run = grade_toy("def add(a, b):\n    open('/usr/planted.txt', 'w').write('x')\n    return a + b\n")
+    _only_add_lost(run, ["add raised", "Error"], "error")
+    assert not os.path.exists("/usr/planted.txt")
+
+
 def _sandbox_processes() -> list[int]:
-    """Processes running as a sandbox's throwaway uid (200000 and up)."""
+    """Processes of a sandbox: the local backend's throwaway uids (200000 and up), the docker
+    backend's `nobody` (65534), and any of our containers still present."""
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid >= 200_000:
-                    pids.append(int(entry))
+                uid = os.stat(f"/proc/{entry}").st_uid
             except OSError:
-                pass
+                continue
+            if uid >= 200_000 or uid == 65534:
+                pids.append(int(entry))
+    from conftest import docker_problem
+    if docker_problem() is None:
+        from grader.sandbox.container import LABEL, engine
+        pids += [-1 for _ in engine().containers.list(all=True, filters={"label": LABEL})]
     return pids

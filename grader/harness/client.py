@@ -166,9 +166,10 @@ class StudentProcess:
             raise StudentTimeout(f"timed out after {budget:g} s in {label or 'your code'}") from None
         except (EOFError, BrokenPipeError):
             status = self._wait_exit()
+            note = self.running.exit_note() if status is not None else None
             self.stop()
             when = "during import" if header["op"] == "load" else f"in {label}"
-            raise StudentCrashed(f"your code exited {when} ({describe_exit(status, self.limits)})") from None
+            raise StudentCrashed(f"your code exited {when} ({note or describe_exit(status, self.limits)})") from None
         except wire.WireError as e:
             self.stop()
             raise StudentCrashed(f"your code sent back something the grader cannot read in {label} ({e})") from None

@@ -71,6 +71,10 @@ class Running(ABC):
                 text += f"\n[... output cut: {self._output_total:,} bytes printed, first {len(self._output):,} kept]"
             return text
 
+    def exit_note(self) -> str | None:
+        """What the backend knows for sure about why it stopped (e.g. the OOM killer), if anything."""
+        return None
+
     @abstractmethod
     def poll(self) -> int | None:
         """Exit status if it has stopped (negative: killed by that signal), else None."""

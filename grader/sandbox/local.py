@@ -63,7 +63,8 @@ class LocalSandbox(Sandbox):
             "backend": "local",
             "network": "none (own network namespace)" if isolated else f"NOT isolated ({why})",
             "processes": "own PID namespace" if isolated else "process group only",
-            "files": ("grader folders hidden" if isolated else "NOT hidden: the code could read the grader's files"),
+            "files": ("grader folders hidden" if isolated else "NOT hidden: the code could read the grader's files")
+                     + f"; files up to {Limits.file_mb} MB each, disk use not capped",
             "user": "throwaway uid" if self.drop_uid else "same user as the grader",
             "device": "cpu",     # the suite's `device` fixture records what the code really used
         }
