@@ -1,0 +1,17 @@
+# The service image: the grader package with its CLI, for the web app and the Celery workers.
+# The worker starts sandboxes through the host's Docker engine (socket mounted by compose.yaml).
+#
+#   docker build -f docker/app.Dockerfile -t grader-app:latest .
+FROM python:3.11-slim
+
+WORKDIR /srv/grader
+COPY pyproject.toml README.md ./
+COPY grader ./grader
+COPY exercises ./exercises
+COPY reference ./reference
+RUN pip install --no-cache-dir . && useradd --system --home /srv/grader grader
+USER grader
+ENV GRADER_BACKEND=docker \
+    GRADER_DATA_DIR=/data/datasets \
+    GRADER_INSTANCE_DIR=/srv/grader/instance
+ENTRYPOINT ["grader"]
