@@ -197,7 +197,7 @@ def test_forward_values(student, rng):
     )
 
 
-def test_forward_cache(student, rng):
+def test_forward_cache(student, rng, note):
     n_input, n_hidden, m = 2, 6, 5
     params = _random_params(rng, n_input, n_hidden)
     X = rng.normal(size=(n_input, m))
@@ -206,11 +206,11 @@ def test_forward_cache(student, rng):
     A2, cache = _forward(net, X)
     expected = _expected_forward(X, g=_relu, **params)
     if cache is None:
-        print("forward returns a bare A2 (accepted); checking A2 only")
+        note("forward returns a bare A2 (accepted); checked A2 only")
         err = _max_diff(A2, expected["A2"])
         assert err <= ATOL, f"forward's A2 differs from the expected output by up to {err:.3g}"
         return
-    print("forward returns (A2, cache)")
+    note("forward returns (A2, cache)")
     missing = [k for k in ["Z1", "A1", "Z2", "A2"] if k not in cache]
     assert not missing, (
         f"forward's cache is missing the key(s) {missing}; expected keys Z1, A1, Z2, A2 "
@@ -334,7 +334,7 @@ def test_deep_network_shapes(student, rng):
     assert A.shape == (1, m), f"DeepNeuralNetwork.forward on {m} samples returned shape {A.shape}, expected (1, {m})"
 
 
-def test_deep_network_forward(student, rng):
+def test_deep_network_forward(student, rng, note):
     n_input, h1, h2, m = 3, 5, 4, 6
     params = {
         "W1": rng.normal(size=(h1, n_input)), "b1": rng.normal(scale=0.5, size=(h1, 1)),
@@ -355,7 +355,7 @@ def test_deep_network_forward(student, rng):
         "with W1..W3, b1..b3 set by the test, DeepNeuralNetwork.forward should compute "
         "sigmoid(W3 @ g(W2 @ g(W1 @ X + b1) + b2) + b3) with a hidden activation g (relu, tanh or sigmoid)"
     )
-    print(f"DeepNeuralNetwork hidden activation found: {matches[0]}")
+    note(f"DeepNeuralNetwork hidden activation found: {matches[0]}")
 
 
 def test_softmax_sums_to_one(student, rng):
