@@ -5,8 +5,9 @@ from conftest import FIXTURES, grader
 TOY_ENV = {"GRADER_EXERCISES_DIR": str(FIXTURES / "exercises")}
 
 
-def test_toy_torch_solution_scores_full_marks():
-    run = grader("run", "toytorch", str(FIXTURES / "toytorch_solution.py"), "--json", env=TOY_ENV)
+def test_toy_torch_solution_scores_full_marks(backend):
+    run = grader("run", "toytorch", str(FIXTURES / "toytorch_solution.py"), "--json", "--backend", backend,
+                 env=TOY_ENV)
     assert run.code == 0, run.stderr
     failing = [(t["name"], t["message"]) for t in run.result["tests"] if t["status"] != "passed"]
     assert failing == []
