@@ -1,0 +1,859 @@
+"""Hidden suite for the `numpy-nn` exercise (CONTRACT.md, section 4).
+
+The student's module is reached only through the `student` fixture (a proxy to a sandboxed
+process). Arrays, numbers, tuples, lists and dicts cross by value; the student's layers, losses
+and networks stay in the student process as handles.
+
+Data is row-major: a batch has shape (batch, features). Dense: weights (output_size, input_size),
+bias (1, output_size), output = input @ weights.T + bias. Every loss is averaged over the batch and
+`backward()` returns the gradient of that mean with respect to y_pred. Classification targets are
+one-hot. Every expected gradient here is a central difference computed in this process, in
+float64, of the suite's own function (or, for batch normalization, of the student's forward).
+
+The accuracy tests build Dense(784, 256)-ReLU-Dense(256, 128)-ReLU-Dense(128, 10)-Softmax from the
+student's layers, set the initial weights themselves (He initialisation from a seeded generator,
+zero biases), seed the student process's numpy (for the shuffling inside `fit`), train with the
+student's `fit` on pixels in [0, 1] and score `predict(x_eval)` here: held-out labels never leave
+this process. The recipe is `train_and_predict` below; bench/calibrate_numpy_nn.py runs the same
+function on the reference and on softmax regression to set the thresholds.
+"""
+
+import numpy as np
+
+from grader.harness.client import StudentCrashed, StudentError, StudentTimeout, by_ref
+
+GRAD_EPS = 1e-6          # central-difference step
+GRAD_TOL = 1e-6          # relative error ||analytic - numeric|| / (||analytic|| + ||numeric||)
+KINK_MARGIN = 1e-3       # ReLU inputs stay this far from 0, so finite differences are exact
+
+# ---------------------------------------------------------------------------
+# The accuracy recipe (one recipe for both datasets)
+# ---------------------------------------------------------------------------
+HIDDEN = (256, 128)
+BATCH_SIZE = 64
+# fit is called once per phase: (epochs, learning_rate); the last two phases anneal the rate
+PHASES = ((15, 0.2), (4, 0.02), (2, 0.002))
+SUITE_SEED = 0
+# Thresholds from bench/calibrate_numpy_nn.py (seeds 0-4, one BLAS thread; accuracy on the 2,000
+# held-out images). The reference must clear them by >= 1.5 points on every seed and softmax
+# regression (Dense(784, 10) + Softmax, same recipe) must fail on every seed.
+#   MNIST:         reference 0.9695 0.9670 0.9680 0.9670 0.9665 (min 0.9665)
+#                  softmax regression 0.9355 0.9340 0.9340 0.9340 0.9350 (max 0.9355)
+#                  window (0.9355, 0.9515]  ->  0.945 (reference 2.15 points above, baseline
+#                  0.95 below; a fit without shuffling: 0.9725 0.9660 0.9665 on seeds 0-2)
+#   Fashion-MNIST: reference 0.8560 0.8550 0.8570 0.8570 0.8590 (min 0.8550)
+#                  softmax regression 0.8285 0.8290 0.8325 0.8315 0.8310 (max 0.8325)
+#                  window (0.8325, 0.8400]  ->  0.837 (reference 1.8 points above, baseline
+#                  0.45 below: the window is narrow because a hidden layer gains only ~2.6
+#                  points over softmax regression on 10,000 Fashion-MNIST images; a fit without
+#                  shuffling: 0.8575 0.8515 0.8585 on seeds 0-2)
+MNIST_THRESHOLD = 0.945
+FASHION_THRESHOLD = 0.837
+
+
+def _describe_recipe(hidden=HIDDEN):
+    sizes = (784, *hidden, 10)
+    parts = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        parts.append(f"Dense({n_in}, {n_out})")
+        if i < len(sizes) - 2:
+            parts.append("ReLU")
+    phases = ", ".join(f"{e} epochs at learning_rate {lr}" for e, lr in PHASES)
+    return (f"{'-'.join(parts)}-Softmax with CategoricalCrossEntropyLoss, trained by your fit "
+            f"(batch_size {BATCH_SIZE}; {phases})")
+
+
+def train_and_predict(student, lib, split, seed=SUITE_SEED, hidden=HIDDEN, keep=None):
+    """Build the network from `student`'s layers, train it with `student`'s fit, and return the
+    class probabilities it predicts for split.x_eval, as a float array (n_eval, 10).
+
+    student: the student module (the suite's proxy, or the reference module imported locally);
+    lib(name): imports a module where the student's code runs (the `remote` fixture, or
+    importlib.import_module); keep(array): optionally parks an array in the student process, so
+    the training set crosses the wire once, not once per fit call.
+    hidden=() gives softmax regression (the calibration's baseline).
+    """
+    rng = np.random.default_rng(seed)
+    lib("numpy").random.seed(seed)                 # fit's shuffling, when it uses np.random
+    net = student.NeuralNetwork()
+    sizes = (784, *hidden, 10)
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layer = student.Dense(n_in, n_out)
+        layer.weights = rng.normal(size=(n_out, n_in)) * np.sqrt(2.0 / n_in)     # He
+        layer.bias = np.zeros((1, n_out))
+        net.add(layer)
+        if i < len(sizes) - 2:
+            net.add(student.ReLU())
+    net.add(student.Softmax())
+    net.set_loss(student.CategoricalCrossEntropyLoss())
+    x = split.x_train.reshape(len(split.x_train), -1)
+    y = np.eye(10)[split.y_train]
+    if keep is not None:
+        x, y = keep(x), keep(y)
+    for epochs, learning_rate in PHASES:
+        net.fit(x, y, epochs=epochs, learning_rate=learning_rate, batch_size=BATCH_SIZE,
+                verbose=False)
+    probs = net.predict(split.x_eval.reshape(len(split.x_eval), -1))
+    return np.asarray(probs, dtype=float)
+
+
+# ---------------------------------------------------------------------------
+# The suite's own maths (float64)
+# ---------------------------------------------------------------------------
+
+def _numgrad(f, x, eps=GRAD_EPS):
+    """Central differences of the scalar function f at x (any shape)."""
+    x = np.array(x, dtype=float)
+    g = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        old = x[idx]
+        x[idx] = old + eps
+        plus = f(x)
+        x[idx] = old - eps
+        minus = f(x)
+        x[idx] = old
+        g[idx] = (plus - minus) / (2 * eps)
+    return g
+
+
+def _rel_err(a, b):
+    a, b = np.ravel(a), np.ravel(b)
+    den = np.linalg.norm(a) + np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / den) if den > 0 else 0.0
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _cce(p, y):
+    return float(-np.sum(y * np.log(p)) / p.shape[0])
+
+
+def _net_forward(X, params, last=None):
+    """Dense-ReLU-...-Dense-Softmax with params [(W, b), ...] (or another output function
+    `last`); also the pre-activations."""
+    out, pre = X, []
+    for i, (W, b) in enumerate(params):
+        z = out @ W.T + b
+        pre.append(z)
+        out = np.maximum(0.0, z) if i < len(params) - 1 else (last or _softmax)(z)
+    return out, pre
+
+
+# ---------------------------------------------------------------------------
+# Reading what the student returned
+# ---------------------------------------------------------------------------
+
+def _array(x, what):
+    try:
+        arr = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise AssertionError(
+            f"{what} should be a numpy array of numbers, got {type(x).__name__}") from None
+    return arr
+
+
+def _number(x, what):
+    if isinstance(x, (tuple, list)) and len(x) >= 1:
+        x = x[0]                                   # (loss, accuracy) -> loss
+    arr = _array(x, what)
+    assert arr.size == 1, f"{what} should be a single number, got an array of shape {arr.shape}"
+    return float(arr.reshape(-1)[0])
+
+
+def _shaped(x, shape, what):
+    arr = _array(x, what)
+    assert arr.shape == tuple(shape), f"{what} has shape {arr.shape}, expected {tuple(shape)}"
+    return arr
+
+
+def _bias_like(x, n, what):
+    """A bias or bias gradient: (1, n) as the contract says; (n,) is accepted too."""
+    arr = _array(x, what)
+    assert arr.shape in ((1, n), (n,)), f"{what} has shape {arr.shape}, expected (1, {n})"
+    return arr.reshape(1, n)
+
+
+def _is_signature_error(e):
+    """A student exception that says the call had the wrong arguments (so try another variant)."""
+    return (type(e) in (StudentError,) and not isinstance(e, (StudentTimeout, StudentCrashed))
+            and "raised TypeError" in str(e))
+
+
+def _once(note):
+    """`note`, without repeating a line already noted in this test."""
+    seen = set()
+
+    def say(text):
+        if note is not None and text not in seen:
+            seen.add(text)
+            note(text)
+    return say
+
+
+def _loss_backward(loss, y_pred, y_true, say=None):
+    """`loss.backward()` as the contract says; `loss.backward(y_pred, y_true)` is accepted too."""
+    try:
+        return loss.backward()
+    except StudentError as e:
+        if not _is_signature_error(e):
+            raise
+    if say is not None:
+        say("the loss's backward takes (y_pred, y_true) (accepted; the contract's form is "
+            "backward())")
+    return loss.backward(y_pred, y_true)
+
+
+def _dense(student, n_in, n_out, W, b):
+    layer = student.Dense(n_in, n_out)
+    layer.weights = W
+    layer.bias = b
+    return layer
+
+
+# ---------------------------------------------------------------------------
+# Dense
+# ---------------------------------------------------------------------------
+
+def test_dense_initialization(student):
+    for n_in, n_out in ((5, 3), (784, 16)):
+        layer = student.Dense(n_in, n_out)
+        W = _shaped(layer.weights, (n_out, n_in), f"Dense({n_in}, {n_out}).weights")
+        _bias_like(layer.bias, n_out, f"Dense({n_in}, {n_out}).bias")
+        assert np.all(np.isfinite(W)), f"Dense({n_in}, {n_out}).weights contains nan or inf"
+        assert np.std(W) > 0, (
+            f"Dense({n_in}, {n_out}).weights are all equal: initialise them with small random "
+            "values (e.g. np.random.randn(output_size, input_size) * np.sqrt(2 / input_size)) so "
+            "that the units learn different features")
+        assert np.std(W) < 2.0, (
+            f"Dense({n_in}, {n_out}).weights have standard deviation {np.std(W):.3g}: too large; "
+            "scale the random values down (e.g. by np.sqrt(2 / input_size))")
+
+
+def test_dense_forward(student, rng):
+    n_in, n_out, m = 6, 4, 5
+    W, b = rng.normal(size=(n_out, n_in)), rng.normal(size=(1, n_out))
+    X = rng.normal(size=(m, n_in))
+    out = _array(_dense(student, n_in, n_out, W, b).forward(X), "Dense.forward(X)")
+    assert out.shape == (m, n_out), (
+        f"Dense({n_in}, {n_out}).forward on a batch of shape {X.shape} returned shape {out.shape}, "
+        f"expected ({m}, {n_out}): one row per example")
+    assert np.allclose(out, X @ W.T + b, rtol=1e-9, atol=1e-12), (
+        "Dense.forward(input) should be input @ weights.T + bias (the test sets weights and bias)")
+
+
+def test_dense_backward_gradients(student, rng):
+    for n_in, n_out, m in ((4, 3, 5), (7, 2, 3)):
+        W, b = rng.normal(size=(n_out, n_in)), rng.normal(size=(1, n_out))
+        X = rng.normal(size=(m, n_in))
+        G = rng.normal(size=(m, n_out))                # upstream gradient dL/d output
+        layer = _dense(student, n_in, n_out, W, b)
+        layer.forward(X)
+        grad_in = _array(layer.backward(G), "the value returned by Dense.backward")
+        # L = sum(G * (X W^T + b)); its gradients by central differences
+        num_x = _numgrad(lambda x: np.sum(G * (x @ W.T + b)), X)
+        num_w = _numgrad(lambda w: np.sum(G * (X @ w.T + b)), W)
+        num_b = _numgrad(lambda c: np.sum(G * (X @ W.T + c)), b)
+        where = f"Dense({n_in}, {n_out}) on a batch of {m}"
+        assert grad_in.shape == X.shape, (
+            f"{where}: backward returned shape {grad_in.shape}, expected the input's shape "
+            f"{X.shape} (the gradient with respect to the input)")
+        gw = _array(layer.grad_weights, "Dense.grad_weights")
+        if gw.shape == (n_in, n_out) and n_in != n_out and _rel_err(gw.T, num_w) < GRAD_TOL:
+            raise AssertionError(
+                f"{where}: grad_weights is transposed; it must have the shape of weights "
+                f"({n_out}, {n_in}): grad_output.T @ input")
+        assert gw.shape == W.shape, f"{where}: grad_weights has shape {gw.shape}, expected {W.shape}"
+        gb = _bias_like(layer.grad_bias, n_out, "Dense.grad_bias")
+        for name, got, num in (("grad_weights", gw, num_w), ("grad_bias", gb, num_b),
+                               ("the returned input gradient", grad_in, num_x)):
+            err = _rel_err(got, num)
+            if err >= GRAD_TOL:
+                hint = ""
+                if _rel_err(got * m, num) < GRAD_TOL:
+                    hint = (" It is the right gradient divided by the batch size: the loss's "
+                            "backward already averages over the batch, so Dense must not divide "
+                            "again.")
+                raise AssertionError(
+                    f"{where}: {name} does not match central differences (relative error "
+                    f"{err:.2e}, must be < {GRAD_TOL:g}).{hint} For output = input @ W.T + b: "
+                    "grad_weights = grad_output.T @ input, grad_bias = sum of grad_output over "
+                    "the batch, grad_input = grad_output @ W")
+
+
+# ---------------------------------------------------------------------------
+# Activations
+# ---------------------------------------------------------------------------
+
+def _activation_gradient(student, cls, X, f, rng):
+    layer = getattr(student, cls)()
+    layer.forward(X)
+    G = rng.normal(size=X.shape)
+    got = _array(layer.backward(G), f"{cls}.backward(grad_output)")
+    assert got.shape == X.shape, (
+        f"{cls}.backward returned shape {got.shape}, expected the input's shape {X.shape}")
+    num = _numgrad(lambda x: np.sum(G * f(x)), X)
+    err = _rel_err(got, num)
+    return got, num, err, G
+
+
+def test_relu_layer(student, rng):
+    X = rng.normal(size=(5, 4)) * 2
+    X[np.abs(X) < KINK_MARGIN] = 0.5
+    out = _array(student.ReLU().forward(X), "ReLU.forward(X)")
+    assert out.shape == X.shape, f"ReLU.forward returned shape {out.shape}, expected {X.shape}"
+    assert np.allclose(out, np.maximum(0, X)), "ReLU.forward should be max(0, input), element-wise"
+    _, _, err, _ = _activation_gradient(student, "ReLU", X, lambda x: np.maximum(0, x), rng)
+    assert err < GRAD_TOL, (
+        f"ReLU.backward does not match central differences (relative error {err:.2e}): it "
+        "should be grad_output where the forward input was > 0, and 0 elsewhere")
+
+
+def test_sigmoid_layer(student, rng):
+    X = rng.normal(size=(4, 5)) * 3
+    out = _array(student.Sigmoid().forward(X), "Sigmoid.forward(X)")
+    assert out.shape == X.shape, f"Sigmoid.forward returned shape {out.shape}, expected {X.shape}"
+    assert np.allclose(out, _sigmoid(X), rtol=1e-7, atol=1e-12), (
+        "Sigmoid.forward should be 1 / (1 + e^-input), element-wise")
+    big = np.array([[-1000.0, -50.0, 0.0, 50.0, 1000.0]])
+    out = _array(student.Sigmoid().forward(big), "Sigmoid.forward at +-1000")
+    assert np.all(np.isfinite(out)) and np.allclose(out, _sigmoid(big), atol=1e-12), (
+        "Sigmoid.forward is not stable for large |input|: it should give 0 at -1000 and 1 at "
+        "1000, never nan (clip the input, e.g. to [-500, 500])")
+    _, _, err, _ = _activation_gradient(student, "Sigmoid", X, _sigmoid, rng)
+    assert err < GRAD_TOL, (
+        f"Sigmoid.backward does not match central differences (relative error {err:.2e}): it "
+        "should be grad_output * s * (1 - s) with s the forward output")
+
+
+def test_softmax_layer(student, rng):
+    X = rng.normal(size=(4, 5)) * 2
+    out = _array(student.Softmax().forward(X), "Softmax.forward(X)")
+    assert out.shape == X.shape, f"Softmax.forward returned shape {out.shape}, expected {X.shape}"
+    assert np.allclose(out.sum(axis=1), 1.0), (
+        "each row of Softmax.forward should sum to 1 (one distribution per example, axis=1)")
+    assert np.allclose(out, _softmax(X), rtol=1e-7, atol=1e-12), (
+        "Softmax.forward should be exp(x_i) / sum_j exp(x_j) along each row")
+    big = np.array([[1000.0, 1001.0, 1002.0], [-1000.0, 0.0, 1000.0]])
+    out = _array(student.Softmax().forward(big), "Softmax.forward on large inputs")
+    assert np.all(np.isfinite(out)) and np.allclose(out, _softmax(big), atol=1e-9), (
+        "Softmax.forward is not stable for large inputs (e.g. 1000): subtract the row maximum "
+        "before exponentiating")
+    got, num, err, G = _activation_gradient(student, "Softmax", X, _softmax, rng)
+    if err >= GRAD_TOL:
+        hint = ""
+        if np.allclose(got, G):
+            hint = (" It passes grad_output through unchanged (the combined softmax + "
+                    "cross-entropy shortcut): here each layer computes its own gradient, so "
+                    "Softmax.backward applies the softmax Jacobian and the loss returns "
+                    "dL/dy_pred.")
+        raise AssertionError(
+            f"Softmax.backward does not match central differences (relative error {err:.2e}).{hint} "
+            "With s the forward output: grad_input = s * (grad_output - sum(grad_output * s, "
+            "axis=1, keepdims=True))")
+
+
+# ---------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------
+
+def _check_loss(student, cls, y_pred, y_true, variants, formula, note, shortcut=None):
+    """The loss value must match one of the accepted variants (name -> f(y_pred)), and backward()
+    the central-difference gradient of that variant."""
+    say = _once(note)
+    loss = getattr(student, cls)()
+    value = _number(loss.forward(y_pred, y_true), f"{cls}.forward(y_pred, y_true)")
+    matched = [name for name, f in variants.items() if np.isclose(value, f(y_pred), rtol=1e-6)]
+    assert matched, (
+        f"{cls}.forward returned {value:.6g}, which is not {formula} for the test's batch")
+    name = matched[0]
+    if name != next(iter(variants)):            # the first variant is the usual form
+        say(f"{cls}.forward is the '{name}' form (accepted)")
+    grad = _array(_loss_backward(loss, y_pred, y_true, say), f"{cls}.backward()")
+    assert grad.shape == y_pred.shape, (
+        f"{cls}.backward() returned shape {grad.shape}, expected y_pred's shape {y_pred.shape}")
+    num = _numgrad(variants[name], y_pred)
+    err = _rel_err(grad, num)
+    hint = ""
+    scale = float(np.sum(grad * num) / np.sum(num * num))
+    if err >= GRAD_TOL and _rel_err(grad, scale * num) < GRAD_TOL:
+        hint = (f" It is {scale:.3g} times the right gradient: divide by the same count the "
+                "forward averages over, and keep the forward's constant factors.")
+    elif err >= GRAD_TOL and shortcut is not None and np.allclose(grad, shortcut):
+        hint = (" It is (y_pred - y_true) / batch_size, the gradient with respect to the "
+                "logits when softmax and cross-entropy are combined; here the loss returns "
+                "dL/dy_pred = -y_true / y_pred / batch_size and Softmax.backward applies the "
+                "softmax Jacobian.")
+    assert err < GRAD_TOL, (
+        f"{cls}.backward() does not match central differences of its forward (relative error "
+        f"{err:.2e}, must be < {GRAD_TOL:g}).{hint}")
+    return name
+
+
+def test_mse_loss(student, rng, note):
+    y_pred = rng.normal(size=(6, 3))
+    y_true = rng.normal(size=(6, 3))
+    m = y_pred.shape[0]
+    # Accepted: the mean over all elements (the usual), the per-example sum averaged over the
+    # batch, and either of them halved.
+    variants = {
+        "mean": lambda p: np.mean((p - y_true) ** 2),
+        "half mean": lambda p: 0.5 * np.mean((p - y_true) ** 2),
+        "batch mean of sums": lambda p: np.sum((p - y_true) ** 2) / m,
+        "half batch mean of sums": lambda p: 0.5 * np.sum((p - y_true) ** 2) / m,
+    }
+    _check_loss(student, "MSELoss", y_pred, y_true, variants, "mean((y_pred - y_true)**2)",
+                note)
+
+
+def test_binary_cross_entropy_loss(student, rng, note):
+    y_pred = rng.uniform(0.05, 0.95, size=(8, 1))
+    y_true = (rng.uniform(size=(8, 1)) < 0.5).astype(float)
+    y_true[0, 0], y_true[1, 0] = 0.0, 1.0
+    variants = {"mean": lambda p: -np.mean(y_true * np.log(p) + (1 - y_true) * np.log(1 - p))}
+    _check_loss(student, "BinaryCrossEntropyLoss", y_pred, y_true, variants,
+                "-mean(y log p + (1 - y) log(1 - p))", note)
+
+
+def test_categorical_cross_entropy_loss(student, rng, note):
+    y_pred = _softmax(rng.normal(size=(5, 4)))
+    y_true = np.eye(4)[rng.integers(0, 4, size=5)]
+    variants = {"batch mean": lambda p: _cce(p, y_true)}
+    _check_loss(student, "CategoricalCrossEntropyLoss", y_pred, y_true, variants,
+                "-sum(y_true * log(y_pred)) / batch_size (y_true one-hot)", note,
+                shortcut=(y_pred - y_true) / y_pred.shape[0])
+
+
+def test_softmax_cross_entropy_gradient(student, rng, note):
+    Z = rng.normal(size=(6, 4)) * 2
+    Y = np.eye(4)[rng.integers(0, 4, size=6)]
+    softmax = student.Softmax()
+    loss = student.CategoricalCrossEntropyLoss()
+    P = _array(softmax.forward(Z), "Softmax.forward(logits)")
+    value = _number(loss.forward(P, Y), "CategoricalCrossEntropyLoss.forward")
+    assert np.isclose(value, _cce(_softmax(Z), Y), rtol=1e-6), (
+        "softmax followed by categorical cross-entropy gives the wrong loss value")
+    grad = _array(softmax.backward(_loss_backward(loss, P, Y, _once(note))),
+                  "Softmax.backward(CategoricalCrossEntropyLoss.backward())")
+    assert grad.shape == Z.shape, f"the gradient has shape {grad.shape}, expected {Z.shape}"
+    num = _numgrad(lambda z: _cce(_softmax(z), Y), Z)
+    err = _rel_err(grad, num)
+    assert err < GRAD_TOL, (
+        f"the gradient of cross-entropy(softmax(logits)) with respect to the logits, computed "
+        f"as Softmax.backward(loss.backward()), does not match central differences (relative "
+        f"error {err:.2e}); it should equal (softmax(logits) - y_true) / batch_size")
+
+
+def test_one_hot_encode(student, rng):
+    y = rng.integers(0, 5, size=12)
+    y[:5] = np.arange(5)
+    out = _array(student.one_hot_encode(y, 7), "one_hot_encode(y, 7)")
+    assert out.shape == (12, 7), (
+        f"one_hot_encode(y, 7) for 12 labels returned shape {out.shape}, expected (12, 7)")
+    assert np.array_equal(out, np.eye(7)[y]), (
+        "one_hot_encode(y, num_classes) should have a single 1 per row, in column y[i]")
+
+
+# ---------------------------------------------------------------------------
+# The network
+# ---------------------------------------------------------------------------
+
+def _small_problem(rng, sizes=(4, 5, 3), m=6):
+    """Parameters and a batch with every ReLU input away from the kink and live hidden units."""
+    for _ in range(1000):
+        params = [(rng.normal(size=(o, i)) * 0.8, rng.normal(size=(1, o)) * 0.3)
+                  for i, o in zip(sizes[:-1], sizes[1:])]
+        X = rng.normal(size=(m, sizes[0]))
+        _, pre = _net_forward(X, params)
+        hidden = pre[:-1]
+        if all(np.min(np.abs(z)) > KINK_MARGIN and np.all((z > 0).any(axis=0)) for z in hidden):
+            return params, X
+    raise RuntimeError("could not draw a test network")          # never happens
+
+
+def _build(student, params, last="Softmax"):
+    """Dense-ReLU-...-Dense-<last> from the student's classes, with the given parameters and
+    CategoricalCrossEntropyLoss."""
+    net = student.NeuralNetwork()
+    dense = []
+    for i, (W, b) in enumerate(params):
+        layer = _dense(student, W.shape[1], W.shape[0], W, b)
+        dense.append(layer)
+        net.add(layer)
+        net.add(student.ReLU() if i < len(params) - 1 else getattr(student, last)())
+    net.set_loss(student.CategoricalCrossEntropyLoss())
+    return net, dense
+
+
+def _param_numgrads(params, loss_of_params):
+    grads = []
+    for k, (W, b) in enumerate(params):
+        def with_w(w, k=k):
+            p = list(params)
+            p[k] = (w, p[k][1])
+            return loss_of_params(p)
+
+        def with_b(c, k=k):
+            p = list(params)
+            p[k] = (p[k][0], c)
+            return loss_of_params(p)
+        grads.append((_numgrad(with_w, W), _numgrad(with_b, b)))
+    return grads
+
+
+def test_network_forward_and_predict(student, rng):
+    params, X = _small_problem(rng, (6, 5, 3), 7)
+    net, _ = _build(student, params)
+    expected, _ = _net_forward(X, params)
+    out = _array(net.forward(X), "NeuralNetwork.forward(X)")
+    assert out.shape == expected.shape, (
+        f"NeuralNetwork.forward returned shape {out.shape}, expected {expected.shape}")
+    assert np.allclose(out, expected, rtol=1e-7, atol=1e-10), (
+        "NeuralNetwork.forward(X) should pass X through the added layers in order "
+        "(Dense, ReLU, Dense, Softmax) and return the last layer's output")
+    probs = _array(net.predict(X), "NeuralNetwork.predict(X)")
+    assert probs.shape == expected.shape, (
+        f"NeuralNetwork.predict returned shape {probs.shape}, expected {expected.shape}: the "
+        "class probabilities, one row per example (not class ids)")
+    assert np.allclose(probs, expected, rtol=1e-7, atol=1e-10), (
+        "NeuralNetwork.predict(X) should return the class probabilities of the network's "
+        "forward pass")
+
+
+def test_network_backward_and_update(student, rng):
+    # A sigmoid output layer, so this test does not depend on the softmax (tested on its own)
+    params, X = _small_problem(rng)
+    net, dense = _build(student, params, last="Sigmoid")
+    net.forward(X)
+    G = rng.normal(size=(X.shape[0], params[-1][0].shape[0]))     # dL/d(network output)
+    net.backward(G)
+    num = _param_numgrads(params, lambda p: np.sum(G * _net_forward(X, p, _sigmoid)[0]))
+    got = []
+    for k, (layer, (W, b), (nw, nb)) in enumerate(zip(dense, params, num)):
+        gw = _shaped(layer.grad_weights, W.shape, f"grad_weights of Dense layer {k + 1}")
+        gb = _bias_like(layer.grad_bias, b.shape[1], f"grad_bias of Dense layer {k + 1}")
+        err = max(_rel_err(gw, nw), _rel_err(gb, nb))
+        assert err < GRAD_TOL, (
+            f"after NeuralNetwork.backward(grad), the gradients of Dense layer {k + 1} do not "
+            f"match central differences (relative error {err:.2e}): backward should pass the "
+            "gradient through the layers in reverse order, each layer's backward receiving "
+            "what the next one returned")
+        got.append((gw, gb))
+    lr = 0.3
+    net.update_parameters(lr)
+    for k, (layer, (W, b), (gw, gb)) in enumerate(zip(dense, params, got)):
+        new_w = _shaped(layer.weights, W.shape, f"weights of Dense layer {k + 1}")
+        new_b = _bias_like(layer.bias, b.shape[1], f"bias of Dense layer {k + 1}")
+        hint = " (it moved uphill: subtract the gradient)" if np.allclose(
+            new_w, W + lr * gw) else ""
+        assert np.allclose(new_w, W - lr * gw, rtol=1e-9, atol=1e-12) and np.allclose(
+            new_b, b - lr * gb, rtol=1e-9, atol=1e-12), (
+            f"update_parameters({lr}) should set weights -= {lr} * grad_weights and "
+            f"bias -= {lr} * grad_bias in every Dense layer (layer {k + 1} is wrong){hint}")
+
+
+def test_train_step(student, rng):
+    params, X = _small_problem(rng)
+    Y = np.eye(3)[rng.integers(0, 3, size=X.shape[0])]
+    net, dense = _build(student, params)
+    lr = 0.5
+    loss = _number(net.train_step(X, Y, lr), "the value returned by train_step")
+    expected_loss = _cce(_net_forward(X, params)[0], Y)
+    assert np.isclose(loss, expected_loss, rtol=1e-6), (
+        f"train_step returned {loss:.6g}; it should return the batch's loss (categorical "
+        "cross-entropy, averaged over the batch) computed before the update")
+    num = _param_numgrads(params, lambda p: _cce(_net_forward(X, p)[0], Y))
+    for k, (layer, (W, b), (nw, nb)) in enumerate(zip(dense, params, num)):
+        new_w = _shaped(layer.weights, W.shape, f"weights of Dense layer {k + 1}")
+        new_b = _bias_like(layer.bias, b.shape[1], f"bias of Dense layer {k + 1}")
+        err = max(_rel_err(W - new_w, lr * nw), _rel_err(b - new_b, lr * nb))
+        assert err < 1e-5, (
+            f"after train_step(X, y, learning_rate={lr}) the parameters of Dense layer {k + 1} "
+            "did not move by -learning_rate times the gradient of the mean loss (relative error "
+            f"{err:.2e}): train_step should do forward, loss, backward of the loss gradient, "
+            "then update_parameters(learning_rate)")
+
+
+def _blobs(rng, n_per_class=80):
+    """Three overlapping Gaussian blobs in 4-D (the best cross-entropy is about 0.2)."""
+    centers = np.array([[2.0, 0.0, 0.0, 0.0], [0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]])
+    y = np.repeat(np.arange(3), n_per_class)
+    X = centers[y] + rng.normal(size=(len(y), 4))
+    order = rng.permutation(len(y))
+    return X[order], y[order]
+
+
+def test_fit_lowers_loss(student, remote, rng):
+    X, y = _blobs(rng)
+    X_val, y_val = _blobs(rng, n_per_class=20)
+    Y, Y_val = np.eye(3)[y], np.eye(3)[y_val]
+    params = [(rng.normal(size=(16, 4)) * np.sqrt(2 / 4), np.zeros((1, 16))),
+              (rng.normal(size=(3, 16)) * np.sqrt(2 / 16), np.zeros((1, 3)))]
+    remote("numpy").random.seed(0)
+    net, _ = _build(student, params)
+
+    def loss_of(p):
+        return _cce(np.clip(_net_forward(X, p)[0], 1e-12, 1), Y)
+
+    def loss_now(when):
+        probs = _array(net.predict(X), f"NeuralNetwork.predict(X) {when}")
+        assert probs.shape == Y.shape, f"predict returned shape {probs.shape}, expected {Y.shape}"
+        assert np.all(np.isfinite(probs)), f"{when}, predict returns nan or inf: training diverged"
+        return _cce(np.clip(probs, 1e-12, 1), Y)
+
+    before = loss_of(params)
+    # One epoch at a small learning rate: with mini-batches of 16 out of 240 examples it makes
+    # 15 updates, so the loss drops about 15 times as much as one full-batch gradient step
+    # (measured: 9-14 times for the reference, exactly 1 for a fit that ignores batch_size).
+    lr_small = 0.005
+    grads = _param_numgrads(params, loss_of)
+    one_step = before - loss_of([(W - lr_small * gw, b - lr_small * gb)
+                                 for (W, b), (gw, gb) in zip(params, grads)])
+    history = net.fit(X, Y, X_val=X_val, y_val=Y_val, epochs=1, learning_rate=lr_small,
+                      batch_size=16, verbose=False)
+    assert isinstance(history, dict), (
+        f"fit should return a history dict (e.g. {{'loss': [...], 'val_loss': [...]}}), got "
+        f"{type(history).__name__}")
+    drop = before - loss_now("after one epoch of fit")
+    assert drop > 4 * one_step, (
+        f"one epoch of fit(batch_size=16, learning_rate={lr_small}) on 240 examples lowered the "
+        f"loss by {drop:.4f}, about {drop / one_step:.1f} times one full-batch gradient step; "
+        "with mini-batches of 16 it should make 15 updates per epoch (about 10-15 times the "
+        "drop). fit should loop over the epochs and, in each, over mini-batches of batch_size "
+        "examples, calling train_step on each; if it does, the steps are too small (a gradient "
+        "divided by the batch size twice?)")
+    net.fit(X, Y, X_val=X_val, y_val=Y_val, epochs=20, learning_rate=0.05, batch_size=16,
+            verbose=False)
+    after = loss_now("after fit")
+    assert after < 0.6 * before, (
+        f"fit(epochs=20, learning_rate=0.05, batch_size=16) on 240 examples of three Gaussian "
+        f"blobs took the cross-entropy (computed by the grader from predict) from {before:.3f} "
+        f"to {after:.3f}; expected below {0.6 * before:.3f}")
+
+
+# ---------------------------------------------------------------------------
+# Accuracy on held-out images (grading data protocol)
+# ---------------------------------------------------------------------------
+
+def _accuracy_test(student, remote, split, threshold, title):
+    np_remote = remote("numpy")
+    probs = train_and_predict(student, remote, split,
+                              keep=lambda a: by_ref(np_remote.asarray, a))
+    n_eval = len(split.y_eval)
+    assert probs.shape == (n_eval, 10), (
+        f"predict on the {n_eval} held-out images returned shape {probs.shape}, expected "
+        f"({n_eval}, 10)")
+    assert np.all(np.isfinite(probs)), (
+        f"predict returned nan or inf after training on {title}: training diverged (check that "
+        "the loss and its gradient are averaged over the batch and that softmax is stable)")
+    accuracy = float(np.mean(np.argmax(probs, axis=1) == split.y_eval))
+    assert accuracy >= threshold, (
+        f"{title}: accuracy {accuracy:.4f} on the {n_eval} held-out images, below the threshold "
+        f"{threshold} (pixels in [0, 1]; the grader sets He-initialised weights and zero biases). "
+        f"Network: {_describe_recipe()}.")
+
+
+def test_mnist_accuracy(student, remote, datasets):
+    _accuracy_test(student, remote, datasets["mnist"], MNIST_THRESHOLD, "MNIST")
+
+
+def test_fashion_mnist_accuracy(student, remote, datasets):
+    _accuracy_test(student, remote, datasets["fashion-mnist"], FASHION_THRESHOLD, "Fashion-MNIST")
+
+
+# ---------------------------------------------------------------------------
+# Challenge (bonus): Dropout, BatchNormalization, AdamOptimizer
+# ---------------------------------------------------------------------------
+
+def _forward_in_mode(layer, x, training, say=None):
+    """forward(x) in training or evaluation mode. Accepted ways to switch, all tried: an
+    attribute `training` (or `is_training`) set to True/False, methods train()/eval(), and a
+    keyword `forward(x, training=...)` (dropped when forward does not take it)."""
+    used = []
+    for attr in ("training", "is_training"):
+        if hasattr(layer, attr) and isinstance(getattr(layer, attr), bool):
+            setattr(layer, attr, training)
+            used.append(f"the attribute {attr}")
+    switch = getattr(layer, "train" if training else "eval", None)
+    if callable(switch) and callable(getattr(layer, "eval" if training else "train", None)):
+        switch()
+        used.append("train()/eval()")
+    try:
+        out = layer.forward(x, training=training)
+        used.append("forward(x, training=...)")
+    except StudentError as e:
+        if not _is_signature_error(e):
+            raise
+        out = layer.forward(x)
+    if say is not None:
+        say("training/evaluation mode set with " + (" and ".join(used) or "nothing found: "
+            "forward(x) only"))
+    return out
+
+
+def test_dropout(student, remote, rng, note):
+    say = _once(note)
+    remote("numpy").random.seed(1)
+    rate = 0.2
+    layer = student.Dropout(dropout_rate=rate)
+    x = np.ones((400, 50))
+    out = _shaped(_forward_in_mode(layer, x, True, say), x.shape, "Dropout.forward in training")
+    zero_fraction = float(np.mean(out == 0))
+    kept = out[out != 0]
+    assert abs(zero_fraction - rate) < 0.03, (
+        f"Dropout(dropout_rate={rate}) in training zeroed {zero_fraction:.1%} of the units; "
+        f"expected about {rate:.0%} (dropout_rate is the probability of dropping a unit)")
+    assert kept.size and np.allclose(kept, 1 / (1 - rate)), (
+        "Dropout in training should scale the kept units by 1 / (1 - dropout_rate) (inverted "
+        "dropout), so that nothing needs rescaling at evaluation time")
+    G = rng.normal(size=x.shape)
+    grad = _shaped(layer.backward(G), x.shape, "Dropout.backward")
+    assert np.allclose(grad, G * out), (
+        "Dropout.backward should multiply grad_output by the same scaled mask the last forward "
+        "used")
+    z = rng.normal(size=(30, 8))
+    out_eval = _shaped(_forward_in_mode(layer, z, False, say), z.shape,
+                       "Dropout.forward in evaluation")
+    assert np.allclose(out_eval, z), "Dropout in evaluation mode should be the identity"
+
+
+def test_batchnorm_forward_and_backward(student, rng, note):
+    n, f = 10, 3
+    X = rng.normal(size=(n, f)) * np.array([1.0, 3.0, 0.5]) + np.array([2.0, -1.0, 0.0])
+    bn = student.BatchNormalization(f)
+    out = _shaped(_forward_in_mode(bn, X, True, _once(note)), X.shape,
+                  "BatchNormalization.forward")
+    mu = X.mean(axis=0)
+    # Accepted: the batch variance (biased, the usual) or the unbiased one.
+    variants = [(X - mu) / np.sqrt(X.var(axis=0, ddof=d) + 1e-5) for d in (0, 1)]
+    found = [d for d, v in zip((0, 1), variants) if np.allclose(out, v, rtol=1e-6, atol=1e-8)]
+    assert found, (
+        "BatchNormalization in training, with its initial gamma = 1 and beta = 0, should give "
+        "(x - batch mean) / sqrt(batch variance + epsilon), per feature (axis 0)")
+    if found == [1]:
+        note("normalises with the unbiased batch variance (accepted; the usual is the biased one)")
+    G = rng.normal(size=X.shape)
+    _forward_in_mode(bn, X, True)
+    grad = _shaped(bn.backward(G), X.shape, "BatchNormalization.backward")
+    # central differences of the student's own training-mode forward
+    num = _numgrad(lambda x: float(np.sum(G * _array(_forward_in_mode(bn, x, True), "forward"))),
+                   X, eps=1e-5)
+    err = _rel_err(grad, num)
+    assert err < 1e-5, (
+        f"BatchNormalization.backward in training does not match central differences "
+        f"(relative error {err:.2e}); remember that the batch mean and variance depend on every "
+        "input of the batch")
+
+
+def test_batchnorm_running_statistics(student, rng, note):
+    f = 3
+    X = rng.normal(size=(256, f)) * np.array([1.0, 3.0, 0.5]) + np.array([2.0, -1.0, 0.0])
+    bn = student.BatchNormalization(f, momentum=0.9, epsilon=1e-5)
+    for _ in range(150):                       # running statistics converge to X's statistics
+        _forward_in_mode(bn, X, True)
+    Z = rng.normal(size=(20, f)) * 2 + 5.0     # a different batch, far from X's mean
+    out = _shaped(_forward_in_mode(bn, Z, False, _once(note)), Z.shape,
+                  "BatchNormalization.forward in eval")
+    expected = [(Z - X.mean(axis=0)) / np.sqrt(X.var(axis=0, ddof=d) + 1e-5) for d in (0, 1)]
+    if not any(np.allclose(out, e, rtol=1e-3, atol=1e-3) for e in expected):
+        own = (Z - Z.mean(axis=0)) / np.sqrt(Z.var(axis=0) + 1e-5)
+        hint = (" It normalised with the evaluation batch's own statistics."
+                if np.allclose(out, own, atol=1e-3) else "")
+        raise AssertionError(
+            "BatchNormalization in evaluation mode should normalise with the running mean and "
+            "variance, updated in training as running = momentum * running + (1 - momentum) * "
+            f"batch statistic.{hint}")
+
+
+def _make_adam(student, lr, beta1, beta2, eps, say):
+    """(optimizer, beta1, beta2) for the first constructor form that works."""
+    tries = [({"learning_rate": lr, "beta1": beta1, "beta2": beta2, "epsilon": eps}, (), beta1, beta2),
+             ({"learning_rate": lr, "beta_1": beta1, "beta_2": beta2, "epsilon": eps}, (), beta1, beta2),
+             ({"lr": lr, "beta1": beta1, "beta2": beta2, "epsilon": eps}, (), beta1, beta2),
+             ({"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps}, (), beta1, beta2),
+             ({}, (lr, beta1, beta2, eps), beta1, beta2),
+             ({"learning_rate": lr}, (), 0.9, 0.999),
+             ({"lr": lr}, (), 0.9, 0.999)]
+    last = None
+    for kwargs, args, b1, b2 in tries:
+        try:
+            opt = student.AdamOptimizer(*args, **kwargs)
+        except StudentError as e:
+            if not _is_signature_error(e):
+                raise
+            last = e
+            continue
+        form = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        say(f"constructed as AdamOptimizer({form})"
+            + ("" if b1 == beta1 else " (its default betas 0.9 and 0.999 are expected)"))
+        return opt, b1, b2
+    raise AssertionError(
+        "could not construct AdamOptimizer(learning_rate=..., beta1=..., beta2=..., epsilon=...): "
+        f"{last}")
+
+
+def _adam_step(opt, layer, say):
+    """One update of `layer`. Accepted: update(layer), update_params(layer), update_layer(layer),
+    step(layer), each also with a list [layer]; optional pre_update_params()/post_update_params()
+    hooks are called around it."""
+    methods = [m for m in ("update", "update_params", "update_layer", "step") if hasattr(opt, m)]
+    assert methods, ("AdamOptimizer should have a method update(layer) that updates a Dense "
+                     "layer's weights and bias from its grad_weights and grad_bias")
+    hooks = hasattr(opt, "pre_update_params")
+    if hooks:
+        opt.pre_update_params()
+    last = None
+    for name in methods:
+        for arg in (layer, [layer]):
+            try:
+                getattr(opt, name)(arg)
+                if hasattr(opt, "post_update_params"):
+                    opt.post_update_params()
+                say(f"update called as {name}({'layer' if arg is layer else '[layer]'})"
+                    + (" between pre_update_params() and post_update_params()" if hooks else ""))
+                return
+            except StudentError as e:
+                if not _is_signature_error(e):
+                    raise
+                last = last or e
+    raise AssertionError(f"AdamOptimizer.{methods[0]}(layer) failed: {last}")
+
+
+def test_adam_optimizer(student, rng, note):
+    say = _once(note)
+    n_in, n_out = 5, 3
+    lr, eps = 0.01, 1e-8
+    W, b = rng.normal(size=(n_out, n_in)), rng.normal(size=(1, n_out))
+    layer = _dense(student, n_in, n_out, W, b)
+    opt, beta1, beta2 = _make_adam(student, lr, 0.8, 0.99, eps, say)
+    X = np.eye(n_in)
+    m = {"w": 0.0, "b": 0.0}
+    v = {"w": 0.0, "b": 0.0}
+    p = {"w": W, "b": b}
+    for t in (1, 2):
+        G = rng.choice([-1.0, 1.0], size=(n_in, n_out)) * rng.uniform(0.3, 1.5, size=(n_in, n_out))
+        layer.forward(X)
+        layer.backward(G)
+        grads = {"w": _shaped(layer.grad_weights, W.shape, "Dense.grad_weights"),
+                 "b": _bias_like(layer.grad_bias, n_out, "Dense.grad_bias")}
+        _adam_step(opt, layer, say)
+        got = {"w": _shaped(layer.weights, W.shape, "Dense.weights after an Adam step"),
+               "b": _bias_like(layer.bias, n_out, "Dense.bias after an Adam step")}
+        for k in ("w", "b"):
+            m[k] = beta1 * m[k] + (1 - beta1) * grads[k]
+            v[k] = beta2 * v[k] + (1 - beta2) * grads[k] ** 2
+            m_hat = m[k] / (1 - beta1 ** t)
+            v_hat = v[k] / (1 - beta2 ** t)
+            p[k] = p[k] - lr * m_hat / (np.sqrt(v_hat) + eps)
+            assert np.allclose(got[k], p[k], rtol=1e-6, atol=1e-7), (
+                f"after Adam step {t} the layer's {'weights' if k == 'w' else 'bias'} do not "
+                f"match the textbook update (learning_rate={lr}, beta1={beta1}, beta2={beta2}): "
+                "m = beta1 m + (1 - beta1) g, v = beta2 v + (1 - beta2) g^2, m_hat = m / (1 - "
+                "beta1^t), v_hat = v / (1 - beta2^t), param -= learning_rate * m_hat / "
+                "(sqrt(v_hat) + epsilon), with t counting this layer's updates from 1")
