@@ -27,6 +27,7 @@ def test_cpu_container_is_locked_down():
     assert o["command"][:4] == ["timeout", "-s", "KILL", "120"]
     assert o["command"][4:7] == ["python3", "-I", "-X"]
     assert o["environment"]["OMP_NUM_THREADS"] == "2" == o["environment"]["GRADER_CPU_THREADS"]
+    assert o["environment"]["OMP_WAIT_POLICY"] == "PASSIVE"
     assert {u["Name"]: u["Hard"] for u in o["ulimits"]} == {"fsize": 16 * 1024 * 1024, "core": 0, "nofile": 1024}
     assert o["log_config"]["Type"] == "none"
     assert o["labels"] == {"grader.sandbox": "1", **OWNER}

@@ -12,6 +12,11 @@ RUNNER_FILES = ("student_runner.py", "wire.py")
 RUNNER_DIR = Path(__file__).resolve().parent.parent / "harness"
 
 
+# OpenMP threads that spin while waiting make torch 25-40x slower on a busy machine (measured on
+# 2 cores with other sandboxes running): waiting threads sleep instead.
+THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
 @lru_cache(maxsize=1)
 def runner_digest() -> str:
     """Identifies the student side; the runner reports its own, so a stale sandbox image is caught."""

@@ -14,7 +14,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from .base import Limits, Running, Sandbox, SandboxUnavailable
+from .base import THREAD_ENV, Limits, Running, Sandbox, SandboxUnavailable
 
 LABEL = "grader.sandbox"             # every container we start carries it (the reaper looks for it)
 RUNNER_PATH = "/opt/grader"          # where images hold student_runner.py and wire.py
@@ -68,7 +68,7 @@ def container_options(limits: Limits, settings: DockerSettings, device_request, 
                  Ulimit(name="core", soft=0, hard=0), Ulimit(name="nofile", soft=1024, hard=1024)],
         environment={"HOME": "/work", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
                      "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-                     "MKL_NUM_THREADS": threads, "GRADER_CPU_THREADS": threads},
+                     "MKL_NUM_THREADS": threads, "GRADER_CPU_THREADS": threads, **THREAD_ENV},
         log_config=LogConfig(type="none"),      # output reaches us over attach; nothing piles up on disk
         labels={LABEL: "1", **owner},
     )

@@ -21,7 +21,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from .base import RUNNER_DIR, RUNNER_FILES, Limits, Running, Sandbox
+from .base import RUNNER_DIR, RUNNER_FILES, THREAD_ENV, Limits, Running, Sandbox
 
 NS_FLAGS = ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child"]
 PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")   # machine-specific BLAS correctness
@@ -110,7 +110,7 @@ class LocalRunning(Running):
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.workdir),
                "TMPDIR": str(self.workdir), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
                "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-               "MKL_NUM_THREADS": threads, "GRADER_CPU_THREADS": threads}
+               "MKL_NUM_THREADS": threads, "GRADER_CPU_THREADS": threads, **THREAD_ENV}
         env.update({k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ})
         if not self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = ""     # torch then does not even probe the driver
