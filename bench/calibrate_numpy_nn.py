@@ -21,26 +21,13 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
 import importlib
-import importlib.util
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from grader.datasets import grading_split  # noqa: E402
-
-MARGIN = 0.015
-
-
-def load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from calibration import ROOT, data_dir, judge, load_module
+from grader.datasets import grading_split
 
 
 def main() -> int:
@@ -48,16 +35,14 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--datasets", nargs="+", default=["mnist", "fashion-mnist"])
     args = parser.parse_args()
-    data_dir = os.environ.get("GRADER_DATA_DIR") or str(ROOT.parent / "shared" / "datasets")
-
-    suite = load("numpy_nn_suite", ROOT / "exercises" / "numpy-nn" / "hidden" / "test_numpy_nn.py")
-    reference = load("numpy_nn_reference", ROOT / "reference" / "numpy-nn.py")
+    suite = load_module("numpy_nn_suite", ROOT / "exercises" / "numpy-nn" / "hidden" / "test_numpy_nn.py")
+    reference = load_module("numpy_nn_reference", ROOT / "reference" / "numpy-nn.py")
     thresholds = {"mnist": suite.MNIST_THRESHOLD, "fashion-mnist": suite.FASHION_THRESHOLD}
     print(f"recipe: {suite._describe_recipe()}; suite seed {suite.SUITE_SEED}")
 
     ok = True
     for name in args.datasets:
-        split = grading_split(name, data_dir)
+        split = grading_split(name, data_dir())
         results = {}
         for label, hidden in (("reference", suite.HIDDEN), ("softmax regression", ())):
             accs = []
@@ -70,18 +55,8 @@ def main() -> int:
                 print(f"  {name:13s} {label:18s} seed {seed}: {acc:.4f} "
                       f"({time.monotonic() - started:.1f} s)", flush=True)
             results[label] = accs
-        ref, base = results["reference"], results["softmax regression"]
-        low, high = max(base), min(ref) - MARGIN
-        t = thresholds[name]
-        fits = low < t <= high
-        ok &= fits
-        print(f"{name}: reference {' '.join(f'{a:.4f}' for a in ref)} (min {min(ref):.4f}, "
-              f"mean {np.mean(ref):.4f})")
-        print(f"{name}: softmax regression {' '.join(f'{a:.4f}' for a in base)} "
-              f"(max {max(base):.4f}, mean {np.mean(base):.4f})")
-        window = f"({low:.4f}, {high:.4f}]" if low < high else f"EMPTY ({low:.4f} >= {high:.4f})"
-        print(f"{name}: threshold window {window}; suite threshold {t} "
-              f"{'inside' if fits else 'OUTSIDE'} it\n", flush=True)
+        ok &= judge(name, results["reference"], results["softmax regression"], thresholds[name])
+        print()
     return 0 if ok else 1
 
 

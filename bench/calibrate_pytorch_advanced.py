@@ -8,49 +8,35 @@ test_pytorch_advanced.py, loaded from that file so there is one recipe) in this 
 and prints the accuracies and the threshold window: the reference must pass on 5/5 seeds with at
 least 1.5 percentage points to spare, and the baseline must fail.
 
-    GRADER_DATA_DIR=/work/shared/datasets .venv/bin/python bench/calibrate_pytorch_advanced.py [--seeds 0,1,2,3,4]
+    GRADER_DATA_DIR=/path/to/datasets .venv/bin/python bench/calibrate_pytorch_advanced.py [--seeds 0,1,2,3,4]
 """
 from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
-import os
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from grader.datasets import grading_split  # noqa: E402
+from calibration import ROOT, data_dir, judge, load_module
+from grader.datasets import grading_split
 
 SUITE = ROOT / "exercises" / "pytorch-advanced" / "hidden" / "test_pytorch_advanced.py"
 REFERENCE = ROOT / "reference" / "pytorch-advanced.py"
-MARGIN = 0.015
 
 
-def load(path: Path, name: str):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the sandbox uses 2)")
-    parser.add_argument("--data-dir", default=os.environ.get("GRADER_DATA_DIR", "/work/shared/datasets"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
 
-    suite = load(SUITE, "suite_pytorch_advanced")
-    reference = load(REFERENCE, "reference_pytorch_advanced")
-    split = grading_split("fashion-mnist", args.data_dir)
+    suite = load_module("suite_pytorch_advanced", SUITE)
+    reference = load_module("reference_pytorch_advanced", REFERENCE)
+    split = grading_split("fashion-mnist", data_dir())
     print(f"recipe: RegularizedMLP(784, {suite.FASHION_HIDDEN}, 10, dropout_rate={suite.FASHION_DROPOUT}), "
           f"train_model(epochs={suite.FASHION_EPOCHS}, lr={suite.FASHION_LR}), batch {suite.FASHION_BATCH}; "
           f"threshold in the suite: {suite.FASHION_THRESHOLD}")
@@ -69,18 +55,8 @@ def main() -> None:
     ref = measure("reference", None)
     base = measure("baseline", lambda: torch.nn.Linear(784, 10))
 
-    print(f"reference: {' '.join(f'{a:.4f}' for a in ref)}  min {min(ref):.4f}")
-    print(f"baseline:  {' '.join(f'{a:.4f}' for a in base)}  max {max(base):.4f}")
-    low, high = max(base), min(ref) - MARGIN
-    if low < high:
-        print(f"window: threshold in ({low:.4f}, {high:.4f}]  (baseline max < threshold <= reference min - 1.5 pp)")
-    else:
-        print(f"NO WINDOW: baseline max {low:.4f} >= reference min - 1.5 pp = {high:.4f}")
-    t = suite.FASHION_THRESHOLD
-    ok = all(a >= t + MARGIN for a in ref) and all(a < t for a in base)
-    print(f"suite threshold {t}: {'OK' if ok else 'NOT OK'} "
-          f"(reference spare {min(ref) - t:+.4f}, baseline below by {t - max(base):+.4f})")
+    return 0 if judge("fashion-mnist", ref, base, suite.FASHION_THRESHOLD) else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
