@@ -45,10 +45,13 @@ def docker_problem() -> str | None:
     """Why the docker backend cannot be tested here, or None when the engine and image are ready."""
     try:
         from grader.config import Config
-        from grader.sandbox.container import engine
-        engine(timeout=5).images.get(Config.from_env().docker_image)
+        from grader.sandbox.base import runner_digest
+        from grader.sandbox.container import RUNNER_LABEL, engine
+        image = engine(timeout=5).images.get(Config.from_env().docker_image)
     except Exception as e:  # noqa: BLE001
         return f"docker backend unavailable: {e}"
+    if (image.labels or {}).get(RUNNER_LABEL) != runner_digest():
+        return "the sandbox image holds another version of the student runner: run `grader sandbox build`"
     return None
 
 

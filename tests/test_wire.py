@@ -106,6 +106,14 @@ def test_a_state_dict_travels_as_a_dict():
     assert torch.equal(out["weight"], state["weight"])
 
 
+def test_a_tensor_torch_cannot_hold_is_a_protocol_error():
+    pytest.importorskip("torch")
+    blobs = []
+    wire.encode(np.arange(3, dtype=">f8"), blobs)            # big-endian: numpy yes, torch no
+    with pytest.raises(wire.WireError):
+        wire.decode({"$T": 0}, blobs, lambda r: r)
+
+
 def test_a_tensor_frame_is_npy_not_pickle():
     torch = pytest.importorskip("torch")
     blobs = []

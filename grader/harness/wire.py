@@ -164,7 +164,10 @@ def decode(tree, blobs: list[bytes], resolve_ref, _depth: int = 0, _count: list 
         return _load_array(_blob(blobs, body))
     if tag == "$T":
         import torch
-        return torch.from_numpy(_load_array(_blob(blobs, body)))
+        try:
+            return torch.from_numpy(_load_array(_blob(blobs, body)))
+        except (TypeError, ValueError) as e:    # e.g. a byte order or dtype torch does not take
+            raise WireError(f"tensor could not be read: {e}") from None
     if tag == "$b":
         return _blob(blobs, body)
     if tag == "$f" and isinstance(body, float):

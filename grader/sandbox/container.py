@@ -20,6 +20,7 @@ LABEL = "grader.sandbox"             # every container we start carries it (the 
 RUNNER_PATH = "/opt/grader"          # where images hold student_runner.py and wire.py
 RUNTIME_PATH = "/usr/local/lib/python3.11/dist-packages"   # on Debian's sys.path, also under -I
 RUNTIME_LABEL = "grader.runtime"     # "mounted": the image expects the packages as a bind mount
+RUNNER_LABEL = "grader.runner"       # digest of the runner an offline image was built with
 USER = "65534:65534"                 # nobody
 TMPFS_MB = 64                        # each of /tmp and /work; tmpfs pages count as memory
 

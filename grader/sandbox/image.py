@@ -16,7 +16,7 @@ import tempfile
 import time
 
 from .base import RUNNER_DIR, RUNNER_FILES, SandboxUnavailable, runner_digest
-from .container import RUNNER_PATH, RUNTIME_LABEL, engine
+from .container import RUNNER_LABEL, RUNNER_PATH, RUNTIME_LABEL, engine
 
 BASE_IMAGE = "grader-sandbox-base:bookworm"
 SUITE = "bookworm"            # Debian 12: python3 is 3.11, the ABI of the mounted site-packages
@@ -34,7 +34,7 @@ def build_offline(tag: str, rebuild_base: bool = False, log=print) -> float:
     with tarfile.open(fileobj=context, mode="w") as tar:
         dockerfile = (f"FROM {BASE_IMAGE}\n"
                       f"COPY {' '.join(RUNNER_FILES)} {RUNNER_PATH}/\n"
-                      f'LABEL {RUNTIME_LABEL}="mounted" grader.runner="{runner_digest()}"\n'
+                      f'LABEL {RUNTIME_LABEL}="mounted" {RUNNER_LABEL}="{runner_digest()}"\n'
                       "USER 65534:65534\n")
         _add(tar, "Dockerfile", dockerfile.encode())
         for name in RUNNER_FILES:
