@@ -94,7 +94,9 @@ def main(argv=None) -> int:
     config = Config.from_env()
     from . import report
     from .ingest import IngestError
+    from .datasets import DatasetError
     from .manifest import UnknownExercise, exercise_ids
+    from .sandbox import SandboxUnavailable
     try:
         if args.command == "datasets":
             return _datasets(args, config)
@@ -113,6 +115,9 @@ def main(argv=None) -> int:
     except (UsageError, UnknownExercise, IngestError) as e:
         print(f"grader: {e}", file=sys.stderr)
         return 2
+    except (DatasetError, SandboxUnavailable) as e:    # the operator's setup: say what to fix
+        print(f"grader: cannot grade here: {e}", file=sys.stderr)
+        return 1
     except Exception as e:  # noqa: BLE001 - anything else is our fault, said plainly
         print(f"grader: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
