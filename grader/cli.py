@@ -1,7 +1,7 @@
 """`grader` command line: parses arguments and calls the pipeline; nothing else lives here.
 
 Exit status: 0 when grading completed (whatever the score), 2 for bad usage or a submission that
-cannot be read (with the reason), 1 for an internal error.
+cannot be read (with the reason), 1 for an internal error or a setup problem (datasets, sandbox).
 """
 from __future__ import annotations
 
