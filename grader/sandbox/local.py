@@ -24,6 +24,11 @@ from pathlib import Path
 from .base import RUNNER_DIR, RUNNER_FILES, THREAD_ENV, Limits, Running, Sandbox
 
 NS_FLAGS = ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child"]
+# In its mount namespace the sandbox gets its own small tmpfs over each world-writable folder (its
+# only writable places), and sees the runner through a bind mount on /mnt, outside them.
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
+SCRATCH_MB = 64
+RUNNER_MOUNT = "/mnt"
 PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")   # machine-specific BLAS correctness
 
 
@@ -47,6 +52,10 @@ def namespace_support() -> tuple[list[str] | None, str]:
     return prefix, "ok"
 
 
+def own_scratch() -> bool:
+    return os.path.isdir(RUNNER_MOUNT) and os.path.isdir("/tmp")
+
+
 class LocalSandbox(Sandbox):
     name = "local"
 
@@ -63,8 +72,9 @@ class LocalSandbox(Sandbox):
             "backend": "local",
             "network": "none (own network namespace)" if isolated else f"NOT isolated ({why})",
             "processes": "own PID namespace" if isolated else "process group only",
-            "files": ("grader folders hidden" if isolated else "NOT hidden: the code could read the grader's files")
-                     + f"; files up to {Limits.file_mb} MB each, disk use not capped",
+            "files": (f"grader folders hidden; own {SCRATCH_MB} MB /tmp" if isolated and own_scratch()
+                      else "grader folders hidden; disk use not capped" if isolated
+                      else "NOT hidden: the code could read the grader's files"),
             "user": "throwaway uid" if self.drop_uid else "same user as the grader",
             "device": "cpu",     # the suite's `device` fixture records what the code really used
         }
@@ -87,14 +97,21 @@ class LocalRunning(Running):
             os.chown(self.workdir, self.uid, self.uid)
         os.chmod(self.workdir, 0o700)
 
-        python = [sandbox.python, "-I", "-X", "utf8", str(runner_dir / "student_runner.py")]
         prefix, _ = namespace_support()
+        self.scratch = prefix is not None and own_scratch()
+        runner = f"{RUNNER_MOUNT}/student_runner.py" if self.scratch else str(runner_dir / "student_runner.py")
+        python = [sandbox.python, "-I", "-X", "utf8", runner]
         if self.uid is not None:
             python = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
                       "--no-new-privs", "--"] + python
         if prefix is not None:
             mounts = "".join(f"mount -t tmpfs -o size=16k,mode=000 none {shlex.quote(str(p))} && "
                              for p in sandbox.hidden_paths)
+            if self.scratch:
+                mounts += f"mount --bind {shlex.quote(str(runner_dir))} {RUNNER_MOUNT} && "
+                mounts += "".join(f"mount -t tmpfs -o size={SCRATCH_MB}m,mode=1777 none {d} && "
+                                  for d in SCRATCH if os.path.isdir(d))
+                mounts += "cd /tmp && "
             argv = prefix + ["/bin/sh", "-c", f"{mounts}exec {shlex.join(python)}"]
         else:
             argv = python
@@ -107,8 +124,8 @@ class LocalRunning(Running):
 
     def _environment(self, limits: Limits) -> dict:
         threads = str(limits.cpu_threads)
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(self.workdir),
-               "TMPDIR": str(self.workdir), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+        home = "/tmp" if self.scratch else str(self.workdir)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
                "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
                "MKL_NUM_THREADS": threads, "GRADER_CPU_THREADS": threads, **THREAD_ENV}
         env.update({k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ})
