@@ -195,7 +195,12 @@ def test_filling_tmp_stops_at_its_size(grade_toy):
             return a + b
     """))
     _only_add_lost(run, ["add raised OSError", "No space left"], "error")
-    assert not os.path.exists("/tmp/grader-planted.txt"), "the sandbox's /tmp is the host's"
+    planted = os.path.exists("/tmp/grader-planted.txt")
+    if planted:
+        os.remove("/tmp/grader-planted.txt")
+    # A checkout under /tmp keeps the host's /tmp (covering it would hide the grader's Python):
+    # then the report must say so.
+    assert not planted or "/tmp is the host's" in run.result["sandbox"]["files"]
 
 
 def test_the_root_filesystem_is_not_writable(grade_toy):

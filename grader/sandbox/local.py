@@ -15,6 +15,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -52,8 +53,16 @@ def namespace_support() -> tuple[list[str] | None, str]:
     return prefix, "ok"
 
 
-def own_scratch() -> bool:
-    return os.path.isdir(RUNNER_MOUNT) and os.path.isdir("/tmp")
+def scratch_dirs(python: str) -> list[str]:
+    """The world-writable folders the sandbox gets its own tmpfs over: all of them, except one
+    holding the interpreter it runs (a checkout or venv under /tmp would vanish)."""
+    if not os.path.isdir(RUNNER_MOUNT):
+        return []
+    needed = {Path(python).absolute(), Path(python).resolve()}
+    if python == sys.executable:
+        needed |= {Path(sys.prefix).absolute(), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    return [d for d in SCRATCH if os.path.isdir(d)
+            and not any(p.is_relative_to(d) or p.is_relative_to(Path(d).resolve()) for p in needed)]
 
 
 class LocalSandbox(Sandbox):
@@ -64,6 +73,7 @@ class LocalSandbox(Sandbox):
         self.root = config.sandbox_root
         self.python = config.sandbox_python
         self.drop_uid = os.geteuid() == 0 and shutil.which("setpriv") is not None
+        self.scratch = scratch_dirs(self.python) if namespace_support()[0] is not None else []
 
     def describe(self) -> dict:
         prefix, why = namespace_support()
@@ -72,9 +82,10 @@ class LocalSandbox(Sandbox):
             "backend": "local",
             "network": "none (own network namespace)" if isolated else f"NOT isolated ({why})",
             "processes": "own PID namespace" if isolated else "process group only",
-            "files": (f"grader folders hidden; own {SCRATCH_MB} MB /tmp" if isolated and own_scratch()
-                      else "grader folders hidden; disk use not capped" if isolated
-                      else "NOT hidden: the code could read the grader's files"),
+            "files": (f"grader folders hidden; own {SCRATCH_MB} MB working folder and "
+                      + (", ".join(self.scratch) or "nothing else")
+                      + ("" if "/tmp" in self.scratch else "; /tmp is the host's (the grader's Python is there)")
+                      if isolated else "NOT hidden: the code could read the grader's files"),
             "user": "throwaway uid" if self.drop_uid else "same user as the grader",
             "device": "cpu",     # the suite's `device` fixture records what the code really used
         }
@@ -98,8 +109,9 @@ class LocalRunning(Running):
         os.chmod(self.workdir, 0o700)
 
         prefix, _ = namespace_support()
-        self.scratch = prefix is not None and own_scratch()
-        runner = f"{RUNNER_MOUNT}/student_runner.py" if self.scratch else str(runner_dir / "student_runner.py")
+        covered = sandbox.scratch if prefix is not None else []
+        self.home = _home(self.workdir, covered, prefix is not None)
+        runner = f"{RUNNER_MOUNT}/student_runner.py" if covered else str(runner_dir / "student_runner.py")
         python = [sandbox.python, "-I", "-X", "utf8", runner]
         if self.uid is not None:
             python = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
@@ -107,11 +119,14 @@ class LocalRunning(Running):
         if prefix is not None:
             mounts = "".join(f"mount -t tmpfs -o size=16k,mode=000 none {shlex.quote(str(p))} && "
                              for p in sandbox.hidden_paths)
-            if self.scratch:
+            if covered:
                 mounts += f"mount --bind {shlex.quote(str(runner_dir))} {RUNNER_MOUNT} && "
-                mounts += "".join(f"mount -t tmpfs -o size={SCRATCH_MB}m,mode=1777 none {d} && "
-                                  for d in SCRATCH if os.path.isdir(d))
-                mounts += "cd /tmp && "
+            if self.home not in covered:     # an own tmpfs inside the working folder
+                (self.workdir / "home").mkdir()
+                covered = [self.home, *covered]
+            mounts += "".join(f"mount -t tmpfs -o size={SCRATCH_MB}m,mode=1777 none {shlex.quote(d)} && "
+                              for d in covered)
+            mounts += f"cd {shlex.quote(self.home)} && "
             argv = prefix + ["/bin/sh", "-c", f"{mounts}exec {shlex.join(python)}"]
         else:
             argv = python
@@ -124,8 +139,7 @@ class LocalRunning(Running):
 
     def _environment(self, limits: Limits) -> dict:
         threads = str(limits.cpu_threads)
-        home = "/tmp" if self.scratch else str(self.workdir)
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": self.home, "TMPDIR": self.home, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
                "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
                "MKL_NUM_THREADS": threads, "GRADER_CPU_THREADS": threads, **THREAD_ENV}
         env.update({k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ})
@@ -163,6 +177,15 @@ class LocalRunning(Running):
         _close(self.proc.stdin)
         _close(self.proc.stdout)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _home(workdir: Path, covered: list[str], namespaces: bool) -> str:
+    """Where the student's code starts, with HOME and TMPDIR: a covered /tmp when there is one."""
+    if not namespaces:
+        return str(workdir)
+    if "/tmp" in covered:
+        return "/tmp"
+    return next((d for d in covered if workdir.is_relative_to(d)), str(workdir / "home"))
 
 
 def _close(stream) -> None:
