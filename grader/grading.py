@@ -5,13 +5,11 @@ import time
 from pathlib import Path
 
 from .config import Config
-from .datasets import grading_split
 from .harness.client import StudentProcess
 from .ingest import load_submission
 from .manifest import load_exercise
 from .results import GradeResult
 from .sandbox import Limits, get_backend
-from .scoring import score
 from .slicing import select
 
 
@@ -21,7 +19,6 @@ def grade(exercise_id: str, path: Path, config: Config, backend: str | None = No
     started = time.monotonic()
     exercise = load_exercise(config.exercises_dir, exercise_id)
     submission = load_submission(Path(path), config.max_submission_bytes)
-    data = {name: grading_split(name, config.data_dir, config.cache_dir) for name in exercise.datasets}
     kept, not_run = select(submission.chunks, exercise.names, exercise.execute)
     sandbox = get_backend(backend or config.backend, config)
     limits = Limits(memory_mb=exercise.memory_mb, cpu_threads=exercise.cpu_threads, gpu=exercise.gpu,
@@ -29,7 +26,22 @@ def grade(exercise_id: str, path: Path, config: Config, backend: str | None = No
     process = StudentProcess(sandbox, limits, [[c.cell, c.line, c.source] for c in kept],
                              load_timeout_s=exercise.test_timeout_s)
     process.start()
-    from .harness.plugin import run_suite   # pytest loads while the student's code does
+    # pytest, the suite's data and scoring load while the student's code does
+    try:
+        data = _grading_data(exercise, config)
+    except BaseException:
+        process.stop()
+        raise
+    from .harness.plugin import run_suite
+    from .scoring import score
     run = run_suite(exercise, process, progress, data)
     return score(exercise, run, submission.skipped_cells, not_run, sandbox.describe(),
                  time.monotonic() - started)
+
+
+def _grading_data(exercise, config: Config) -> dict:
+    """The grading splits the suite reads, loaded here (labels never enter the sandbox)."""
+    if not exercise.datasets:
+        return {}
+    from .datasets import grading_split
+    return {name: grading_split(name, config.data_dir, config.cache_dir) for name in exercise.datasets}

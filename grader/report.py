@@ -1,9 +1,8 @@
-"""Human-readable output of a grading run (rich): live progress while the suite runs, then a table."""
-from __future__ import annotations
+"""Human-readable output of a grading run (rich): live progress while the suite runs, then a table.
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+rich is imported on first use: `grader run` starts the student's process before it is needed.
+"""
+from __future__ import annotations
 
 from .results import GradeResult
 
@@ -15,10 +14,14 @@ class Progress:
     """One line per finished test on stderr, so a long suite visibly moves (stdout stays clean)."""
 
     def __init__(self, stream):
-        self.console = Console(file=stream, highlight=False)
+        self.stream = stream
+        self.console = None
         self.count = 0
 
     def __call__(self, name: str, status: str) -> None:
+        if self.console is None:
+            from rich.console import Console
+            self.console = Console(file=self.stream, highlight=False)
         self.count += 1
         self.console.print(f"  [dim]{self.count:>3}[/] {name} ... {MARKS.get(status, status)}")
 
@@ -26,7 +29,10 @@ class Progress:
         pass
 
 
-def print_result(result: GradeResult, console: Console | None = None) -> None:
+def print_result(result: GradeResult, console=None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
     console = console or Console(highlight=False)
     table = Table(title=f"{result.exercise}: {result.score:g} / {result.max_score:g} points"
                         + (f"  (bonus {result.bonus:g} / {result.bonus_max:g})" if result.bonus_max else ""))

@@ -5,8 +5,9 @@ as a tagged JSON tree; arrays as `.npy` blobs read back with `allow_pickle=False
 the same `.npy` bytes tagged `$T` (detached, on the CPU; bfloat16 widened to float32). Nothing is
 ever unpickled, and the decoder checks every tag, type, depth and size before a test sees the value.
 
-This file is copied next to the student runner, so it imports only the standard library and numpy;
-torch is touched only when a tensor is already in hand (encode) or one arrives (decode).
+This file is copied next to the student runner, so it imports only the standard library; numpy and
+torch are touched only when an array or tensor is already in hand (encode) or one arrives (decode),
+so neither delays the start of either process.
 """
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ import json
 import math
 import struct
 import sys
-
-import numpy as np
 
 MAX_FRAME = 256 * 1024 * 1024   # the largest frame either side accepts
 MAX_DEPTH = 32
@@ -123,9 +122,10 @@ def encode(value, blobs: list[bytes], make_ref=None, _depth: int = 0):
     if isinstance(value, (bytes, bytearray)):
         blobs.append(bytes(value))
         return {"$b": len(blobs) - 1}
-    if isinstance(value, np.generic) and value.dtype.kind in ARRAY_KINDS:
+    np = sys.modules.get("numpy")           # no numpy loaded: nothing can be an array
+    if np is not None and isinstance(value, np.generic) and value.dtype.kind in ARRAY_KINDS:
         return encode(value.item(), blobs, make_ref, _depth)
-    if isinstance(value, np.ndarray) and value.dtype.kind in ARRAY_KINDS:
+    if np is not None and isinstance(value, np.ndarray) and value.dtype.kind in ARRAY_KINDS:
         blobs.append(_npy(value))
         return {"$a": len(blobs) - 1}
     if _is_tensor(value):
@@ -182,7 +182,8 @@ def decode(tree, blobs: list[bytes], resolve_ref, _depth: int = 0, _count: list 
     raise WireError(f"unknown value tag {str(tag)[:20]!r}")
 
 
-def _npy(array: np.ndarray) -> bytes:
+def _npy(array) -> bytes:
+    import numpy as np
     buf = io.BytesIO()
     np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
     return buf.getvalue()
@@ -193,7 +194,7 @@ def _is_tensor(value) -> bool:
     return torch is not None and isinstance(value, torch.Tensor)
 
 
-def _tensor_to_numpy(tensor) -> np.ndarray:
+def _tensor_to_numpy(tensor):
     import torch
     tensor = tensor.detach()
     if tensor.layout != torch.strided:
@@ -212,7 +213,8 @@ def _blob(blobs: list[bytes], index) -> bytes:
     return blobs[index]
 
 
-def _load_array(data: bytes) -> np.ndarray:
+def _load_array(data: bytes):
+    import numpy as np
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except Exception as e:  # noqa: BLE001 - any decoding failure is a protocol error

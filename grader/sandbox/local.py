@@ -82,8 +82,8 @@ class LocalSandbox(Sandbox):
             "backend": "local",
             "network": "none (own network namespace)" if isolated else f"NOT isolated ({why})",
             "processes": "own PID namespace" if isolated else "process group only",
-            "files": (f"grader folders hidden; own {SCRATCH_MB} MB working folder and "
-                      + (", ".join(self.scratch) or "nothing else")
+            "files": (f"grader folders hidden; own {SCRATCH_MB} MB "
+                      + ", ".join(self.scratch if "/tmp" in self.scratch else ["working folder", *self.scratch])
                       + ("" if "/tmp" in self.scratch else "; /tmp is the host's (the grader's Python is there)")
                       if isolated else "NOT hidden: the code could read the grader's files"),
             "user": "throwaway uid" if self.drop_uid else "same user as the grader",
