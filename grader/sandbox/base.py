@@ -12,11 +12,6 @@ RUNNER_FILES = ("student_runner.py", "wire.py")
 RUNNER_DIR = Path(__file__).resolve().parent.parent / "harness"
 
 
-# OpenMP threads that spin while waiting make torch 25-40x slower on a busy machine (measured on
-# 2 cores with other sandboxes running): waiting threads sleep instead.
-THREAD_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
-
-
 @lru_cache(maxsize=1)
 def runner_digest() -> str:
     """Identifies the student side; the runner reports its own, so a stale sandbox image is caught."""
@@ -40,6 +35,18 @@ class Limits:
     file_mb: int = 64          # largest file it may write
     output_kb: int = 64        # captured stdout+stderr kept; the rest is counted and dropped
     gpu: bool = False          # expose a GPU when the host has one (the torch exercises)
+
+
+def student_environment(limits: Limits, home: str, tmpdir: str) -> dict:
+    """All the student process sees of the environment, in every backend: no secrets, thread
+    counts from its CPU share, a matplotlib that never opens a window."""
+    threads = str(limits.cpu_threads)
+    return {"HOME": home, "TMPDIR": tmpdir, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+            "MKL_NUM_THREADS": threads, "GRADER_CPU_THREADS": threads,
+            # OpenMP threads that spin while waiting made torch 25-40x slower on a busy 2-core
+            # machine (measured with other sandboxes running): waiting threads sleep instead.
+            "OMP_WAIT_POLICY": "PASSIVE"}
 
 
 class Running(ABC):

@@ -14,7 +14,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from .base import THREAD_ENV, Limits, Running, Sandbox, SandboxUnavailable
+from .base import Limits, Running, Sandbox, SandboxUnavailable, student_environment
 
 LABEL = "grader.sandbox"             # every container we start carries it (the reaper looks for it)
 RUNNER_PATH = "/opt/grader"          # where images hold student_runner.py and wire.py
@@ -48,7 +48,6 @@ def gpu_request(gpus: str, engine_has_nvidia: bool):
 def container_options(limits: Limits, settings: DockerSettings, device_request, owner: dict) -> dict:
     """Keyword arguments for `containers.create`: every isolation choice of the backend, in one place."""
     from docker.types import LogConfig, Ulimit
-    threads = str(limits.cpu_threads)
     mb = 1024 * 1024
     options = dict(
         image=settings.image,
@@ -67,9 +66,7 @@ def container_options(limits: Limits, settings: DockerSettings, device_request, 
         pids_limit=limits.pids,
         ulimits=[Ulimit(name="fsize", soft=limits.file_mb * mb, hard=limits.file_mb * mb),
                  Ulimit(name="core", soft=0, hard=0), Ulimit(name="nofile", soft=1024, hard=1024)],
-        environment={"HOME": "/work", "TMPDIR": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-                     "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-                     "MKL_NUM_THREADS": threads, "GRADER_CPU_THREADS": threads, **THREAD_ENV},
+        environment=student_environment(limits, home="/work", tmpdir="/tmp"),   # PATH: the image's
         log_config=LogConfig(type="none"),      # output reaches us over attach; nothing piles up on disk
         labels={LABEL: "1", **owner},
     )

@@ -22,7 +22,7 @@ import time
 from functools import lru_cache
 from pathlib import Path
 
-from .base import RUNNER_DIR, RUNNER_FILES, THREAD_ENV, Limits, Running, Sandbox
+from .base import RUNNER_DIR, RUNNER_FILES, Limits, Running, Sandbox, student_environment
 
 NS_FLAGS = ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child"]
 # In its mount namespace the sandbox gets its own small tmpfs over each world-writable folder (its
@@ -138,10 +138,7 @@ class LocalRunning(Running):
         threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
 
     def _environment(self, limits: Limits) -> dict:
-        threads = str(limits.cpu_threads)
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": self.home, "TMPDIR": self.home, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
-               "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-               "MKL_NUM_THREADS": threads, "GRADER_CPU_THREADS": threads, **THREAD_ENV}
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **student_environment(limits, self.home, self.home)}
         env.update({k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ})
         if not self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = ""     # torch then does not even probe the driver
