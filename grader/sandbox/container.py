@@ -205,15 +205,18 @@ class DockerRunning(Running):
                     if not chunk:
                         return
                     buffer += chunk
-                    while len(buffer) >= 8:
-                        size = int.from_bytes(buffer[4:8], "big")
-                        if len(buffer) < 8 + size:
+                    pos = 0     # walk the frames by offset: one copy per chunk, however small they are
+                    while len(buffer) - pos >= 8:
+                        size = int.from_bytes(buffer[pos + 4:pos + 8], "big")
+                        if len(buffer) - pos < 8 + size:
                             break
-                        stream, payload, buffer = buffer[0], buffer[8:8 + size], buffer[8 + size:]
+                        stream, payload = buffer[pos], buffer[pos + 8:pos + 8 + size]
+                        pos += 8 + size
                         if stream == 1:
                             os.write(write_fd, payload)
                         else:
                             self._keep(payload)
+                    buffer = buffer[pos:]
         except OSError:
             return
         finally:
