@@ -13,7 +13,7 @@ def test_exercises_lists_ids():
     run = grader("exercises")
     assert run.code == 0
     assert {"perceptron", "feedforward", "backprop"} <= set(run.stdout.split())
-    assert grader("exercises", env=TOY_ENV).stdout.split() == ["toy", "toytorch"]
+    assert grader("exercises", env=TOY_ENV).stdout.split() == ["probe", "toy", "toytorch"]
 
 
 def test_json_is_exactly_one_object_with_the_contract_keys(tmp_path):
@@ -72,4 +72,4 @@ def test_a_sandbox_that_cannot_start_is_an_internal_error_not_a_zero(tmp_path):
     path.write_text(TOY_SOLUTION)
     run = grader("run", "toy", str(path), "--json", env=dict(TOY_ENV, GRADER_SANDBOX_PYTHON="/bin/false"))
     assert run.code == 1
-    assert "sandbox did not start" in run.stderr and run.stdout == ""
+    assert "Python /bin/false does not run" in run.stderr and run.stdout == ""

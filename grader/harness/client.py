@@ -95,6 +95,10 @@ class StudentProcess:
             self.stop()
             raise SandboxUnavailable(f"the {self.sandbox.name} sandbox did not start "
                                      f"({type(e).__name__}): {output or 'no output'}") from None
+        missing = header.get("missing")
+        if missing:
+            self.stop()
+            raise SandboxUnavailable(missing_packages_message(self.sandbox, missing))
         if header.get("runner") != runner_digest():
             self.stop()
             raise SandboxUnavailable(
@@ -214,6 +218,15 @@ class StudentProcess:
                 return status
             time.sleep(0.02)
         return None
+
+
+def missing_packages_message(sandbox: Sandbox, missing) -> str:
+    from ..sandbox.base import STUDENT_REQUIREMENTS
+    listed = "; ".join(f"{k} ({v})" for k, v in dict(missing).items()) if isinstance(missing, dict) else "?"
+    where = getattr(sandbox, "python", None) or getattr(getattr(sandbox, "settings", None), "image", "?")
+    return (f"the {sandbox.name} sandbox's Python ({where}) cannot import the course's packages: "
+            f"{listed[:600]}; install them there (`python -m pip install -r {STUDENT_REQUIREMENTS}`) and "
+            "make them readable by every user, or set GRADER_SANDBOX_PYTHON to an interpreter that has them")
 
 
 def _wait(sel, deadline: float) -> None:

@@ -8,6 +8,7 @@ prints are moved to stderr, which the sandbox captures with a cap.
 import ast
 import hashlib
 import importlib
+import importlib.util
 import os
 import sys
 import traceback
@@ -28,7 +29,8 @@ def main() -> None:
     sys.stdout = sys.stderr
     server = Server()
     # "ready" before any student code runs: a failure before it is the sandbox's, never the student's
-    wire.write_frame(proto_out, {"ok": True, "value": "ready", "runner": own_digest()})
+    wire.write_frame(proto_out, {"ok": True, "value": "ready", "runner": own_digest(),
+                                 "missing": missing_modules()})
     while True:
         frame = wire.read_frame(proto_in)
         if frame is None:
@@ -131,6 +133,22 @@ def own_digest() -> str:
         with open(os.path.join(folder, name), "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:16]
+
+
+def missing_modules() -> dict:
+    """The course's packages this interpreter cannot import, with the reason: a setup problem the
+    grader reports to the operator before any student code runs (never a zero for the student).
+    numpy is imported for real (every exercise needs it); the rest are found without importing."""
+    missing = {}
+    for name in filter(None, os.environ.get("GRADER_REQUIRED_MODULES", "").split(",")):
+        try:
+            if name == "numpy":
+                importlib.import_module(name)
+            elif importlib.util.find_spec(name) is None:
+                missing[name] = "not found"
+        except Exception as e:  # noqa: BLE001 - unreadable folders, broken installs
+            missing[name] = f"{type(e).__name__}: {e}"[:200]
+    return missing
 
 
 def limit_threads() -> None:

