@@ -30,7 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="grade one notebook or .py file the way the service does")
     run.add_argument("exercise", help="exercise id (see `grader exercises`)")
     run.add_argument("file", type=Path, help="the submission: a .ipynb notebook or a .py file")
-    run.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    run.add_argument("--format", choices=["table", "json", "gradescope"], default="table",
+                     help="table (default), json (exactly one JSON object on stdout), or gradescope "
+                          "(a Gradescope autograder results.json object on stdout)")
+    run.add_argument("--json", dest="format", action="store_const", const="json",
+                     help="the same as --format json")
     run.add_argument("--backend", choices=["local", "docker"], help="sandbox backend (default: from config)")
     sub.add_parser("exercises", help="list the exercise ids")
     data = sub.add_parser("datasets", help="check or download the MNIST/Fashion-MNIST IDX files")
@@ -121,8 +125,11 @@ def main(argv=None) -> int:
     except Exception as e:  # noqa: BLE001 - anything else is our fault, said plainly
         print(f"grader: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    if args.json:
+    if args.format == "json":
         print(json.dumps(result.to_dict()))
+    elif args.format == "gradescope":
+        from .gradescope import to_gradescope
+        print(json.dumps(to_gradescope(result)))
     else:
         report.print_result(result)
     return 0
