@@ -11,10 +11,7 @@ import sys
 from pathlib import Path
 
 from .config import Config
-
-
-class UsageError(Exception):
-    pass
+from .errors import ConfigError, SetupError, SubmissionError, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "every file it reads")
     check.add_argument("--data-dir", type=Path, help="folder with the IDX files (default: GRADER_DATA_DIR)")
     fetch = verbs.add_parser("fetch", help="download both datasets into DIR with torchvision's downloader")
-    fetch.add_argument("dir", type=Path, help="target folder (then set GRADER_DATA_DIR to it)")
+    fetch.add_argument("dir", type=Path, nargs="?",
+                       help="target folder (default: the user's data cache, which grading finds by itself)")
     box = sub.add_parser("sandbox", help="the docker backend's image and containers")
     box_verbs = box.add_subparsers(dest="verb", required=True)
     build = box_verbs.add_parser("build", help="build the sandbox image offline (debootstrap + docker import)")
@@ -55,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _sandbox(args, config) -> int:
     """`grader sandbox build|reap`: operator commands; failures say what to do, exit 1."""
-    from .sandbox import SandboxUnavailable
+    from .errors import SandboxUnavailable
     from .sandbox.container import engine, reap_orphans
     try:
         if args.verb == "build":
@@ -76,6 +74,8 @@ def _datasets(args, config) -> int:
     from . import datasets
     try:
         if args.verb == "fetch":
+            from .config import user_data_dir
+            args.dir = args.dir or user_data_dir()
             lines = datasets.fetch(args.dir)
         else:
             lines = datasets.check(args.data_dir or config.data_dir)
@@ -88,20 +88,18 @@ def _datasets(args, config) -> int:
     failed = [line for line in lines if line.needed and not line.ok]
     for line in failed:
         print(f"grader: {line.detail}", file=sys.stderr)
-    if not failed and args.verb == "fetch":
+    from .config import user_data_dir
+    if not failed and args.verb == "fetch" and args.dir.resolve() != user_data_dir().resolve():
         print(f"set GRADER_DATA_DIR={args.dir.resolve()} to grade with these files")
     return 2 if failed else 0
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    config = Config.from_env()
     from . import report
-    from .ingest import IngestError
-    from .datasets import DatasetError
-    from .manifest import UnknownExercise, exercise_ids
-    from .sandbox import SandboxUnavailable
+    from .manifest import exercise_ids
     try:
+        config = Config.from_env()
         if args.command == "datasets":
             return _datasets(args, config)
         if args.command == "sandbox":
@@ -110,18 +108,19 @@ def main(argv=None) -> int:
             for exercise_id in exercise_ids(config.exercises_dir):
                 print(exercise_id)
             return 0
-        from .grading import grade
+        from .grading import grade_file
         if not args.file.is_file():
             raise UsageError(f"cannot read {args.file}: no such file")
-        progress = report.Progress(sys.stderr)
-        result = grade(args.exercise, args.file, config, args.backend, progress=progress)
-        progress.close()
-    except (UsageError, UnknownExercise, IngestError) as e:
+        result = grade_file(args.exercise, args.file, config, args.backend, progress=report.Progress(sys.stderr))
+    except SubmissionError as e:          # bad input: the message says what is wrong with it
         print(f"grader: {e}", file=sys.stderr)
-        return 2
-    except (DatasetError, SandboxUnavailable) as e:    # the operator's setup: say what to fix
+        return e.exit_code
+    except ConfigError as e:              # a bad setting: named in the message
+        print(f"grader: {e}", file=sys.stderr)
+        return e.exit_code
+    except SetupError as e:               # the operator's setup: say what to fix, never a score
         print(f"grader: cannot grade here: {e}", file=sys.stderr)
-        return 1
+        return e.exit_code
     except Exception as e:  # noqa: BLE001 - anything else is our fault, said plainly
         print(f"grader: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

@@ -1,42 +1,63 @@
-"""The pipeline, one stage after another: ingest -> sandbox -> harness -> scoring."""
+"""The pipeline, one stage after another: ingest -> sandbox -> harness -> scoring.
+
+`grade()` is what the CLI, the Gradescope bundle and the service's worker call: the submission's
+bytes and file name in, the one `GradeResult` out, with `ProgressEvent`s on the way. Errors are
+those of `grader.errors`: SubmissionError (bad input), SetupError (retry, never a score),
+GraderError (ours).
+"""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from .config import Config
 from .harness.client import StudentProcess
-from .ingest import load_submission
+from .ingest import load_submission_bytes
 from .manifest import load_exercise
-from .results import GradeResult
+from .results import GradeResult, ProgressEvent
 from .sandbox import Limits, get_backend
 from .slicing import select
 
+Progress = Callable[[ProgressEvent], None]
 
-def grade(exercise_id: str, path: Path, config: Config, backend: str | None = None,
-          progress=None) -> GradeResult:
-    """Grade one submission file. Raises IngestError / UnknownExercise for bad input."""
+
+def grade(exercise_id: str, data: bytes, filename: str, config: Config, backend: str | None = None,
+          progress: Progress | None = None) -> GradeResult:
+    """Grade one submission (its bytes and original file name, which says .ipynb or .py)."""
     started = time.monotonic()
     exercise = load_exercise(config.exercises_dir, exercise_id)
-    submission = load_submission(Path(path), config.max_submission_bytes)
+    submission = load_submission_bytes(data, filename, config.max_submission_bytes)
     kept, not_run = select(submission.chunks, exercise.names, exercise.execute)
     sandbox = get_backend(backend or config.backend, config)
     limits = Limits(memory_mb=exercise.memory_mb, cpu_threads=exercise.cpu_threads, gpu=exercise.gpu,
+                    gpu_memory_mb=exercise.gpu_memory_mb,
                     cpu_s=int(exercise.suite_timeout_s) + 60, wall_s=int(exercise.suite_timeout_s) + 120)
     process = StudentProcess(sandbox, limits, [[c.cell, c.line, c.source] for c in kept],
                              load_timeout_s=exercise.test_timeout_s)
     process.start()
     # pytest, the suite's data and scoring load while the student's code does
     try:
-        data = _grading_data(exercise, config)
+        splits = _grading_data(exercise, config)
     except BaseException:
         process.stop()
         raise
     from .harness.plugin import run_suite
     from .scoring import score
-    run = run_suite(exercise, process, progress, data)
-    return score(exercise, run, submission.skipped_cells, not_run, sandbox.describe(),
-                 time.monotonic() - started)
+    run = run_suite(exercise, process, progress, splits)
+    result = score(exercise, run, submission.skipped_cells, not_run, sandbox.describe(),
+                   time.monotonic() - started)
+    if progress:
+        progress(ProgressEvent("finished", total=len(result.tests), index=len(result.tests)))
+    return result
+
+
+def grade_file(exercise_id: str, path: Path, config: Config, backend: str | None = None,
+               progress: Progress | None = None) -> GradeResult:
+    """`grade` for a file on disk (the CLI); its size is checked before it is read."""
+    from .ingest import read_submission_file
+    data = read_submission_file(Path(path), config.max_submission_bytes)
+    return grade(exercise_id, data, Path(path).name, config, backend, progress)
 
 
 def _grading_data(exercise, config: Config) -> dict:

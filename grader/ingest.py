@@ -15,10 +15,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
+from .config import MAX_SUBMISSION_MB
+from .errors import IngestError
 from .results import SkippedCell
-from .slicing import analyse
+from .slicing import Chunk, make_chunk
 
-DEFAULT_MAX_BYTES = 20_000_000
+DEFAULT_MAX_BYTES = int(MAX_SUBMISSION_MB * 1024 * 1024)   # the config's one limit
 EXCERPT_CHARS = 80
 REASON_CHARS = 120
 SUFFIXES = {".ipynb": "notebook", ".py": "python"}
@@ -32,23 +34,6 @@ _PY_CELL_MARKER = re.compile(r"#\s*%%")                 # jupytext / VS Code "pe
 _PY_MARKDOWN_MARKER = re.compile(r"#\s*%%.*\[(markdown|md)\]")
 
 
-class IngestError(Exception):
-    """The submission cannot be graded at all; str(e) is a specific message for the student."""
-
-
-@dataclass
-class Chunk:
-    """One top-level statement that may be run."""
-
-    cell: int      # 1-based among ALL notebook cells (markdown included); .py: the `# %%` block (1 if none)
-    line: int      # 1-based line within that cell where the statement (or its first decorator) starts
-    source: str    # the statement's exact text, magics already neutralised; `ast.parse` accepts it
-    defines: frozenset[str] = frozenset()
-    reads_now: frozenset[str] = frozenset()
-    reads_later: frozenset[str] = frozenset()
-    is_import: bool = False
-
-
 @dataclass
 class Submission:
     chunks: list[Chunk]                 # every top-level statement of every cell that parses, in order
@@ -56,22 +41,20 @@ class Submission:
     kind: str                           # "notebook" or "python"
 
 
-def make_chunk(cell: int, line: int, source: str) -> Chunk:
-    """A Chunk with its names filled in by `slicing.analyse`."""
-    a = analyse(source)
-    return Chunk(cell, line, source, a.defines, a.reads_now, a.reads_later, a.is_import)
-
-
-def load_submission(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Submission:
-    """Read and parse a submission file (checks type and size before reading it)."""
+def read_submission_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """A submission file's bytes, after checking its type and size (a huge file is never read)."""
     path = Path(path)
     _kind_of(path.name)
     try:
         _check_size(path.stat().st_size, max_bytes)
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as e:
         raise IngestError(f"cannot read {path.name}: {e.strerror or e}") from e
-    return load_submission_bytes(data, path.name, max_bytes)
+
+
+def load_submission(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Submission:
+    """Read and parse a submission file (checks type and size before reading it)."""
+    return load_submission_bytes(read_submission_file(path, max_bytes), Path(path).name, max_bytes)
 
 
 def load_submission_bytes(data: bytes, filename: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Submission:

@@ -5,13 +5,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-class ManifestError(Exception):
-    """A broken or missing manifest: an operator's problem, reported as an internal error."""
-
-
-class UnknownExercise(LookupError):
-    """The user named an exercise that does not exist (bad usage)."""
+from .errors import ManifestError, UnknownExercise
 
 
 @dataclass(frozen=True)
@@ -36,6 +30,7 @@ class Exercise:
     memory_mb: int = 2048
     cpu_threads: int = 1
     gpu: bool = False               # the student process may use a GPU when the sandbox has one
+    gpu_memory_mb: int = 0          # torch's allocator cap on each GPU (0: none); a guard, not a boundary
     datasets: tuple[str, ...] = ()  # datasets the suite reads ("mnist", "fashion-mnist")
     extra: dict = field(default_factory=dict)
 
@@ -69,7 +64,8 @@ def load_exercise(exercises_dir: Path, exercise_id: str) -> Exercise:
             test_timeout_s=float(limits.get("test_timeout_s", 10)),
             suite_timeout_s=float(limits.get("suite_timeout_s", 90)),
             memory_mb=int(limits.get("memory_mb", 2048)), cpu_threads=int(limits.get("cpu_threads", 1)),
-            gpu=bool(limits.get("gpu", False)), datasets=tuple(data.get("datasets", ())),
+            gpu=bool(limits.get("gpu", False)), gpu_memory_mb=int(limits.get("gpu_memory_mb", 0)),
+            datasets=tuple(data.get("datasets", ())),
             extra={k: v for k, v in data.items()
                    if k not in {"id", "title", "names", "tests", "execute", "limits", "datasets"}},
         )

@@ -4,29 +4,28 @@ rich is imported on first use: `grader run` starts the student's process before 
 """
 from __future__ import annotations
 
-from .results import GradeResult
+from .results import GradeResult, ProgressEvent
 
 MARKS = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "error": "[red]error[/]",
          "timeout": "[yellow]timeout[/]"}
 
 
 class Progress:
-    """One line per finished test on stderr, so a long suite visibly moves (stdout stays clean)."""
+    """One line per finished test on stderr, so a long suite visibly moves (stdout stays clean).
+    Takes the pipeline's `ProgressEvent`s."""
 
     def __init__(self, stream):
         self.stream = stream
         self.console = None
-        self.count = 0
 
-    def __call__(self, name: str, status: str) -> None:
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.kind != "test":
+            return
         if self.console is None:
             from rich.console import Console
             self.console = Console(file=self.stream, highlight=False)
-        self.count += 1
-        self.console.print(f"  [dim]{self.count:>3}[/] {name} ... {MARKS.get(status, status)}")
-
-    def close(self) -> None:
-        pass
+        self.console.print(f"  [dim]{event.index:>3}/{event.total}[/] {event.name} ... "
+                           f"{MARKS.get(event.status, event.status)}")
 
 
 def print_result(result: GradeResult, console=None) -> None:

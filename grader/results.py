@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-STATUSES = ("passed", "failed", "error", "timeout")
+STATUSES = ("passed", "failed", "error", "timeout")   # the one list, mildest first
 
 
 @dataclass
@@ -66,3 +66,38 @@ class GradeResult:
         data["skipped_cells"] = [SkippedCell(**c) for c in data.get("skipped_cells", [])]
         data["load_errors"] = [CellError(**c) for c in data.get("load_errors", [])]
         return cls(**data)
+
+
+# ---------------------------------------------------------------- shared by harness and scoring
+
+@dataclass
+class Outcome:
+    status: str                    # one of STATUSES
+    message: str | None = None     # for the student
+    always_visible: bool = False   # about the student's code (crash, timeout, exception): not secret
+    duration_s: float = 0.0
+
+
+@dataclass
+class SuiteRun:
+    outcomes: dict[str, Outcome]
+    load_errors: list = field(default_factory=list)
+    output: str = ""
+    duration_s: float = 0.0
+    suite_time_s: float = 0.0
+    device: str | None = None      # what the student's torch code ran on, when a test asked
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """What a grading run reports while it runs, for a terminal, a worker's row or a web page:
+    `started` (total known), `test` (one finished: index of total, name, status), `finished`."""
+
+    kind: str                      # "started", "test" or "finished"
+    total: int = 0                 # number of tests the suite will run
+    index: int = 0                 # 1-based, for "test"
+    name: str = ""
+    status: str = ""               # one of STATUSES, for "test"
+
+    def to_dict(self) -> dict:
+        return asdict(self)

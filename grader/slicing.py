@@ -14,10 +14,8 @@ import ast
 import symtable
 from bisect import bisect_left
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, NamedTuple
-
-if TYPE_CHECKING:  # ingest imports this module, so only type checkers import ingest back
-    from .ingest import Chunk
+from dataclasses import dataclass
+from typing import NamedTuple
 
 # Child scopes whose code runs when the statement runs (not later, at call time).
 _COMPREHENSIONS = frozenset({"listcomp", "setcomp", "dictcomp", "genexpr"})
@@ -34,6 +32,25 @@ class Analysis(NamedTuple):
 
 
 _NOTHING = Analysis(frozenset(), frozenset(), frozenset())
+
+
+@dataclass
+class Chunk:
+    """One top-level statement that may be run."""
+
+    cell: int      # 1-based among ALL notebook cells (markdown included); .py: the `# %%` block (1 if none)
+    line: int      # 1-based line within that cell where the statement (or its first decorator) starts
+    source: str    # the statement's exact text, magics already neutralised; `ast.parse` accepts it
+    defines: frozenset[str] = frozenset()
+    reads_now: frozenset[str] = frozenset()
+    reads_later: frozenset[str] = frozenset()
+    is_import: bool = False
+
+
+def make_chunk(cell: int, line: int, source: str) -> Chunk:
+    """A Chunk with its names filled in by `slicing.analyse`."""
+    a = analyse(source)
+    return Chunk(cell, line, source, a.defines, a.reads_now, a.reads_later, a.is_import)
 
 
 def analyse(source: str) -> Analysis:

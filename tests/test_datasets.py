@@ -1,4 +1,5 @@
-"""The dataset loader against the real IDX files in shared/datasets (read-only; copies go to tmp)."""
+"""The dataset loader against the real IDX files (the `data_dir` fixture finds them; read-only,
+copies go to tmp)."""
 import gzip
 import hashlib
 import os
@@ -6,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import DATASETS, grader
+from conftest import grader
 from grader import datasets
 from grader.config import Config
 from grader.datasets import DatasetError, grading_split, load
@@ -17,9 +18,8 @@ FASHION = T10K + ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
 
 
 @pytest.fixture
-def data():
-    assert (DATASETS / "mnist").is_dir(), f"the shared datasets are missing: {DATASETS}"
-    return DATASETS
+def data(data_dir):
+    return data_dir
 
 
 @pytest.fixture
@@ -135,17 +135,17 @@ def test_malformed_idx_is_reported():
 
 def test_cache_is_written_keyed_by_md5_and_read(data, cache):
     images, labels = load("mnist", "test", data, cache)
-    files = sorted(p.name for p in cache.iterdir())
+    files = sorted(p.name for p in (cache / "datasets").iterdir())
     assert files == ["mnist-t10k-images-idx3-ubyte-9fb629c4189551a2d022fa330f9573f3.npy",
                      "mnist-t10k-labels-idx1-ubyte-ec29112dd5afa0611ce80d1b7f02629c.npy"]
     # Replace the cached images with other content of the same shape: the next load returns it.
-    np.save(cache / files[0], np.full_like(images, 7), allow_pickle=False)
+    np.save(cache / "datasets" / files[0], np.full_like(images, 7), allow_pickle=False)
     cached_images, cached_labels = load("mnist", "test", data, cache)
     assert (cached_images == 7).all() and np.array_equal(cached_labels, labels)
     # A cache entry that is not a valid array of the right shape is rebuilt from the file.
-    (cache / files[0]).write_bytes(b"garbage")
+    (cache / "datasets" / files[0]).write_bytes(b"garbage")
     assert np.array_equal(load("mnist", "test", data, cache)[0], images)
-    np.save(cache / files[0], images[:10], allow_pickle=False)
+    np.save(cache / "datasets" / files[0], images[:10], allow_pickle=False)
     assert np.array_equal(load("mnist", "test", data, cache)[0], images)
 
 
@@ -160,9 +160,9 @@ def test_changed_file_is_never_served_from_the_cache(data, tmp_path, cache):
         load("mnist", "test", tmp_path / "d", cache)
 
 
-def test_default_cache_dir_and_unwritable_cache(data, tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADER_CACHE_DIR", str(tmp_path / "env-cache"))
-    load("mnist", "test", data)
+def test_the_config_cache_dir_is_the_one_cache_and_an_unwritable_cache(data, tmp_path):
+    config = Config.from_env({"GRADER_CACHE_DIR": str(tmp_path / "env-cache")})
+    load("mnist", "test", data, config.cache_dir)
     assert len(list((tmp_path / "env-cache" / "datasets").glob("*.npy"))) == 2
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -224,7 +224,7 @@ def test_cli_check_passes_on_the_shared_datasets(data):
 def test_cli_check_fails_cleanly(tmp_path, data):
     run = grader("datasets", "check", "--data-dir", str(tmp_path / "nowhere"), timeout=120)
     assert run.code == 2 and "does not exist" in run.stderr and "Traceback" not in run.stderr
-    run = grader("datasets", "check", env={"GRADER_DATA_DIR": ""}, timeout=120)
+    run = grader("datasets", "check", env={"GRADER_DATA_DIR": "", "XDG_CACHE_HOME": str(tmp_path)}, timeout=120)
     assert run.code == 2 and "no data directory is set" in run.stderr
     run = grader("datasets", "check", env={"GRADER_DATA_DIR": str(data / "mnist")}, timeout=120)
     assert run.code == 2 and "train-images-idx3-ubyte.gz" in run.stderr and "checksum mismatch" in run.stderr

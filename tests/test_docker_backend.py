@@ -3,10 +3,13 @@ are operator errors (never a zero), and no container outlives its run."""
 import pytest
 
 from conftest import FIXTURES, ROOT, grader, require_docker
-from grader.manifest import exercise_ids
+from test_exercises import exercise_params
 
 TOY = str(FIXTURES / "toy_solution.py")
 TOY_ENV = {"GRADER_EXERCISES_DIR": str(FIXTURES / "exercises")}
+
+
+pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(autouse=True)
@@ -19,7 +22,7 @@ def _our_containers():
     return engine().containers.list(all=True, filters={"label": LABEL})
 
 
-@pytest.mark.parametrize("exercise_id", exercise_ids(ROOT / "exercises"))
+@pytest.mark.parametrize("exercise_id", exercise_params())
 def test_reference_scores_full_marks_in_docker(exercise_id):
     run = grader("run", exercise_id, str(ROOT / "reference" / f"{exercise_id}.py"), "--json",
                  "--backend", "docker")

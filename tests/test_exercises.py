@@ -1,7 +1,5 @@
 """The course's exercises: manifests match suites, references score full marks, unfilled notebooks 0."""
 import ast
-import json
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -12,6 +10,12 @@ from grader.manifest import exercise_ids, load_exercise
 EXERCISES = ROOT / "exercises"
 IDS = exercise_ids(EXERCISES)
 COURSE = ["perceptron", "feedforward", "backprop", "numpy-nn", "pytorch-basics", "pytorch-advanced"]
+
+
+def exercise_params(ids=IDS):
+    """One param per exercise, with the markers its grading needs (slow; datasets when it reads them)."""
+    return [pytest.param(i, marks=[pytest.mark.slow] + ([pytest.mark.datasets] if load_exercise(EXERCISES, i).datasets
+                                                        else [])) for i in ids]
 
 
 def test_the_first_three_exercises_exist():
@@ -30,7 +34,7 @@ def test_manifest_matches_suite(exercise_id):
     assert not (exercise.suite_dir / "conftest.py").exists()
 
 
-@pytest.mark.parametrize("exercise_id", IDS)
+@pytest.mark.parametrize("exercise_id", exercise_params())
 def test_reference_scores_full_marks(exercise_id):
     run = grader("run", exercise_id, str(ROOT / "reference" / f"{exercise_id}.py"), "--json")
     assert run.code == 0, run.stderr
@@ -40,7 +44,7 @@ def test_reference_scores_full_marks(exercise_id):
     assert run.result["bonus"] == run.result["bonus_max"]
 
 
-@pytest.mark.parametrize("exercise_id", IDS)
+@pytest.mark.parametrize("exercise_id", exercise_params())
 def test_unfilled_notebook_scores_zero_and_lists_broken_cells(exercise_id):
     exercise = load_exercise(EXERCISES, exercise_id)
     run = grader("run", exercise_id, str(exercise.folder / f"{exercise_id}.ipynb"), "--json")

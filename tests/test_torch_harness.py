@@ -1,10 +1,14 @@
 """The torch path through the real harness: tensors by value, remote construction, handles, device,
 threads and the grading splits (the toy torch exercise in tests/fixtures)."""
+import pytest
+
 from conftest import FIXTURES, grader
 
 TOY_ENV = {"GRADER_EXERCISES_DIR": str(FIXTURES / "exercises")}
 
 
+@pytest.mark.slow
+@pytest.mark.datasets
 def test_toy_torch_solution_scores_full_marks(backend):
     run = grader("run", "toytorch", str(FIXTURES / "toytorch_solution.py"), "--json", "--backend", backend,
                  env=TOY_ENV)
@@ -14,6 +18,8 @@ def test_toy_torch_solution_scores_full_marks(backend):
     assert run.result["sandbox"]["device"] in ("cpu",) or run.result["sandbox"]["device"].startswith("cuda")
 
 
+@pytest.mark.slow
+@pytest.mark.datasets
 def test_a_model_that_ignores_the_device_and_crashes_loses_only_its_tests(tmp_path):
     source = (FIXTURES / "toytorch_solution.py").read_text()
     source += "\n\ndef train_epoch(model, loader, criterion, optimizer, device):\n    raise RuntimeError('boom')\n"

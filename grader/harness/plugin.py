@@ -10,49 +10,25 @@ from __future__ import annotations
 import os
 import time
 import zlib
-from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 
+from ..errors import SuiteError
 from ..manifest import Exercise
+from ..results import STATUSES, Outcome, ProgressEvent, SuiteRun
 from ..sandbox import SandboxUnavailable
 from .client import StudentError, StudentProcess
-
-
-class InternalError(Exception):
-    """The suite itself is broken or could not run: an operator's problem, never the student's."""
 
 
 class SuiteTimeout(Exception):
     pass
 
 
-@dataclass
-class Outcome:
-    status: str                    # passed / failed / error / timeout
-    message: str | None = None     # for the student
-    always_visible: bool = False   # about the student's code (crash, timeout, exception): not secret
-    duration_s: float = 0.0
-
-
-@dataclass
-class SuiteRun:
-    outcomes: dict[str, Outcome]
-    load_errors: list = field(default_factory=list)
-    output: str = ""
-    duration_s: float = 0.0
-    suite_time_s: float = 0.0
-    device: str | None = None      # what the student's torch code ran on, when a test asked
-
-
 # pytest's terminal reporter would print the suite's code in tracebacks; the rest only cost time.
 UNUSED_PLUGINS = ("terminal", "cacheprovider", "stepwise", "doctest", "junitxml", "pastebin",
                   "legacypath", "debugging", "setuponly", "setupplan", "unraisableexception",
                   "threadexception", "faulthandler")
-
-SEVERITY = {"passed": 0, "failed": 1, "error": 2, "timeout": 3}
-
 
 class GradingPlugin:
     def __init__(self, exercise: Exercise, process: StudentProcess, progress=None, data=None):
@@ -65,6 +41,8 @@ class GradingPlugin:
         self.started = time.monotonic()
         self.suite_time = 0.0
         self.infrastructure_error: SandboxUnavailable | None = None
+        self.total = 0              # tests collected
+        self.finished = 0           # tests finished so far
 
     # ---------------------------------------------------------------- fixtures
     @pytest.fixture
@@ -115,6 +93,11 @@ class GradingPlugin:
         return self.exercise.suite_dir
 
     # ---------------------------------------------------------------- hooks
+    def pytest_collection_finish(self, session):
+        self.total = len(session.items)
+        if self.progress:
+            self.progress(ProgressEvent("started", total=self.total))
+
     def pytest_collectreport(self, report):
         if report.failed:
             self.collect_errors.append(f"{report.nodeid}: {report.longreprtext[-2000:]}")
@@ -138,16 +121,18 @@ class GradingPlugin:
             outcome.always_visible = outcome.always_visible or outcome.status == "passed"
         previous = self.outcomes.get(name)
         outcome.duration_s = call.duration + (previous.duration_s if previous else 0.0)
-        if previous is None or SEVERITY[outcome.status] >= SEVERITY[previous.status]:
+        if previous is None or STATUSES.index(outcome.status) >= STATUSES.index(previous.status):
             self.outcomes[name] = outcome
         else:
             previous.duration_s = outcome.duration_s
 
     def pytest_runtest_logfinish(self, nodeid, location):
-        if self.progress:
+        self.finished += 1
+        if self.progress and not self.infrastructure_error:   # no score comes: nothing to show
             name = nodeid.split("::")[-1].split("[")[0]
             outcome = self.outcomes.get(name)
-            self.progress(name, outcome.status if outcome else "error")
+            self.progress(ProgressEvent("test", self.total, self.finished, name,
+                                        outcome.status if outcome else "error"))
 
 
 def _test_name(item) -> str:
@@ -200,6 +185,6 @@ def run_suite(exercise: Exercise, process: StudentProcess, progress=None, data=N
         raise plugin.infrastructure_error
     if plugin.collect_errors or code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         detail = "; ".join(plugin.collect_errors) or f"pytest exit code {int(code)}"
-        raise InternalError(f"the hidden suite for {exercise.id} could not run: {detail}")
+        raise SuiteError(f"the hidden suite for {exercise.id} could not run: {detail}")
     return SuiteRun(plugin.outcomes, process.load_errors, output, time.monotonic() - started,
                     plugin.suite_time, plugin.device_used)

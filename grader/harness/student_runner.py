@@ -113,6 +113,7 @@ class Server:
         """Run the kept top-level statements one by one, like cells run by hand; report failures."""
         errors = []
         namespace = vars(self.module)
+        apply_gpu_budget()
         for cell, line, source in chunks:
             try:
                 tree = ast.parse(source)
@@ -142,13 +143,43 @@ def missing_modules() -> dict:
     missing = {}
     for name in filter(None, os.environ.get("GRADER_REQUIRED_MODULES", "").split(",")):
         try:
-            if name == "numpy":
+            spec = importlib.util.find_spec(name)
+            # an unreadable package folder looks like a namespace package: no origin file
+            origin = getattr(spec, "origin", None)
+            if spec is None or origin in (None, "namespace"):
+                missing[name] = "not found" if spec is None else "its folder cannot be read"
+            elif not os.access(origin, os.R_OK):
+                missing[name] = f"cannot read {origin}"
+            elif name == "numpy":
                 importlib.import_module(name)
-            elif importlib.util.find_spec(name) is None:
-                missing[name] = "not found"
-        except Exception as e:  # noqa: BLE001 - unreadable folders, broken installs
+        except Exception as e:  # noqa: BLE001 - broken installs
             missing[name] = f"{type(e).__name__}: {e}"[:200]
     return missing
+
+
+def apply_gpu_budget(torch=None) -> list:
+    """The manifest's GPU memory budget on torch's caching allocator, set before student code runs.
+
+    A guard against accidents (a model that would fill a shared GPU fails with a CUDA out-of-memory
+    error in its own process), not a boundary: code that raises the fraction again, or allocates
+    outside torch, is not held by it. Returns [device, fraction] pairs applied."""
+    mb = os.environ.get("GRADER_GPU_MEMORY_MB", "")
+    if not mb.isdigit() or int(mb) <= 0 or os.environ.get("CUDA_VISIBLE_DEVICES") == "":
+        return []
+    try:
+        if torch is None:
+            import torch
+        if not torch.cuda.is_available():
+            return []
+        applied = []
+        for device in range(torch.cuda.device_count()):
+            total = torch.cuda.get_device_properties(device).total_memory
+            fraction = min(1.0, int(mb) * 1024 * 1024 / total)
+            torch.cuda.set_per_process_memory_fraction(fraction, device)
+            applied.append([device, fraction])
+        return applied
+    except Exception:  # noqa: BLE001 - no usable CUDA: nothing to cap
+        return []
 
 
 def limit_threads() -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from ..errors import SandboxUnavailable  # noqa: F401 - re-exported by the sandbox package
+
 RUNNER_FILES = ("student_runner.py", "wire.py")
 RUNNER_DIR = Path(__file__).resolve().parent.parent / "harness"
 STUDENT_REQUIREMENTS = Path(__file__).resolve().parent / "student-requirements.txt"
@@ -36,10 +38,6 @@ def runner_digest() -> str:
     return digest.hexdigest()[:16]
 
 
-class SandboxUnavailable(Exception):
-    """The sandbox cannot start for an infrastructure reason: never the student's fault."""
-
-
 @dataclass(frozen=True)
 class Limits:
     memory_mb: int = 2048      # address space of the student process (data size when it uses a GPU)
@@ -50,6 +48,7 @@ class Limits:
     file_mb: int = 64          # largest file it may write
     output_kb: int = 64        # captured stdout+stderr kept; the rest is counted and dropped
     gpu: bool = False          # expose a GPU when the host has one (the torch exercises)
+    gpu_memory_mb: int = 0     # the runner caps torch's allocator at this on each GPU (0: no cap)
 
 
 def student_environment(limits: Limits, home: str, tmpdir: str, user: str) -> dict:
@@ -65,7 +64,8 @@ def student_environment(limits: Limits, home: str, tmpdir: str, user: str) -> di
             "GRADER_REQUIRED_MODULES": ",".join(module for _, module in student_packages()),
             # OpenMP threads that spin while waiting made torch 25-40x slower on a busy 2-core
             # machine (measured with other sandboxes running): waiting threads sleep instead.
-            "OMP_WAIT_POLICY": "PASSIVE"}
+            "OMP_WAIT_POLICY": "PASSIVE",
+            **({"GRADER_GPU_MEMORY_MB": str(limits.gpu_memory_mb)} if limits.gpu and limits.gpu_memory_mb else {})}
 
 
 class Running(ABC):

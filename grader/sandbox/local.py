@@ -93,11 +93,14 @@ def interpreter_paths(python: str, hidden: tuple[str, ...]) -> tuple[str, ...]:
     if not listed:
         raise SandboxUnavailable(f"the sandbox's Python {python} does not run: set GRADER_SANDBOX_PYTHON "
                                  "to a Python 3.11 with the course's packages")
-    real = [Path(os.path.realpath(python)).parent, *(Path(p) for p in listed if p)]
-    hidden_paths = [Path(h) for h in hidden]
+    # each folder as Python names it (the path it runs from) and where it really is (what it reads)
+    named = [Path(os.path.abspath(python)).parent, Path(os.path.realpath(python)).parent,
+             *(Path(os.path.abspath(p)) for p in listed if p)]
+    candidates = {q for p in named if p.exists() for q in (p, p.resolve())}
+    hidden_paths = [Path(h).resolve() for h in hidden]
     keep: list[Path] = []
-    for path in sorted({p.resolve() for p in real if p.exists()}, key=lambda p: len(p.parts)):
-        if path == Path("/") or any(h.is_relative_to(path) for h in hidden_paths):
+    for path in sorted(candidates, key=lambda p: len(p.parts)):
+        if path == Path("/") or any(h.is_relative_to(path) or h.is_relative_to(path.resolve()) for h in hidden_paths):
             continue
         if path.is_relative_to("/usr") or any(path.is_relative_to(k) for k in keep):
             continue
@@ -200,6 +203,9 @@ class LocalRunning(Running):
                     out += ["--perms", "0755", "--dir", str(parent)]
             return out
 
+        # scratch first: an interpreter under /tmp (a checkout there) is then bound on top of it
+        for folder in SCRATCH:
+            args += [*parents(folder), "--perms", "1777", "--size", str(SCRATCH_MB << 20), "--tmpfs", folder]
         for path in sandbox.runtime:
             args += [*parents(path), "--ro-bind", path, path]
         args += [*parents("/etc/passwd")]
@@ -209,8 +215,6 @@ class LocalRunning(Running):
         args += ["--ro-bind", str(self.workdir / "passwd"), "/etc/passwd",
                  "--ro-bind", str(self.workdir / "group"), "/etc/group"]
         args += [*parents(RUNNER_MOUNT + "/x"), "--ro-bind", str(self.workdir / "runner"), RUNNER_MOUNT]
-        for folder in SCRATCH:
-            args += [*parents(folder), "--perms", "1777", "--size", str(SCRATCH_MB << 20), "--tmpfs", folder]
         if self.gpu:       # the GPU's device nodes and the driver's view of the hardware
             for node in gpu_device_nodes():
                 args += ["--dev-bind", node, node]

@@ -1,33 +1,27 @@
-"""MNIST and Fashion-MNIST for the hidden suites: find the IDX files, verify, decode, cache; split.
+"""Finding, verifying, decoding and caching the MNIST / Fashion-MNIST IDX files.
 
 The files are read by this module alone (no torchvision), so grading works offline from a plain
-folder of IDX files (see shared/datasets/README.md). `grading_split` is the course's fixed grading
-data protocol (CONTRACT.md, "Grading data protocol"); change it only together with that text.
+folder of IDX files (see shared/datasets/README.md).
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
 import os
-import socket
 import struct
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import DatasetError
+
 SETTING = "GRADER_DATA_DIR (or data_dir in the config)"
-FETCH_HINT = "`grader datasets fetch DIR` downloads them where there is internet"
+FETCH_HINT = "`grader datasets fetch [DIR]` downloads them where there is internet (default DIR: the user's data cache)"
 FETCH_TIMEOUT_S = 30          # per socket operation: without internet fetch fails instead of hanging
 TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 TORCHVISION_DIRS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}   # <root>/<this>/raw
-
-
-class DatasetError(Exception):
-    """A dataset cannot be used; the message says which file, where we looked and what to do."""
 
 
 @dataclass(frozen=True)
@@ -85,11 +79,11 @@ NEEDED = {("mnist", "test"), ("fashion-mnist", "train"), ("fashion-mnist", "test
 
 # ---------------------------------------------------------------- finding, verifying, decoding
 
-def _data_root(data_dir) -> Path:
+def data_root(data_dir) -> Path:
     if data_dir is None or str(data_dir) == "":
         raise DatasetError(
             "no data directory is set: set GRADER_DATA_DIR (or data_dir in the config) to a folder with "
-            f"the MNIST/Fashion-MNIST IDX files; {FETCH_HINT}")
+            f"the MNIST/Fashion-MNIST IDX files, or fetch them into the user's data cache; {FETCH_HINT}")
     root = Path(data_dir)
     if not root.is_dir():
         raise DatasetError(f"data directory {root} does not exist or is not a folder: point {SETTING} "
@@ -126,7 +120,7 @@ def _md5_owner(md5: str) -> str | None:
     return None
 
 
-def _read_verified(known: KnownFile, path: Path) -> tuple[bytes, str]:
+def read_verified(known: KnownFile, path: Path) -> tuple[bytes, str]:
     """The file's bytes and md5, after checking the md5 against the table (of the form found)."""
     try:
         data = path.read_bytes()
@@ -168,12 +162,6 @@ def parse_idx(data: bytes, known: KnownFile, path: Path) -> np.ndarray:
     return array
 
 
-def default_cache_dir() -> Path:
-    """<cache_dir>/datasets from the config (under instance_dir by default: data dirs may be read-only)."""
-    from .config import Config
-    return Config.from_env().cache_dir / "datasets"
-
-
 def _load_file(known: KnownFile, root: Path, cache_dir: Path) -> np.ndarray:
     """Verified decoded array of one file, via a .npy cache keyed by the md5 of the file found.
 
@@ -181,7 +169,7 @@ def _load_file(known: KnownFile, root: Path, cache_dir: Path) -> np.ndarray:
     the cache saves the decompression and decoding.
     """
     path = locate(known, root)
-    data, md5 = _read_verified(known, path)
+    data, md5 = read_verified(known, path)
     cached = cache_dir / f"{known.dataset}-{known.name}-{md5}.npy"
     try:
         array = np.load(cached, allow_pickle=False)
@@ -212,121 +200,11 @@ def _known(name: str, split: str) -> tuple[KnownFile, KnownFile]:
     return FILES[name, split]
 
 
-def load(name: str, split: str, data_dir, cache_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 (N, 28, 28), labels uint8 (N,)) of "mnist"/"fashion-mnist", split "train"/"test"."""
+def load(name: str, split: str, data_dir, cache_dir) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, 28, 28), labels uint8 (N,)) of "mnist"/"fashion-mnist", split "train"/"test".
+
+    `cache_dir` is the config's `cache_dir` (the one cache: decoded arrays go to its datasets/)."""
     images_file, labels_file = _known(name, split)
-    root = _data_root(data_dir)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    root = data_root(data_dir)
+    cache = Path(cache_dir) / "datasets"
     return _load_file(images_file, root, cache), _load_file(labels_file, root, cache)
-
-
-# ---------------------------------------------------------------- the grading data protocol
-
-class Split(NamedTuple):
-    """Pixels float32 in [0, 1], shape (N, 28, 28) (callers reshape); labels int64."""
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_eval: np.ndarray
-    y_eval: np.ndarray
-
-
-MNIST_TRAIN_COUNT = 8_000             # MNIST: train on t10k[:8000], evaluate on t10k[8000:]
-FASHION_TRAIN_PER_CLASS = 1_000       # Fashion-MNIST: 10 x 1000 of the training file ...
-FASHION_EVAL_PER_CLASS = 200          # ... and 10 x 200 of the test file
-FASHION_TRAIN_SEED = 0
-FASHION_EVAL_SEED = 1
-
-
-def stratified_indices(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
-    """Sorted indices: the first `per_class` of each class in a seeded permutation.
-
-    np.random.RandomState's stream is frozen by numpy (NEP 19), so the subset is the same everywhere.
-    """
-    order = np.random.RandomState(seed).permutation(len(labels))
-    picks = [order[labels[order] == c][:per_class] for c in range(10)]
-    if any(len(p) < per_class for p in picks):
-        raise DatasetError(f"fewer than {per_class} examples of some class; cannot stratify")
-    return np.sort(np.concatenate(picks))
-
-
-def _pixels(images: np.ndarray) -> np.ndarray:
-    return images.astype(np.float32) / np.float32(255)
-
-
-def grading_split(name: str, data_dir, cache_dir=None) -> Split:
-    """The fixed train/eval data of the hidden suites for "mnist" or "fashion-mnist" (CONTRACT.md)."""
-    if name == "mnist":
-        x, y = load("mnist", "test", data_dir, cache_dir)
-        n = MNIST_TRAIN_COUNT
-        return Split(_pixels(x[:n]), y[:n].astype(np.int64), _pixels(x[n:]), y[n:].astype(np.int64))
-    if name == "fashion-mnist":
-        x_tr, y_tr = load("fashion-mnist", "train", data_dir, cache_dir)
-        x_te, y_te = load("fashion-mnist", "test", data_dir, cache_dir)
-        tr = stratified_indices(y_tr, FASHION_TRAIN_PER_CLASS, FASHION_TRAIN_SEED)
-        ev = stratified_indices(y_te, FASHION_EVAL_PER_CLASS, FASHION_EVAL_SEED)
-        return Split(_pixels(x_tr[tr]), y_tr[tr].astype(np.int64),
-                     _pixels(x_te[ev]), y_te[ev].astype(np.int64))
-    raise DatasetError(f"unknown dataset {name!r}: datasets are {', '.join(TITLES)}")
-
-
-# ---------------------------------------------------------------- check and fetch (the CLI's verbs)
-
-class CheckLine(NamedTuple):
-    dataset: str
-    file: str
-    status: str          # "verified", "missing" or "failed"
-    detail: str          # the path found, or the error message
-    needed: bool         # grading_split reads this file
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "verified"
-
-
-def check(data_dir) -> list[CheckLine]:
-    """Locate and md5-verify every known file (no decoding, no cache): one line per file."""
-    root = _data_root(data_dir)
-    lines = []
-    for (dataset, split), pair in FILES.items():
-        for known in pair:
-            needed = (dataset, split) in NEEDED
-            try:
-                path = locate(known, root)
-            except DatasetError as e:
-                lines.append(CheckLine(dataset, known.name, "missing", str(e), needed))
-                continue
-            try:
-                _read_verified(known, path)
-                lines.append(CheckLine(dataset, known.name, "verified", str(path), needed))
-            except DatasetError as e:
-                lines.append(CheckLine(dataset, known.name, "failed", str(e), needed))
-    return lines
-
-
-def fetch(target_dir) -> list[CheckLine]:
-    """Download both datasets with torchvision's own downloader (<target>/MNIST/raw, ...), then check."""
-    try:
-        from torchvision import datasets as tv
-    except ImportError:
-        raise DatasetError(
-            "`grader datasets fetch` uses torchvision's downloader, and torchvision is not installed: "
-            f"install it with `{sys.executable} -m pip install torchvision`, or copy the IDX files into a "
-            f"folder by hand and point {SETTING} at it") from None
-    target = Path(target_dir)
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise DatasetError(f"cannot create {target}: {e.strerror or e}") from None
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(FETCH_TIMEOUT_S)
-    try:
-        for dataset, cls in (("mnist", tv.MNIST), ("fashion-mnist", tv.FashionMNIST)):
-            try:
-                cls(str(target), train=True, download=True)     # downloads train and test files
-            except Exception as e:  # noqa: BLE001 - urllib, socket and torchvision errors alike
-                reason = " ".join(str(e).split()) or type(e).__name__
-                raise DatasetError(f"could not download {TITLES[dataset]} into {target}: {reason}; "
-                                   "no internet?") from None
-    finally:
-        socket.setdefaulttimeout(previous)
-    return check(target)
