@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from calibration import ROOT, data_dir, judge, load_module
+from calibration import ROOT, cache_dir, data_dir, judge, load_module
 from grader.datasets import grading_split
 
 
@@ -42,7 +42,7 @@ def main() -> int:
 
     ok = True
     for name in args.datasets:
-        split = grading_split(name, data_dir())
+        split = grading_split(name, data_dir(), cache_dir())
         results = {}
         for label, hidden in (("reference", suite.HIDDEN), ("softmax regression", ())):
             accs = []

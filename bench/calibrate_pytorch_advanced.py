@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from calibration import ROOT, data_dir, judge, load_module
+from calibration import ROOT, cache_dir, data_dir, judge, load_module
 from grader.datasets import grading_split
 
 SUITE = ROOT / "exercises" / "pytorch-advanced" / "hidden" / "test_pytorch_advanced.py"
@@ -36,7 +36,7 @@ def main() -> int:
 
     suite = load_module("suite_pytorch_advanced", SUITE)
     reference = load_module("reference_pytorch_advanced", REFERENCE)
-    split = grading_split("fashion-mnist", data_dir())
+    split = grading_split("fashion-mnist", data_dir(), cache_dir())
     print(f"recipe: RegularizedMLP(784, {suite.FASHION_HIDDEN}, 10, dropout_rate={suite.FASHION_DROPOUT}), "
           f"train_model(epochs={suite.FASHION_EPOCHS}, lr={suite.FASHION_LR}), batch {suite.FASHION_BATCH}; "
           f"threshold in the suite: {suite.FASHION_THRESHOLD}")

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from calibration import ROOT, data_dir, judge, load_module
+from calibration import ROOT, cache_dir, data_dir, judge, load_module
 from grader.datasets import grading_split
 
 
@@ -56,7 +56,7 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     suite = load_module("pytorch_basics_suite", ROOT / "exercises/pytorch-basics/hidden/test_pytorch_basics.py")
     reference = load_module("pytorch_basics_reference", ROOT / "reference/pytorch-basics.py")
-    split = grading_split("mnist", data_dir())
+    split = grading_split("mnist", data_dir(), cache_dir())
 
     def with_model(factory):
         return types.SimpleNamespace(MNISTClassifier=factory, train_epoch=reference.train_epoch)

@@ -26,6 +26,12 @@ def data_dir() -> str:
     return os.environ.get("GRADER_DATA_DIR") or str(ROOT.parent / "shared" / "datasets")
 
 
+def cache_dir():
+    """The config's one cache folder (decoded datasets)."""
+    from grader.config import Config
+    return Config.from_env().cache_dir
+
+
 def judge(name: str, reference: list[float], baseline: list[float], threshold: float) -> bool:
     """Print both series and the window of valid thresholds; True when `threshold` is in it."""
     low, high = max(baseline), min(reference) - MARGIN

@@ -5,13 +5,15 @@
 FROM python:3.11-slim
 
 WORKDIR /srv/grader
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md grader-requirements.txt ./
 COPY grader ./grader
 COPY exercises ./exercises
 COPY reference ./reference
 RUN pip install --no-cache-dir . && useradd --system --home /srv/grader grader
 USER grader
 ENV GRADER_BACKEND=docker \
+    GRADER_EXERCISES_DIR=/srv/grader/exercises \
+    GRADER_REFERENCE_DIR=/srv/grader/reference \
     GRADER_DATA_DIR=/data/datasets \
     GRADER_INSTANCE_DIR=/srv/grader/instance
 ENTRYPOINT ["grader"]
