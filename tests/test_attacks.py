@@ -210,16 +210,19 @@ def test_the_root_filesystem_is_not_writable(grade_toy):
 
 
 def _sandbox_processes() -> list[int]:
-    """Processes of a sandbox: the local backend's throwaway uids (200000 and up), the docker
-    backend's `nobody` (65534), and any of our containers still present."""
+    """Processes of a sandbox: the local backend's throwaway uids (200000 and up; as a normal user,
+    our own processes in another PID namespace), the docker backend's `nobody` (65534), and any of
+    our containers still present."""
     pids = []
+    own_namespace = os.readlink("/proc/self/ns/pid")
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 uid = os.stat(f"/proc/{entry}").st_uid
+                namespace = os.readlink(f"/proc/{entry}/ns/pid") if uid == os.getuid() != 0 else own_namespace
             except OSError:
                 continue
-            if uid >= 200_000 or uid == 65534:
+            if uid >= 200_000 or uid == 65534 or namespace != own_namespace:
                 pids.append(int(entry))
     from conftest import docker_problem
     if docker_problem() is None:
