@@ -7,6 +7,7 @@ student; a crash or a timeout kills the runner, which restarts at the next test.
 """
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import selectors
@@ -288,6 +289,43 @@ def by_ref(target: "Remote", *args, **kwargs) -> "Remote":
     if isinstance(value, Remote):
         object.__setattr__(value, "_label", f"{label}(...)")
     return value
+
+
+def signature(target) -> dict | None:
+    """{"parameters": [...], "kwargs": bool} of a callable: the names a call can pass by keyword and
+    whether it takes **kwargs; read where the callable lives (inspect in the student process for a
+    `Remote`, here for a local one). None when the signature cannot be read."""
+    if not isinstance(target, Remote):
+        try:
+            params = inspect.signature(target).parameters.values()
+        except Exception:  # noqa: BLE001 - no signature, or one that cannot be read
+            return None
+        return {"parameters": [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)],
+                "kwargs": any(p.kind is p.VAR_KEYWORD for p in params)}
+    proc = object.__getattribute__(target, "_proc")
+    label = object.__getattribute__(target, "_label")
+    value = proc.request("signature", target, None, label)
+    if (isinstance(value, dict) and isinstance(value.get("parameters"), list)
+            and all(isinstance(n, str) for n in value["parameters"]) and isinstance(value.get("kwargs"), bool)):
+        return value
+    return None
+
+
+def accepts(target, name: str) -> bool:
+    """Whether `target(..., name=...)` is a call its signature allows: `name` is a parameter, or it
+    takes **kwargs. True as well when the signature cannot be read (the call then decides)."""
+    found = signature(target)
+    return found is None or found["kwargs"] or name in found["parameters"]
+
+
+def call_optional(target, *args, optional: dict | None = None, **kwargs):
+    """`target(*args, **kwargs, **optional)`, passing each optional keyword (verbose=False,
+    print_cost=False, ...) only when the signature accepts it. The other keywords are always
+    passed: a signature without them fails as it would without this helper."""
+    found = signature(target) if optional else None
+    extra = {k: v for k, v in (optional or {}).items()
+             if found is None or found["kwargs"] or k in found["parameters"]}
+    return target(*args, **kwargs, **extra)
 
 
 class Remote:

@@ -9,6 +9,7 @@ import ast
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
@@ -99,6 +100,8 @@ class Server:
         if op == "call":
             args, kwargs = arg
             return target(*args, **kwargs)
+        if op == "signature":     # which keywords a call may pass: the suite drops optional ones
+            return signature_of(target)
         if op == "method":
             name, args, kwargs = arg
             return getattr(target, name)(*args, **kwargs)
@@ -124,6 +127,19 @@ class Server:
                 errors.append([cell, info.get("line") or line, f"{info['type']}: {info['message']}"])
         limit_threads()
         return errors
+
+
+def signature_of(target):
+    """{"parameters": names a call can pass by keyword, "kwargs": whether it takes **kwargs}, or
+    None when inspect cannot read the signature."""
+    try:
+        signature = inspect.signature(target)
+    except Exception:  # noqa: BLE001 - builtins without a signature, odd callables, non-callables
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = signature.parameters.values()
+    return {"parameters": [p.name for p in params if p.kind in kinds],
+            "kwargs": any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)}
 
 
 def own_digest() -> str:

@@ -11,6 +11,9 @@ b1 (n_hidden, 1), W2 (1, n_hidden), b2 (1, 1).
 
 import numpy as np
 
+from grader.harness.client import call_optional
+from grader.suitekit import array as _array, number as _number, rel_err as _rel_diff, sigmoid as _sigmoid
+
 PARAM_KEYS = ("W1", "b1", "W2", "b2")
 GRAD_KEYS = ("dW1", "db1", "dW2", "db2")
 
@@ -31,10 +34,6 @@ XOR_ITERATIONS = 3000
 # ---------------------------------------------------------------------------
 # The suite's own network (float64)
 # ---------------------------------------------------------------------------
-
-def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
-
 
 def _forward(X, p):
     W1 = np.asarray(p["W1"], dtype=float)
@@ -88,12 +87,6 @@ def _vec(grads):
     return np.concatenate([np.ravel(grads[k]) for k in GRAD_KEYS])
 
 
-def _rel_diff(a, b):
-    a, b = np.ravel(a), np.ravel(b)
-    den = np.linalg.norm(a) + np.linalg.norm(b)
-    return float(np.linalg.norm(a - b) / den) if den > 0 else 0.0
-
-
 def _random_problem(rng, n_in, n_hidden, m):
     """A small random network and batch, away from the ReLU kink, with live hidden units,
     unsaturated outputs, both classes present and a gradient that is not tiny."""
@@ -123,21 +116,6 @@ def _random_problem(rng, n_in, n_hidden, m):
 # ---------------------------------------------------------------------------
 # Reading what the student returned
 # ---------------------------------------------------------------------------
-
-def _array(x, what):
-    try:
-        arr = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise AssertionError(
-            f"{what} should be a numpy array of numbers, got {type(x).__name__}") from None
-    return arr
-
-
-def _number(x, what):
-    arr = _array(x, what)
-    assert arr.size == 1, f"{what} should be a single number, got an array of shape {arr.shape}"
-    return float(arr.reshape(-1)[0])
-
 
 def _params_dict(x, what, keys=PARAM_KEYS):
     assert isinstance(x, dict), f"{what} should be a dict with keys {list(keys)}, got {type(x).__name__}"
@@ -310,6 +288,9 @@ def test_forward_propagation_shapes(student, rng):
         assert A2.shape == (1, m), (
             f"with X of shape {X.shape} (n_input, m) and {n_h} hidden units, A2 has shape "
             f"{A2.shape}, expected (1, {m})")
+        assert np.allclose(A2, _forward(X, p)[0], rtol=1e-6, atol=1e-9), (
+            f"with X of shape {X.shape} and {n_h} hidden units, A2 has the right shape but not the "
+            "values of sigmoid(W2 @ relu(W1 @ X + b1) + b2)")
 
 
 def test_forward_propagation_values(student, rng):
@@ -407,6 +388,11 @@ def test_gradient_check_accepts_correct_gradients(student, rng):
             "(expected < 1e-6). It should be ||grad - num|| / (||grad|| + ||num||) with "
             "num[i] = (J(theta + eps e_i) - J(theta - eps e_i)) / (2 eps), using the same "
             "parameter order for theta and the gradient vector")
+    # a check that accepts right gradients must measure them: wrong ones (m times too large) are not small
+    wrong = _student_difference(student, X, Y, p, {k: v * m for k, v in grads.items()})
+    assert np.isfinite(wrong) and wrong > 1e-3, (
+        f"gradient_check reported a difference of {wrong:.3g} for gradients {m} times too large, as small "
+        "as for the correct ones: it must compare the gradients it is given with numerical ones")
 
 
 def test_gradient_check_flags_wrong_gradients(student, rng):
@@ -421,6 +407,10 @@ def test_gradient_check_flags_wrong_gradients(student, rng):
                    {k: v * m for k, v in good.items()})]
     if _rel_diff(_vec(no_mask), _vec(good)) > 0.05:
         wrong_sets.append(("a hidden layer without the ReLU derivative", no_mask))
+    right = _student_difference(student, X, Y, p, good)
+    assert np.isfinite(right) and 0 <= right < 1e-6, (
+        f"given the correct gradients of this network, gradient_check reported a difference of "
+        f"{right:.3g} (expected < 1e-6): a check that flags wrong gradients must also accept right ones")
     for label, wrong in wrong_sets:
         diff = _student_difference(student, X, Y, p, wrong)
         assert np.isfinite(diff) and diff > 1e-3, (
@@ -464,8 +454,9 @@ def test_training_lowers_loss(student, rng):
     Y = np.zeros((1, m))
     Y[0, m // 2:] = 1.0
     X = rng.normal(scale=0.7, size=(2, m)) + np.where(Y > 0, 1.0, -1.0)
-    params, costs = _train_result(student.train_network(
-        X, Y, n_hidden=8, learning_rate=0.5, num_iterations=2000, print_cost=True))
+    params, costs = _train_result(call_optional(
+        student.train_network, X, Y, n_hidden=8, learning_rate=0.5, num_iterations=2000,
+        optional={"print_cost": True}))
     costs = _array(costs, "costs").ravel()
     assert costs.size >= 2, (
         f"train_network returned {costs.size} cost(s) for 2000 iterations; record the cost "
@@ -485,9 +476,9 @@ def test_train_network_solves_xor(student):
     X, Y = _xor()
     results = []
     for n_hidden in XOR_WIDTHS:
-        params, _ = _train_result(student.train_network(
-            X, Y, n_hidden=n_hidden, learning_rate=XOR_LR, num_iterations=XOR_ITERATIONS,
-            print_cost=False))
+        params, _ = _train_result(call_optional(
+            student.train_network, X, Y, n_hidden=n_hidden, learning_rate=XOR_LR,
+            num_iterations=XOR_ITERATIONS, optional={"print_cost": False}))
         p = _params_dict(params, "the parameters returned by train_network")
         A2, _ = _forward(X, p)
         correct = int(np.sum((A2 > 0.5) == (Y > 0.5)))

@@ -11,6 +11,8 @@ hidden activation: ReLU, tanh and sigmoid hidden layers (sigmoid output) are all
 """
 import numpy as np
 
+from grader.suitekit import array, check_elementwise, max_diff, sigmoid as _sigmoid, softmax
+
 ATOL = 1e-6
 
 X_XOR = np.array([[0.0, 0.0, 1.0, 1.0],
@@ -22,11 +24,6 @@ Y_XOR = np.array([0, 1, 1, 0])
 # helpers (all computation on the suite's side)
 # ---------------------------------------------------------------------------
 
-def _sigmoid(z):
-    z = np.clip(np.asarray(z, dtype=float), -500.0, 500.0)
-    return 1.0 / (1.0 + np.exp(-z))
-
-
 def _relu(z):
     return np.maximum(0.0, z)
 
@@ -35,10 +32,7 @@ HIDDEN = {"relu": _relu, "sigmoid": _sigmoid, "tanh": np.tanh}
 
 
 def _as_array(value, what):
-    try:
-        return np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise AssertionError(f"{what} should be a numpy array of numbers, got {type(value).__name__}") from None
+    return array(value, what)
 
 
 def _forward(net, X, what="forward"):
@@ -70,23 +64,6 @@ def _random_params(rng, n_input, n_hidden, scale=1.0):
     }
 
 
-def _max_diff(got, expected):
-    if got.shape != expected.shape or not np.all(np.isfinite(got)):
-        return np.inf
-    return float(np.max(np.abs(got - expected)))
-
-
-def _check_elementwise(got, expected, z, name):
-    assert got.shape == expected.shape, f"{name} returned shape {got.shape}, expected {expected.shape} (same shape as the input)"
-    bad = ~np.isclose(got, expected, atol=ATOL, rtol=0) | ~np.isfinite(got)
-    if bad.any():
-        i = np.flatnonzero(bad.ravel())[0]
-        raise AssertionError(
-            f"{name}({z.ravel()[i]:.6g}) returned {got.ravel()[i]:.6g}, expected {expected.ravel()[i]:.6g} "
-            f"({int(bad.sum())} of {bad.size} values wrong)"
-        )
-
-
 def _shape(value):
     return np.asarray(value).shape
 
@@ -105,20 +82,35 @@ def test_sigmoid_helper(student, rng):
             f"sigmoid returned nan/inf for z = {[float(v) for v in z[~np.isfinite(got)]]}: clip z "
             "(e.g. to [-500, 500]) before np.exp so that it cannot overflow"
         )
-    _check_elementwise(got, _sigmoid(z), z, "sigmoid")
+    check_elementwise(got, _sigmoid(z), z, "sigmoid")
 
 
 def test_relu_and_tanh_helpers(student, rng):
     z = np.concatenate([rng.normal(scale=3.0, size=(3, 6)), np.array([[0.0, -1000.0, 1000.0, 1.0, -1.0, 0.5]])])
-    _check_elementwise(_as_array(student.relu(z.copy()), "relu"), _relu(z), z, "relu")
-    _check_elementwise(_as_array(student.tanh(z.copy()), "tanh"), np.tanh(z), z, "tanh")
+    check_elementwise(_as_array(student.relu(z.copy()), "relu"), _relu(z), z, "relu")
+    check_elementwise(_as_array(student.tanh(z.copy()), "tanh"), np.tanh(z), z, "tanh")
 
 
 # ---------------------------------------------------------------------------
 # NeuralNetwork: parameters
 # ---------------------------------------------------------------------------
 
-def test_parameter_shapes(student):
+def _uses_own_parameters(net, X, act, what, zero_biases=False):
+    """forward(X) is computed from the network's own W1, b1, W2, b2 (as constructed)."""
+    params = {k: _as_array(getattr(net, k), k) for k in ("W1", "b1", "W2", "b2")}
+    if zero_biases:
+        params["b1"], params["b2"] = np.zeros_like(params["b1"]), np.zeros_like(params["b2"])
+    A2, _ = _forward(net, X)
+    expected = _expected_forward(X, g=HIDDEN[act], **params)["A2"]
+    err = max_diff(A2, expected)
+    assert err <= ATOL, (
+        f"{what}: forward(X) should be sigmoid(W2 @ {act}(W1 @ X + b1) + b2) computed from the network's "
+        f"own W1, b1, W2, b2 as constructed (largest difference {err:.3g}, or a wrong shape {A2.shape}): "
+        "the parameters must be the attributes forward uses"
+    )
+
+
+def test_parameter_shapes(student, rng):
     for n_input, n_hidden, act in [(2, 4, "relu"), (3, 8, "sigmoid"), (5, 1, "tanh"), (10, 16, "relu")]:
         net = student.NeuralNetwork(n_input, n_hidden, hidden_activation=act)
         expected = {"W1": (n_hidden, n_input), "b1": (n_hidden, 1), "W2": (1, n_hidden), "b2": (1, 1)}
@@ -131,9 +123,11 @@ def test_parameter_shapes(student):
         assert np.all(np.isfinite(_as_array(net.W1, "W1"))) and np.all(np.isfinite(_as_array(net.W2, "W2"))), (
             "the initial weights W1 and W2 must be finite numbers"
         )
+        _uses_own_parameters(net, rng.normal(size=(n_input, 6)), act,
+                             f"NeuralNetwork({n_input}, {n_hidden}, hidden_activation='{act}')")
 
 
-def test_biases_zero(student):
+def test_biases_zero(student, rng):
     for n_input, n_hidden in [(2, 4), (3, 8), (10, 16)]:
         net = student.NeuralNetwork(n_input, n_hidden, hidden_activation="relu")
         for name in ["b1", "b2"]:
@@ -141,9 +135,12 @@ def test_biases_zero(student):
             assert b.size > 0 and np.all(b == 0), (
                 f"NeuralNetwork({n_input}, {n_hidden}).{name} should start at zero, got {b.ravel()[:5].tolist()}"
             )
+        # zero biases add nothing: the new network computes sigmoid(W2 @ relu(W1 @ X))
+        _uses_own_parameters(net, rng.normal(size=(n_input, 5)), "relu",
+                             f"NeuralNetwork({n_input}, {n_hidden}) with its zero biases", zero_biases=True)
 
 
-def test_parameter_counts(student):
+def test_parameter_counts(student, rng):
     for width in [2, 4, 8, 16]:
         net = student.NeuralNetwork(2, width, hidden_activation="relu")
         count = sum(int(np.asarray(getattr(net, name)).size) for name in ["W1", "b1", "W2", "b2"])
@@ -152,6 +149,8 @@ def test_parameter_counts(student):
             f"a 2-{width}-1 network should have {expected} parameters (W1, b1, W2, b2), "
             f"yours has {count}"
         )
+        # every one of them is a parameter of the network: forward computes with exactly these
+        _uses_own_parameters(net, rng.normal(size=(2, 4)), "relu", f"a 2-{width}-1 network")
 
 
 def test_n_output_keyword(student, rng):
@@ -159,8 +158,10 @@ def test_n_output_keyword(student, rng):
     for name, shape in {"W1": (4, 3), "b1": (4, 1), "W2": (1, 4), "b2": (1, 1)}.items():
         got = _shape(getattr(net, name))
         assert got == shape, f"NeuralNetwork(3, 4, hidden_activation='relu', n_output=1).{name} has shape {got}, expected {shape}"
-    A2, _ = _forward(net, rng.normal(size=(3, 5)))
+    X = rng.normal(size=(3, 5))
+    A2, _ = _forward(net, X)
     assert A2.shape == (1, 5), f"with n_output=1, forward on 5 samples returned A2 of shape {A2.shape}, expected (1, 5)"
+    _uses_own_parameters(net, X, "relu", "NeuralNetwork(3, 4, hidden_activation='relu', n_output=1)")
 
 
 # ---------------------------------------------------------------------------
@@ -170,7 +171,8 @@ def test_n_output_keyword(student, rng):
 def test_forward_output_shape(student, rng):
     for n_input, n_hidden, m in [(2, 3, 1), (2, 4, 4), (4, 8, 10), (10, 16, 5), (1, 1, 3)]:
         net = student.NeuralNetwork(n_input, n_hidden, hidden_activation="relu")
-        A2, _ = _forward(net, rng.normal(size=(n_input, m)))
+        X = rng.normal(size=(n_input, m))
+        A2, _ = _forward(net, X)
         assert A2.shape == (1, m), (
             f"NeuralNetwork({n_input}, {n_hidden}).forward on X of shape ({n_input}, {m}) returned A2 of shape "
             f"{A2.shape}, expected (1, {m}) (column-major: one column per sample)"
@@ -178,6 +180,7 @@ def test_forward_output_shape(student, rng):
         assert np.all(np.isfinite(A2)) and np.all((A2 >= 0) & (A2 <= 1)), (
             "forward's output A2 comes from a sigmoid, so every value must lie in [0, 1]"
         )
+        _uses_own_parameters(net, X, "relu", f"NeuralNetwork({n_input}, {n_hidden})")
 
 
 def test_forward_values(student, rng):
@@ -189,7 +192,7 @@ def test_forward_values(student, rng):
     A2, _ = _forward(net, X)
     expected = _expected_forward(X, g=_relu, **params)["A2"]
     assert A2.shape == expected.shape, f"forward returned A2 of shape {A2.shape}, expected {expected.shape}"
-    err = _max_diff(A2, expected)
+    err = max_diff(A2, expected)
     assert err <= ATOL, (
         "with W1, b1, W2, b2 set by the test and hidden_activation='relu', forward should compute "
         "A2 = sigmoid(W2 @ relu(W1 @ X + b1) + b2); "
@@ -207,7 +210,7 @@ def test_forward_cache(student, rng, note):
     expected = _expected_forward(X, g=_relu, **params)
     if cache is None:
         note("forward returns a bare A2 (accepted); checked A2 only")
-        err = _max_diff(A2, expected["A2"])
+        err = max_diff(A2, expected["A2"])
         assert err <= ATOL, f"forward's A2 differs from the expected output by up to {err:.3g}"
         return
     note("forward returns (A2, cache)")
@@ -221,9 +224,9 @@ def test_forward_cache(student, rng, note):
         assert got.shape == expected[key].shape, (
             f"cache['{key}'] has shape {got.shape}, expected {expected[key].shape}"
         )
-        err = _max_diff(got, expected[key])
+        err = max_diff(got, expected[key])
         assert err <= ATOL, f"cache['{key}'] differs from the expected value by up to {err:.3g}"
-    err = _max_diff(A2, expected["A2"])
+    err = max_diff(A2, expected["A2"])
     assert err <= ATOL, f"the A2 returned by forward differs from the expected output by up to {err:.3g}"
 
 
@@ -242,9 +245,9 @@ def test_hidden_activation_is_used(student):
         net = student.NeuralNetwork(2, 4, hidden_activation=name)
         _set_params(net, **params)
         A2, _ = _forward(net, X)
-        if _max_diff(A2, expected[name]) <= ATOL:
+        if max_diff(A2, expected[name]) <= ATOL:
             continue
-        others = [o for o in HIDDEN if o != name and _max_diff(A2, expected[o]) <= ATOL]
+        others = [o for o in HIDDEN if o != name and max_diff(A2, expected[o]) <= ATOL]
         hint = f": its output matches a {others[0]} hidden layer" if others else ""
         raise AssertionError(
             f"NeuralNetwork(2, 4, hidden_activation='{name}') does not apply {name} in the hidden layer{hint}"
@@ -263,7 +266,7 @@ def test_activation_as_function(student, rng):
         Z1 = params["W1"] @ X + params["b1"]
         A1 = _as_array(fn(Z1.copy()), name)
         expected = _sigmoid(params["W2"] @ A1 + params["b2"])
-        err = _max_diff(A2, expected)
+        err = max_diff(A2, expected)
         assert err <= ATOL, (
             f"NeuralNetwork(2, 4, hidden_activation={name}) (the function, not the string '{name}') "
             f"should use that function in the hidden layer; output differs by up to {err:.3g}"
@@ -330,8 +333,25 @@ def test_deep_network_shapes(student, rng):
     for name, shape in expected.items():
         got = _shape(getattr(net, name))
         assert got == shape, f"DeepNeuralNetwork({n_input}, {h1}, {h2}).{name} has shape {got}, expected {shape}"
-    A, _ = _forward(net, rng.normal(size=(n_input, m)), "DeepNeuralNetwork.forward")
+    X = rng.normal(size=(n_input, m))
+    A, _ = _forward(net, X, "DeepNeuralNetwork.forward")
     assert A.shape == (1, m), f"DeepNeuralNetwork.forward on {m} samples returned shape {A.shape}, expected (1, {m})"
+    params = {k: _as_array(getattr(net, k), k) for k in expected}
+    assert _deep_activations(A, X, params), (
+        "DeepNeuralNetwork.forward should be computed from the network's own W1..W3, b1..b3 as constructed: "
+        "sigmoid(W3 @ g(W2 @ g(W1 @ X + b1) + b2) + b3) with a hidden activation g (relu, tanh or sigmoid)"
+    )
+
+
+def _deep_activations(A, X, params):
+    """The hidden activations g (names) for which A is the deep network's output."""
+    matches = []
+    for name, g in HIDDEN.items():
+        A1 = g(params["W1"] @ X + params["b1"])
+        A2 = g(params["W2"] @ A1 + params["b2"])
+        if max_diff(A, _sigmoid(params["W3"] @ A2 + params["b3"])) <= ATOL:
+            matches.append(name)
+    return matches
 
 
 def test_deep_network_forward(student, rng, note):
@@ -345,12 +365,7 @@ def test_deep_network_forward(student, rng, note):
     net = student.DeepNeuralNetwork(n_input, h1, h2)
     _set_params(net, **params)
     A, _ = _forward(net, X, "DeepNeuralNetwork.forward")
-    matches = []
-    for name, g in HIDDEN.items():
-        A1 = g(params["W1"] @ X + params["b1"])
-        A2 = g(params["W2"] @ A1 + params["b2"])
-        if _max_diff(A, _sigmoid(params["W3"] @ A2 + params["b3"])) <= ATOL:
-            matches.append(name)
+    matches = _deep_activations(A, X, params)
     assert matches, (
         "with W1..W3, b1..b3 set by the test, DeepNeuralNetwork.forward should compute "
         "sigmoid(W3 @ g(W2 @ g(W1 @ X + b1) + b2) + b3) with a hidden activation g (relu, tanh or sigmoid)"
@@ -367,8 +382,7 @@ def test_softmax_sums_to_one(student, rng):
         "each column (one sample, classes along axis 0) of softmax_activation's output should sum to 1; "
         f"column sums are {np.round(sums, 4).tolist()}"
     )
-    e = np.exp(z - z.max(axis=0, keepdims=True))
-    assert _max_diff(got, e / e.sum(axis=0, keepdims=True)) <= ATOL, (
+    assert max_diff(got, softmax(z, axis=0)) <= ATOL, (
         "softmax_activation should be exp(z) / sum(exp(z)) over the class axis (axis 0)"
     )
 
@@ -381,7 +395,6 @@ def test_softmax_stable_large(student):
         "softmax_activation returned nan/inf for inputs around +-1000: subtract the column maximum "
         "before np.exp (this does not change the result)"
     )
-    e = np.exp(z - z.max(axis=0, keepdims=True))
-    assert _max_diff(got, e / e.sum(axis=0, keepdims=True)) <= ATOL, (
+    assert max_diff(got, softmax(z, axis=0)) <= ATOL, (
         "softmax_activation gives wrong probabilities for large inputs (e.g. z = 1000, 1001, 999)"
     )

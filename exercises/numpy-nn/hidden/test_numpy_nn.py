@@ -20,7 +20,9 @@ function on the reference and on softmax regression to set the thresholds.
 
 import numpy as np
 
-from grader.harness.client import StudentCrashed, StudentError, StudentTimeout, by_ref
+from grader.harness.client import StudentError, accepts, by_ref, call_optional
+from grader.suitekit import array as _array, number, numgrad, rel_err as _rel_err, shaped as _shaped, sigmoid as _sigmoid
+from grader.suitekit import signature_error as _is_signature_error, softmax
 
 GRAD_EPS = 1e-6          # central-difference step
 GRAD_TOL = 1e-6          # relative error ||analytic - numeric|| / (||analytic|| + ||numeric||)
@@ -49,6 +51,8 @@ SUITE_SEED = 0
 #                  shuffling: 0.8575 0.8515 0.8585 on seeds 0-2)
 MNIST_THRESHOLD = 0.945
 FASHION_THRESHOLD = 0.837
+# Optional keywords of fit, passed only when its signature takes them (the other keywords are required)
+QUIET = {"verbose": False}
 
 
 def _describe_recipe(hidden=HIDDEN):
@@ -91,8 +95,8 @@ def train_and_predict(student, lib, split, seed=SUITE_SEED, hidden=HIDDEN, keep=
     if keep is not None:
         x, y = keep(x), keep(y)
     for epochs, learning_rate in PHASES:
-        net.fit(x, y, epochs=epochs, learning_rate=learning_rate, batch_size=BATCH_SIZE,
-                verbose=False)
+        call_optional(net.fit, x, y, epochs=epochs, learning_rate=learning_rate, batch_size=BATCH_SIZE,
+                      optional=QUIET)
     probs = net.predict(split.x_eval.reshape(len(split.x_eval), -1))
     return np.asarray(probs, dtype=float)
 
@@ -103,32 +107,11 @@ def train_and_predict(student, lib, split, seed=SUITE_SEED, hidden=HIDDEN, keep=
 
 def _numgrad(f, x, eps=GRAD_EPS):
     """Central differences of the scalar function f at x (any shape)."""
-    x = np.array(x, dtype=float)
-    g = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        plus = f(x)
-        x[idx] = old - eps
-        minus = f(x)
-        x[idx] = old
-        g[idx] = (plus - minus) / (2 * eps)
-    return g
-
-
-def _rel_err(a, b):
-    a, b = np.ravel(a), np.ravel(b)
-    den = np.linalg.norm(a) + np.linalg.norm(b)
-    return float(np.linalg.norm(a - b) / den) if den > 0 else 0.0
-
-
-def _sigmoid(z):
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -500, 500)))
+    return numgrad(f, x, eps)
 
 
 def _softmax(z):
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    return softmax(z, axis=1)
 
 
 def _cce(p, y):
@@ -150,27 +133,10 @@ def _net_forward(X, params, last=None):
 # Reading what the student returned
 # ---------------------------------------------------------------------------
 
-def _array(x, what):
-    try:
-        arr = np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise AssertionError(
-            f"{what} should be a numpy array of numbers, got {type(x).__name__}") from None
-    return arr
-
-
 def _number(x, what):
     if isinstance(x, (tuple, list)) and len(x) >= 1:
         x = x[0]                                   # (loss, accuracy) -> loss
-    arr = _array(x, what)
-    assert arr.size == 1, f"{what} should be a single number, got an array of shape {arr.shape}"
-    return float(arr.reshape(-1)[0])
-
-
-def _shaped(x, shape, what):
-    arr = _array(x, what)
-    assert arr.shape == tuple(shape), f"{what} has shape {arr.shape}, expected {tuple(shape)}"
-    return arr
+    return number(x, what)
 
 
 def _bias_like(x, n, what):
@@ -178,12 +144,6 @@ def _bias_like(x, n, what):
     arr = _array(x, what)
     assert arr.shape in ((1, n), (n,)), f"{what} has shape {arr.shape}, expected (1, {n})"
     return arr.reshape(1, n)
-
-
-def _is_signature_error(e):
-    """A student exception that says the call had the wrong arguments (so try another variant)."""
-    return (type(e) in (StudentError,) and not isinstance(e, (StudentTimeout, StudentCrashed))
-            and "raised TypeError" in str(e))
 
 
 def _once(note):
@@ -221,11 +181,11 @@ def _dense(student, n_in, n_out, W, b):
 # Dense
 # ---------------------------------------------------------------------------
 
-def test_dense_initialization(student):
+def test_dense_initialization(student, rng):
     for n_in, n_out in ((5, 3), (784, 16)):
         layer = student.Dense(n_in, n_out)
         W = _shaped(layer.weights, (n_out, n_in), f"Dense({n_in}, {n_out}).weights")
-        _bias_like(layer.bias, n_out, f"Dense({n_in}, {n_out}).bias")
+        b = _bias_like(layer.bias, n_out, f"Dense({n_in}, {n_out}).bias")
         assert np.all(np.isfinite(W)), f"Dense({n_in}, {n_out}).weights contains nan or inf"
         assert np.std(W) > 0, (
             f"Dense({n_in}, {n_out}).weights are all equal: initialise them with small random "
@@ -234,6 +194,11 @@ def test_dense_initialization(student):
         assert np.std(W) < 2.0, (
             f"Dense({n_in}, {n_out}).weights have standard deviation {np.std(W):.3g}: too large; "
             "scale the random values down (e.g. by np.sqrt(2 / input_size))")
+        X = rng.normal(size=(4, n_in))
+        out = _array(layer.forward(X), f"Dense({n_in}, {n_out}).forward(X)")
+        assert out.shape == (4, n_out) and np.allclose(out, X @ W.T + b, rtol=1e-9, atol=1e-12), (
+            f"a new Dense({n_in}, {n_out}) should compute input @ weights.T + bias with the weights and "
+            "bias it was initialised with: they must be the parameters forward uses")
 
 
 def test_dense_forward(student, rng):
@@ -615,8 +580,8 @@ def test_fit_lowers_loss(student, remote, rng):
     grads = _param_numgrads(params, loss_of)
     one_step = before - loss_of([(W - lr_small * gw, b - lr_small * gb)
                                  for (W, b), (gw, gb) in zip(params, grads)])
-    history = net.fit(X, Y, X_val=X_val, y_val=Y_val, epochs=1, learning_rate=lr_small,
-                      batch_size=16, verbose=False)
+    history = call_optional(net.fit, X, Y, X_val=X_val, y_val=Y_val, epochs=1, learning_rate=lr_small,
+                            batch_size=16, optional=QUIET)
     assert isinstance(history, dict), (
         f"fit should return a history dict (e.g. {{'loss': [...], 'val_loss': [...]}}), got "
         f"{type(history).__name__}")
@@ -628,8 +593,8 @@ def test_fit_lowers_loss(student, remote, rng):
         "drop). fit should loop over the epochs and, in each, over mini-batches of batch_size "
         "examples, calling train_step on each; if it does, the steps are too small (a gradient "
         "divided by the batch size twice?)")
-    net.fit(X, Y, X_val=X_val, y_val=Y_val, epochs=20, learning_rate=0.05, batch_size=16,
-            verbose=False)
+    call_optional(net.fit, X, Y, X_val=X_val, y_val=Y_val, epochs=20, learning_rate=0.05, batch_size=16,
+                  optional=QUIET)
     after = loss_now("after fit")
     assert after < 0.6 * before, (
         f"fit(epochs=20, learning_rate=0.05, batch_size=16) on 240 examples of three Gaussian "
@@ -684,12 +649,15 @@ def _forward_in_mode(layer, x, training, say=None):
     if callable(switch) and callable(getattr(layer, "eval" if training else "train", None)):
         switch()
         used.append("train()/eval()")
-    try:
-        out = layer.forward(x, training=training)
-        used.append("forward(x, training=...)")
-    except StudentError as e:
-        if not _is_signature_error(e):
-            raise
+    out = None
+    if accepts(layer.forward, "training"):
+        try:
+            out = layer.forward(x, training=training)
+            used.append("forward(x, training=...)")
+        except StudentError as e:
+            if not _is_signature_error(e):
+                raise
+    if "forward(x, training=...)" not in used:
         out = layer.forward(x)
     if say is not None:
         say("training/evaluation mode set with " + (" and ".join(used) or "nothing found: "

@@ -20,6 +20,9 @@ and large random initial weights):
 """
 import numpy as np
 
+from grader.harness.client import call_optional
+from grader.suitekit import array, check_elementwise, sigmoid as _sigmoid
+
 ATOL = 1e-6
 
 X_LOGIC = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -30,34 +33,18 @@ Y_XOR = np.array([0, 1, 1, 0])
 LOGIC_LR = 0.1
 LOGIC_EPOCHS = 2000
 
+# Optional keywords: passed only when the student's signature takes them (CONTRACT.md: `verbose`
+# may be missing from fit's signature).
+QUIET = {"verbose": False}
+
 
 # ---------------------------------------------------------------------------
 # helpers (all computation on the suite's side)
 # ---------------------------------------------------------------------------
 
-def _sigmoid(z):
-    z = np.clip(np.asarray(z, dtype=float), -500.0, 500.0)
-    return 1.0 / (1.0 + np.exp(-z))
-
-
 def _as_array(value, what):
     """The student's return value as a float array, or a failure a student can read."""
-    try:
-        arr = np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        raise AssertionError(f"{what} should return a numpy array of numbers, got {type(value).__name__}") from None
-    return arr
-
-
-def _check_elementwise(got, expected, z, name, atol=ATOL):
-    assert got.shape == expected.shape, f"{name} returned shape {got.shape}, expected {expected.shape} (same shape as the input)"
-    bad = ~np.isclose(got, expected, atol=atol, rtol=0) | ~np.isfinite(got)
-    if bad.any():
-        i = np.flatnonzero(bad.ravel())[0]
-        raise AssertionError(
-            f"{name}({z.ravel()[i]:.6g}) returned {got.ravel()[i]:.6g}, expected {expected.ravel()[i]:.6g} "
-            f"({int(bad.sum())} of {bad.size} values wrong)"
-        )
+    return array(value, what, should="return a numpy array of numbers")
 
 
 def _central_difference(f, z, h=1e-5):
@@ -87,7 +74,7 @@ def _start_at_zero(model, n_inputs):
 
 def _train_logic(student, y):
     p = student.Perceptron(2, activation="sigmoid", learning_rate=LOGIC_LR)
-    p.fit(X_LOGIC.copy(), y.copy(), epochs=LOGIC_EPOCHS, verbose=False)
+    call_optional(p.fit, X_LOGIC.copy(), y.copy(), epochs=LOGIC_EPOCHS, optional=QUIET)
     return _labels_from_predict(p, X_LOGIC.copy())
 
 
@@ -119,13 +106,13 @@ def test_step_function_values(student, rng):
     assert at_zero.size == 1 and at_zero[0] == 1.0, (
         f"step_function(0) returned {at_zero.tolist()}, expected 1 (the step is 1 where z >= 0)"
     )
-    _check_elementwise(got, np.where(z >= 0, 1.0, 0.0), z, "step_function")
+    check_elementwise(got, np.where(z >= 0, 1.0, 0.0), z, "step_function")
 
 
 def test_sigmoid_values(student, rng):
     z = rng.normal(scale=4.0, size=60)
     got = _as_array(student.sigmoid(z.copy()), "sigmoid")
-    _check_elementwise(got, _sigmoid(z), z, "sigmoid")
+    check_elementwise(got, _sigmoid(z), z, "sigmoid")
 
 
 def test_sigmoid_extreme_inputs(student):
@@ -138,31 +125,47 @@ def test_sigmoid_extreme_inputs(student):
             f"sigmoid returned nan/inf for z = {bad}: np.exp overflows for large |z|; "
             "clip z (e.g. to [-500, 500]) or use a numerically stable formula"
         )
-    _check_elementwise(got, _sigmoid(z), z, "sigmoid")
+    check_elementwise(got, _sigmoid(z), z, "sigmoid")
 
 
 def test_tanh_values(student, rng):
     z = np.concatenate([rng.normal(scale=3.0, size=50), [0.0, -1000.0, 1000.0]])
     got = _as_array(student.tanh(z.copy()), "tanh")
-    _check_elementwise(got, np.tanh(z), z, "tanh")
+    check_elementwise(got, np.tanh(z), z, "tanh")
 
 
 def test_relu_values(student, rng):
     z = np.concatenate([rng.normal(scale=3.0, size=50), [0.0, -1000.0, 1000.0]])
     got = _as_array(student.relu(z.copy()), "relu")
-    _check_elementwise(got, np.maximum(0.0, z), z, "relu")
+    check_elementwise(got, np.maximum(0.0, z), z, "relu")
+
+
+ELEMENTWISE = {
+    "step_function": lambda z: np.where(z >= 0, 1.0, 0.0),
+    "sigmoid": _sigmoid,
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(0.0, z),
+    "sigmoid_derivative": lambda z: _sigmoid(z) * (1.0 - _sigmoid(z)),
+    "tanh_derivative": lambda z: 1.0 - np.tanh(z) ** 2,
+    "relu_derivative": lambda z: np.where(z > 0, 1.0, 0.0),
+}
 
 
 def test_activations_keep_shape(student, rng):
     for shape in [(7,), (3, 4), (2, 3, 2), (1, 1)]:
         z = rng.normal(size=shape)
         z.flat[0] = 0.7  # keep away from the kinks at 0
-        for name in ["step_function", "sigmoid", "tanh", "relu",
-                     "sigmoid_derivative", "tanh_derivative", "relu_derivative"]:
+        z[np.abs(z) < 1e-3] = 0.5
+        for name, f in ELEMENTWISE.items():
             got = _as_array(getattr(student, name)(z.copy()), name)
             assert got.shape == z.shape, (
                 f"{name} on an array of shape {z.shape} returned shape {got.shape}; "
                 "activations work element-wise and keep the input's shape"
+            )
+            bad = ~np.isclose(got, f(z), atol=ATOL, rtol=0) | ~np.isfinite(got)
+            assert not bad.any(), (
+                f"{name} on an array of shape {z.shape} returned wrong values at {int(bad.sum())} of "
+                f"{bad.size} positions; each element should be {name} of the matching input element"
             )
 
 
@@ -173,20 +176,20 @@ def test_activations_keep_shape(student, rng):
 def test_sigmoid_derivative(student, rng):
     z = np.concatenate([rng.normal(scale=3.0, size=40), [0.0, 2.0, -2.0]])
     got = _as_array(student.sigmoid_derivative(z.copy()), "sigmoid_derivative")
-    _check_elementwise(got, _central_difference(_sigmoid, z), z, "sigmoid_derivative")
+    check_elementwise(got, _central_difference(_sigmoid, z), z, "sigmoid_derivative")
 
 
 def test_tanh_derivative(student, rng):
     z = np.concatenate([rng.normal(scale=2.0, size=40), [0.0, 1.0, -1.0]])
     got = _as_array(student.tanh_derivative(z.copy()), "tanh_derivative")
-    _check_elementwise(got, _central_difference(np.tanh, z), z, "tanh_derivative")
+    check_elementwise(got, _central_difference(np.tanh, z), z, "tanh_derivative")
 
 
 def test_relu_derivative(student, rng):
     z = rng.normal(scale=3.0, size=60)
     z = np.where(np.abs(z) < 0.1, z + np.sign(z + 1e-12) * 0.5, z)  # central differences away from 0
     got = _as_array(student.relu_derivative(z.copy()), "relu_derivative")
-    _check_elementwise(got, _central_difference(lambda t: np.maximum(0.0, t), z), z, "relu_derivative")
+    check_elementwise(got, _central_difference(lambda t: np.maximum(0.0, t), z), z, "relu_derivative")
     at_zero = _as_array(student.relu_derivative(np.array([0.0])), "relu_derivative").ravel()
     assert at_zero.size == 1 and at_zero[0] == 0.0, (
         f"relu_derivative(0) returned {at_zero.tolist()}, expected 0 (the derivative is 0 at z <= 0, 1 above)"
@@ -197,7 +200,7 @@ def test_relu_derivative(student, rng):
 # the Perceptron class
 # ---------------------------------------------------------------------------
 
-def test_perceptron_parameters(student):
+def test_perceptron_parameters(student, rng):
     for n_inputs, kwargs in [(2, {}), (3, {"activation": "sigmoid"}),
                              (5, {"activation": "sigmoid", "learning_rate": 0.05})]:
         p = student.Perceptron(n_inputs, **kwargs)
@@ -208,6 +211,21 @@ def test_perceptron_parameters(student):
         b = _as_array(p.bias, "Perceptron.bias")
         assert b.size == 1, f"Perceptron({n_inputs}).bias should be a single number, got shape {b.shape}"
         assert np.all(np.isfinite(w)) and np.all(np.isfinite(b)), "initial weights and bias must be finite numbers"
+        # these are the parameters predict uses: its initial ones, and new ones the test sets
+        X = rng.normal(size=(6, n_inputs))
+        for when in ("as constructed", "after the test set new weights and bias"):
+            if when != "as constructed":
+                w, b = rng.normal(size=n_inputs), np.asarray(rng.normal())
+                p.weights = w.copy()
+                _set_bias(p, float(b))
+            got = _as_array(p.predict(X.copy()), "predict")
+            expected = _sigmoid(X @ w + float(b.reshape(-1)[0]))
+            err = float(np.max(np.abs(got.ravel() - expected))) if got.size == len(X) and np.all(np.isfinite(got)) else np.inf
+            assert err <= ATOL, (
+                f"Perceptron({n_inputs}) {when}: predict(X) is not sigmoid(X @ weights + bias) computed from "
+                f"its weights and bias attributes (largest difference {err:.3g}); the attributes must be the "
+                "parameters the perceptron uses"
+            )
 
 
 def test_predict_values(student, rng):
@@ -271,8 +289,14 @@ def test_learns_or(student):
 
 
 def test_xor_not_learnable(student):
+    # the claim is about a perceptron that learns: the same settings must learn AND first
+    pred = _train_logic(student, Y_AND)
+    assert np.array_equal(pred, Y_AND), (
+        f"with activation='sigmoid', learning_rate={LOGIC_LR} and epochs={LOGIC_EPOCHS} the perceptron does "
+        "not learn AND, so its result on XOR says nothing about linear separability"
+    )
     p = student.Perceptron(2, activation="sigmoid", learning_rate=LOGIC_LR)
-    p.fit(X_LOGIC.copy(), Y_XOR.copy(), epochs=LOGIC_EPOCHS, verbose=False)
+    call_optional(p.fit, X_LOGIC.copy(), Y_XOR.copy(), epochs=LOGIC_EPOCHS, optional=QUIET)
     out = _as_array(p.predict(X_LOGIC.copy()), "predict").ravel()
     assert out.size == 4 and np.all(np.isfinite(out)), "predict on the 4 XOR inputs should return 4 finite values"
     acc = float(np.mean((out >= 0.5).astype(int) == Y_XOR))
@@ -288,7 +312,7 @@ def test_learns_separable_blobs(student, rng):
     X_test, y_test = _blobs(rng, 100, centers, 1.0, margin=0.5)
     p = student.Perceptron(2, activation="sigmoid", learning_rate=0.01)
     _start_at_zero(p, 2)
-    p.fit(X.copy(), y.copy(), epochs=300, verbose=False)
+    call_optional(p.fit, X.copy(), y.copy(), epochs=300, optional=QUIET)
     acc = float(np.mean(_labels_from_predict(p, X_test.copy()) == y_test))
     assert acc >= 0.95, (
         f"on two linearly separable 2-D blobs (fit with learning_rate=0.01, epochs=300), "
@@ -308,7 +332,7 @@ def test_iris_heldout_accuracy(student, rng, suite_dir):
         X_test = (X_all[held_out] - mean) / std
         p = student.Perceptron(4, activation="sigmoid", learning_rate=0.01)
         _start_at_zero(p, 4)
-        p.fit(X_train.copy(), y_all[train].copy(), epochs=300, verbose=False)
+        call_optional(p.fit, X_train.copy(), y_all[train].copy(), epochs=300, optional=QUIET)
         correct += int(np.sum(_labels_from_predict(p, X_test.copy()) == y_all[held_out]))
         total += len(held_out)
     acc = correct / total
@@ -354,7 +378,7 @@ def test_pocket_perceptron(student, rng):
     flip = rng.choice(len(y), size=len(y) // 10, replace=False)  # 10% label noise: not separable
     y[flip] = 1 - y[flip]
     p = student.PocketPerceptron(2, activation="sigmoid", learning_rate=0.1)
-    p.fit(X.copy(), y.copy(), epochs=100, verbose=False)
+    call_optional(p.fit, X.copy(), y.copy(), epochs=100, optional=QUIET)
     w = _as_array(p.weights, "PocketPerceptron.weights")
     assert w.shape == (2,), f"PocketPerceptron(2).weights has shape {w.shape}, expected (2,)"
     acc = float(np.mean(_labels_from_predict(p, X.copy()) == y))

@@ -28,7 +28,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from grader.harness.client import Remote, StudentCrashed, StudentError, StudentTimeout, by_ref
+from grader.harness.client import Remote, StudentCrashed, StudentError, StudentTimeout, by_ref, call_optional, signature
+from grader.suitekit import array, depends_on_input, parameters_used
 
 # ---------------------------------------------------------------------------
 # Fashion-MNIST threshold recipe (bench/calibrate_pytorch_advanced.py runs this same function).
@@ -59,6 +60,9 @@ FASHION_BATCH = 128
 FASHION_VAL = 1000
 FASHION_SEED = 0
 FASHION_THRESHOLD = 0.81
+
+# Optional keywords (EarlyStopping's verbose): passed only when the signature takes them
+QUIET = {"verbose": False}
 
 
 def _as_device(lib, tensor, device):
@@ -115,12 +119,7 @@ def _logits(out, n):
 def _array(x, what):
     if isinstance(x, (tuple, list)) and x and isinstance(x[0], torch.Tensor):
         raise AssertionError(f"{what} should be a tensor, got a {type(x).__name__}")
-    if isinstance(x, torch.Tensor):
-        return x.detach().double().numpy()
-    try:
-        return np.asarray(x, dtype=float)
-    except (TypeError, ValueError):
-        raise AssertionError(f"{what} should be a tensor, got {type(x).__name__}") from None
+    return array(x, what, should="be a tensor")
 
 
 def _first(out):
@@ -141,6 +140,13 @@ def _shape_check(module, x, expected, what):
     assert out.shape == expected, f"{what} returned shape {out.shape}, expected {expected}"
     assert np.all(np.isfinite(out)), f"{what} returned nan or inf"
     return out
+
+
+def _computes(remote, module, x, what):
+    """Beyond the shape: the output is computed from the input and from the module's parameters."""
+    module.eval()
+    depends_on_input(_first(module(x)), f"{what} (eval mode)")
+    parameters_used(remote, module, x, what)
 
 
 def _state(model):
@@ -259,6 +265,7 @@ def test_residual_block_shapes(student, remote):
             getattr(block, mode)()
             _shape_check(block, x, (8, n_out),
                          f"ResidualBlock({n_in}, {n_out}) ({kind}, {mode} mode) on a (8, {n_in}) batch")
+        _computes(remote, block, x, f"ResidualBlock({n_in}, {n_out})")
 
 
 def test_self_attention_shape(student, remote, note):
@@ -276,6 +283,7 @@ def test_self_attention_shape(student, remote, note):
             f"SelfAttention({features}) on a (N, seq, features) = {(n, seq, features)} input returned shape "
             f"{out.shape}, expected {(n, seq, features)}")
         assert np.all(np.isfinite(out)), f"SelfAttention({features}) returned nan or inf"
+        _computes(remote, attention, x, f"SelfAttention({features})")
 
 
 def test_multipath_block_shape(student, remote):
@@ -288,6 +296,7 @@ def test_multipath_block_shape(student, remote):
         _shape_check(block, x, (8, features), f"MultiPathBlock({features}) (train mode) on a (8, {features}) batch")
         block.eval()
         _shape_check(block, x, (8, features), f"MultiPathBlock({features}) (eval mode) on a (8, {features}) batch")
+        _computes(remote, block, x, f"MultiPathBlock({features})")
 
 
 def test_advanced_network_shape(student, remote):
@@ -300,6 +309,7 @@ def test_advanced_network_shape(student, remote):
         _shape_check(net, x, (8, n_out), f"AdvancedNetwork({n_in}, {n_out}) (train mode) on a (8, {n_in}) batch")
         net.eval()
         _shape_check(net, x, (8, n_out), f"AdvancedNetwork({n_in}, {n_out}) (eval mode) on a (8, {n_in}) batch")
+        _computes(remote, net, x, f"AdvancedNetwork({n_in}, {n_out})")
 
 
 def test_regularized_mlp_shape(student, remote):
@@ -313,6 +323,7 @@ def test_regularized_mlp_shape(student, remote):
         _shape_check(model, x, (8, n_out), f"{what} (train mode) on a (8, {n_in}) batch")
         model.eval()
         _shape_check(model, x, (8, n_out), f"{what} (eval mode) on a (8, {n_in}) batch")
+        _computes(remote, model, x, what)
 
 
 # ---------------------------------------------------------------------------
@@ -325,6 +336,9 @@ def test_residual_skip_path_gradient(student, remote):
     torch_ = remote("torch")
     torch_.manual_seed(0)
     block = student.ResidualBlock(16, 16)
+    # as initialised, the body takes part: a gradient of the output reaches its parameters
+    parameters_used(remote, block, torch.randn(8, 16, generator=torch.Generator().manual_seed(4)),
+                    "ResidualBlock(16, 16)")
     block.eval()
     zeroed = {}
     for name, value in block.state_dict().items():
@@ -377,7 +391,7 @@ def test_dropout_train_vs_eval(student, remote):
 # ---------------------------------------------------------------------------
 
 def _stop_flags(student, remote, losses, **kwargs):
-    stopper = student.EarlyStopping(verbose=False, **kwargs)
+    stopper = call_optional(student.EarlyStopping, optional=QUIET, **kwargs)
     model = remote("torch").nn.Linear(4, 2)
     flags = []
     for loss in losses:
@@ -418,7 +432,7 @@ def test_early_stopping_keeps_best_state(student, remote, note):
     torch_ = remote("torch")
     model = torch_.nn.Linear(4, 2)
     before = _files(remote)
-    stopper = student.EarlyStopping(patience=2, verbose=False)
+    stopper = call_optional(student.EarlyStopping, patience=2, optional=QUIET)
     losses = [1.0, 0.7, 0.5, 0.6, 0.65]
     best = 2
 
@@ -581,7 +595,7 @@ def test_custom_loss_backpropagates(student, remote):
 
 def _scheduler_parameter(student, remote):
     """The names of train_model's scheduler and optimizer parameters (None when absent)."""
-    names = remote("builtins").list(remote("inspect").signature(student.train_model).parameters)
+    names = (signature(student.train_model) or {}).get("parameters", [])
     scheduler = next((n for n in names if n == "scheduler"), None) or next((n for n in names if "sched" in n), None)
     optimizer = next((n for n in names if n in ("optimizer", "optim", "opt")), None)
     return scheduler, optimizer

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from grader.harness.client import StudentCrashed, StudentError, StudentTimeout, by_ref
+from grader.harness.client import StudentError, by_ref
+from grader.suitekit import depends_on_input, number as _as_number, parameters_used, plain_error as _plain_error
 
 # ---------------------------------------------------------------------------
 # The MNIST recipe (bench/calibrate_pytorch_basics.py runs this same function on the reference)
@@ -94,20 +95,8 @@ def mnist_recipe(module, lib, split, device="cpu", seed=MNIST_SEED, flat=False, 
 # Helpers
 # ---------------------------------------------------------------------------
 
-def _plain_error(e):
-    """True for an exception in the student's code; a timeout or a crash is re-raised by callers."""
-    return isinstance(e, StudentError) and not isinstance(e, (StudentTimeout, StudentCrashed))
-
-
 def _number(x, what):
-    try:
-        arr = np.asarray(x, dtype=float)
-    except (TypeError, ValueError, RuntimeError):
-        raise AssertionError(f"{what} should be a number, got {type(x).__name__}") from None
-    assert arr.size == 1, f"{what} should be a single number, got {arr.size} values"
-    value = float(arr.reshape(-1)[0])
-    assert np.isfinite(value), f"{what} is {value}"
-    return value
+    return _as_number(x, what, should="be a number", finite=True)
 
 
 def _pair(out, what):
@@ -210,6 +199,7 @@ def test_simple_nn_output_shape(student, remote):
             f"SimpleNN({n_in}, {n_hidden}, {n_out}) on x of shape ({batch}, {n_in}) returned shape "
             f"{tuple(out.shape)}, expected ({batch}, {n_out})")
         assert torch.isfinite(out).all(), "SimpleNN returned nan or inf"
+        depends_on_input(out, f"SimpleNN({n_in}, {n_hidden}, {n_out})")
 
 
 def test_simple_nn_parameter_count(student, remote):
@@ -218,7 +208,8 @@ def test_simple_nn_parameter_count(student, remote):
     # layer's scale and shift per hidden layer. The course's Linear-ReLU-Linear network has
     # input*hidden + hidden + hidden*output + output parameters.
     for n_in, n_hidden, n_out in ((20, 16, 3), (784, 64, 10)):
-        params = _parameters(remote, student.SimpleNN(n_in, n_hidden, n_out))
+        model = student.SimpleNN(n_in, n_hidden, n_out)
+        params = _parameters(remote, model)
         count = sum(p.numel() for p in params.values())
         course = n_in * n_hidden + n_hidden + n_hidden * n_out + n_out
         low = n_in * n_hidden + n_hidden * n_out
@@ -228,6 +219,8 @@ def test_simple_nn_parameter_count(student, remote):
             f"hidden layer of {n_hidden} units has {course} ({n_in}*{n_hidden} + {n_hidden} + "
             f"{n_hidden}*{n_out} + {n_out}). Accepted: {low} to {high}. Are the layers attributes "
             "of the module (self.fc1 = nn.Linear(...)) and sized by the constructor's arguments?")
+        parameters_used(remote, model, torch.randn(4, n_in, generator=torch.Generator().manual_seed(2)),
+                         f"SimpleNN({n_in}, {n_hidden}, {n_out})")
 
 
 def test_mnist_classifier_output_shape(student, remote, note):
@@ -245,10 +238,12 @@ def test_mnist_classifier_output_shape(student, remote, note):
         f"MNISTClassifier() on a batch of shape {tuple(x.shape)} returned shape {tuple(out.shape)}, "
         "expected (64, 10)")
     assert torch.isfinite(out).all(), "MNISTClassifier returned nan or inf"
+    depends_on_input(out, "MNISTClassifier()")
 
 
 def test_mnist_classifier_parameter_count(student, remote):
-    params = _parameters(remote, student.MNISTClassifier())
+    model = student.MNISTClassifier()
+    params = _parameters(remote, model)
     count = sum(p.numel() for p in params.values())
     assert count >= CLASSIFIER_MIN_PARAMS, (
         f"MNISTClassifier has {count:,} parameters; expected at least {CLASSIFIER_MIN_PARAMS:,} "
@@ -257,6 +252,10 @@ def test_mnist_classifier_parameter_count(student, remote):
     assert count <= CLASSIFIER_MAX_PARAMS, (
         f"MNISTClassifier has {count:,} parameters; at most {CLASSIFIER_MAX_PARAMS:,} are accepted "
         "(the grader trains it on a CPU within a time limit)")
+    flat, notes = _classifier_format(student, remote)
+    assert flat is not None, "MNISTClassifier does not run on a batch: " + "; ".join(notes)
+    x = torch.rand(4, 784, generator=torch.Generator().manual_seed(3))
+    parameters_used(remote, model, x if flat else x.reshape(4, 1, 28, 28), "MNISTClassifier()")
 
 
 # ---------------------------------------------------------------------------
@@ -358,11 +357,15 @@ def test_evaluate_leaves_parameters_unchanged(student, remote, device, datasets)
     remote("torch").manual_seed(4)
     model = _suite_mlp(remote)
     model.to(device)
+    loss, _ = _loss_and_accuracy(remote, model, x, y, device)     # this model has no dropout
     model.train()                  # as a student's loop leaves it after train_epoch
     before = _parameters(remote, model)
     loader = _loader(remote, x, y, batch_size=64)
     criterion = remote("torch").nn.CrossEntropyLoss()
-    _pair(student.evaluate(model, loader, criterion, device), "evaluate")
+    got_loss, _ = _pair(student.evaluate(model, loader, criterion, device), "evaluate")
+    assert np.isclose(got_loss, loss, rtol=1e-4, atol=1e-6), (
+        f"evaluate returned an average loss of {got_loss:.6f}, but the model's mean loss on those 256 "
+        f"examples is {loss:.6f}")
     after = _parameters(remote, model)
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert not changed, f"evaluate changed these parameters: {changed}; evaluation must not train"
@@ -426,6 +429,12 @@ def test_state_dict_round_trip(student, remote, device):
         torch_.manual_seed(11)
         copy = make()
         copy.to(device)
+        copy.eval()
+        before = _tensor(copy(_on_device(remote, x, device)), f"{name}(x)")
+        assert not torch.allclose(before, expected, rtol=0, atol=1e-6), (
+            f"two new {name} models built with different random seeds give the same outputs, before "
+            "any state_dict is loaded: the outputs must come from the model's (randomly initialised) "
+            "parameters, which the state_dict carries")
         copy.load_state_dict(state)
         copy.eval()
         got = _tensor(copy(_on_device(remote, x, device)), f"{name}(x)")
@@ -468,7 +477,12 @@ def test_runs_on_the_device(student, remote, device, datasets):
         loader = _loader(remote, xs, y, batch_size=64, shuffle=True, seed=7)
         criterion = torch_.nn.CrossEntropyLoss()
         optimizer = torch_.optim.SGD(model.parameters(), lr=0.01)
+        before = _parameters(remote, model)
         _pair(student.train_epoch(model, loader, criterion, optimizer, device), "train_epoch")
+        after = _parameters(remote, model)
+        assert any(not torch.equal(before[k], after[k]) for k in before), (
+            f"train_epoch (SGD, lr=0.01, 2 batches) left every parameter of {name} on {device} unchanged: "
+            "it should train the model it is given")
         _pair(student.evaluate(model, loader, criterion, device), "evaluate")
         where = str_(by_ref(first, by_ref(model.parameters)).device)
         assert where.split(":")[0] == device, (
