@@ -224,8 +224,7 @@ class StudentProcess:
 def missing_packages_message(sandbox: Sandbox, missing) -> str:
     from ..sandbox.base import STUDENT_REQUIREMENTS
     listed = "; ".join(f"{k} ({v})" for k, v in dict(missing).items()) if isinstance(missing, dict) else "?"
-    where = getattr(sandbox, "python", None) or getattr(getattr(sandbox, "settings", None), "image", "?")
-    return (f"the {sandbox.name} sandbox's Python ({where}) cannot import the course's packages: "
+    return (f"the {sandbox.name} sandbox's Python ({sandbox.interpreter()}) cannot import the course's packages: "
             f"{listed[:600]}; install them there (`python -m pip install -r {STUDENT_REQUIREMENTS}`) and "
             "make them readable by every user, or set GRADER_SANDBOX_PYTHON to an interpreter that has them")
 
@@ -314,7 +313,10 @@ def signature(target) -> dict | None:
 def accepts(target, name: str) -> bool:
     """Whether `target(..., name=...)` is a call its signature allows: `name` is a parameter, or it
     takes **kwargs. True as well when the signature cannot be read (the call then decides)."""
-    found = signature(target)
+    return _allows(signature(target), name)
+
+
+def _allows(found: dict | None, name: str) -> bool:
     return found is None or found["kwargs"] or name in found["parameters"]
 
 
@@ -323,8 +325,7 @@ def call_optional(target, *args, optional: dict | None = None, **kwargs):
     print_cost=False, ...) only when the signature accepts it. The other keywords are always
     passed: a signature without them fails as it would without this helper."""
     found = signature(target) if optional else None
-    extra = {k: v for k, v in (optional or {}).items()
-             if found is None or found["kwargs"] or k in found["parameters"]}
+    extra = {k: v for k, v in (optional or {}).items() if _allows(found, k)}
     return target(*args, **kwargs, **extra)
 
 

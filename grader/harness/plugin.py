@@ -30,6 +30,7 @@ UNUSED_PLUGINS = ("terminal", "cacheprovider", "stepwise", "doctest", "junitxml"
                   "legacypath", "debugging", "setuponly", "setupplan", "unraisableexception",
                   "threadexception", "faulthandler")
 
+
 class GradingPlugin:
     def __init__(self, exercise: Exercise, process: StudentProcess, progress=None, data=None):
         self.exercise, self.process, self.progress = exercise, process, progress

@@ -125,5 +125,9 @@ class Sandbox(ABC):
         ...
 
     @abstractmethod
+    def interpreter(self) -> str:
+        """Which Python runs student code, in words for an operator's message."""
+
+    @abstractmethod
     def describe(self) -> dict:
         """What isolation is in force, in words for the report (backend, network, files, device)."""

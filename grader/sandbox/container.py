@@ -148,6 +148,9 @@ class DockerSandbox(Sandbox):
         self.device_request = gpu_request(self.settings.gpus, "nvidia" in runtimes)
         reap_orphans(self.client)
 
+    def interpreter(self) -> str:
+        return f"python3 of image {self.settings.image}"
+
     def describe(self) -> dict:
         return {
             "backend": "docker",

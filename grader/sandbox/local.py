@@ -142,6 +142,9 @@ class LocalSandbox(Sandbox):
         hidden = tuple(str(p) for p in [*config.sandbox_hidden_paths, CHECKOUT])
         self.runtime = interpreter_paths(self.python, hidden)
 
+    def interpreter(self) -> str:
+        return self.python
+
     def describe(self) -> dict:
         return {
             "backend": "local",
