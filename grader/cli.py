@@ -48,7 +48,62 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--tag", help="image name (default: GRADER_DOCKER_IMAGE or grader-sandbox:latest)")
     build.add_argument("--rebuild-base", action="store_true", help="debootstrap the Debian base again")
     box_verbs.add_parser("reap", help="remove every sandbox container left behind (run when no grading runs)")
+    db = sub.add_parser("db", help="the service's database (GRADER_DATABASE_URL)")
+    db_verbs = db.add_subparsers(dest="verb", required=True)
+    db_verbs.add_parser("upgrade", help="create or migrate the tables to the newest schema, then sync the "
+                                        "exercises table from the manifests")
+    users = sub.add_parser("users", help="the service's users and their API tokens")
+    user_verbs = users.add_subparsers(dest="verb", required=True)
+    add = user_verbs.add_parser("add", help="add one user")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, help="student, ta or instructor")
+    add.add_argument("--email")
+    add.add_argument("--section")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read a password for the web login from the first line of stdin")
+    roster = user_verbs.add_parser("import", help="add or update users from a CSV roster "
+                                                  "(name, email, section, role; a header row may come first)")
+    roster.add_argument("roster", type=Path)
+    token = user_verbs.add_parser("token", help="print a new API token for the user (shown only this once)")
+    token.add_argument("name")
     return parser
+
+
+def _db(args, config) -> int:
+    """`grader db upgrade`: Alembic's upgrade to head, then the exercises from the manifests."""
+    from .storage import migrate, repository
+    from .storage.db import session_scope
+    revision = migrate.upgrade(config)
+    with session_scope(config) as session:
+        synced = repository.sync_exercises(session, config)
+    print(f"database at revision {revision}; {len(synced)} exercise(s) synced")
+    return 0
+
+
+def _users(args, config) -> int:
+    """`grader users add|import|token`: bad input exits 2, an unreachable database 1."""
+    from .storage import repository
+    from .storage.db import session_scope
+    if args.verb == "add":
+        password = None
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+            if not password:
+                raise UsageError("--password-stdin: the first line of stdin is empty")
+        with session_scope(config) as session:
+            user = repository.add_user(session, args.name, args.role, email=args.email, section=args.section,
+                                       password=password)
+            print(f"added {user.name} ({user.role})")
+    elif args.verb == "import":
+        if not args.roster.is_file():
+            raise UsageError(f"cannot read {args.roster}: no such file")
+        with session_scope(config) as session:
+            done = repository.import_roster(session, args.roster)
+        print(f"{args.roster.name}: {done.added} user(s) added, {done.updated} updated")
+    else:
+        with session_scope(config) as session:
+            print(repository.issue_token(session, args.name))
+    return 0
 
 
 def _sandbox(args, config) -> int:
@@ -94,6 +149,16 @@ def _datasets(args, config) -> int:
     return 2 if failed else 0
 
 
+def _service(args, config) -> int:
+    """The storage commands: every error the grader classifies is one line on stderr."""
+    from .errors import GraderError
+    try:
+        return _db(args, config) if args.command == "db" else _users(args, config)
+    except GraderError as e:
+        print(f"grader: {e}", file=sys.stderr)
+        return e.exit_code
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from . import report
@@ -104,6 +169,8 @@ def main(argv=None) -> int:
             return _datasets(args, config)
         if args.command == "sandbox":
             return _sandbox(args, config)
+        if args.command in ("db", "users"):
+            return _service(args, config)
         if args.command == "exercises":
             for exercise_id in exercise_ids(config.exercises_dir):
                 print(exercise_id)

@@ -13,6 +13,17 @@
 | sandbox_python       | GRADER_SANDBOX_PYTHON    | this interpreter                 |
 | docker_image         | GRADER_DOCKER_IMAGE      | grader-sandbox:latest            |
 | docker_gpus          | GRADER_DOCKER_GPUS       | auto (all GPUs if the engine has the nvidia runtime) |
+| database_url         | GRADER_DATABASE_URL      | sqlite:///<instance_dir>/grader.db (sqlite or postgresql) |
+| broker_url           | GRADER_BROKER_URL        | sqla+sqlite:///<instance_dir>/broker.db (no server) |
+| secret_key           | GRADER_SECRET_KEY        | None: `web_secret_key()` makes <instance_dir>/secret_key (mode 600) on first use |
+| storage_dir          | GRADER_STORAGE_DIR       | <instance_dir>/submissions       |
+| worker_concurrency   | GRADER_WORKER_CONCURRENCY | 2 (grading processes per worker) |
+| gpu_slots            | GRADER_GPU_SLOTS         | "" (kept as given; the queue parses it) |
+
+The service settings (the last six) are only read by the storage, the queue and the web; the
+default broker is kombu's SQLAlchemy transport on a SQLite file: unlike `memory://` (one process
+only) it lets a web process and worker processes share a queue without a server, and unlike
+`filesystem://` it needs no transport options beyond the URL. Production uses redis://.
 
 Every value is checked here, once: a bad one raises `ConfigError` naming the variable.
 """
@@ -20,8 +31,10 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import sys
-from dataclasses import dataclass
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
@@ -51,6 +64,13 @@ class Config:
     sandbox_python: str = sys.executable    # runs student code: needs the student environment
     docker_image: str = "grader-sandbox:latest"
     docker_gpus: str = "auto"               # "", "auto", "all", a count, or device ids "0,1"
+    # the service (storage, queue, web); None: derived from instance_dir in __post_init__
+    database_url: str | None = field(default=None, repr=False)      # may hold a password
+    broker_url: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)        # None: web_secret_key() makes one
+    storage_dir: Path | None = None         # content-addressed submission files
+    worker_concurrency: int = 2
+    gpu_slots: str = ""
 
     @classmethod
     def from_env(cls, environ=None) -> "Config":
@@ -77,12 +97,24 @@ class Config:
             sandbox_python=env.get("GRADER_SANDBOX_PYTHON") or sys.executable,
             docker_image=env.get("GRADER_DOCKER_IMAGE") or cls.docker_image,
             docker_gpus=env.get("GRADER_DOCKER_GPUS", cls.docker_gpus),
+            database_url=env.get("GRADER_DATABASE_URL") or None,
+            broker_url=env.get("GRADER_BROKER_URL") or None,
+            secret_key=env.get("GRADER_SECRET_KEY") or None,
+            storage_dir=path("GRADER_STORAGE_DIR", None),
+            worker_concurrency=_integer(env, "GRADER_WORKER_CONCURRENCY", cls.worker_concurrency),
+            gpu_slots=env.get("GRADER_GPU_SLOTS", cls.gpu_slots),
         )
 
     def __post_init__(self):
         # cache_dir follows instance_dir, also when only that is overridden
         cache_dir = Path(self.instance_dir) / "cache" if self.cache_dir is None else Path(self.cache_dir)
         object.__setattr__(self, "cache_dir", cache_dir)
+        # so do the service's files, unless set
+        instance = Path(self.instance_dir)
+        storage_dir = instance / "submissions" if self.storage_dir is None else Path(self.storage_dir)
+        object.__setattr__(self, "storage_dir", storage_dir)
+        object.__setattr__(self, "database_url", self.database_url or f"sqlite:///{instance / 'grader.db'}")
+        object.__setattr__(self, "broker_url", self.broker_url or f"sqla+sqlite:///{instance / 'broker.db'}")
         self._validate()
 
     def _validate(self) -> None:
@@ -104,6 +136,58 @@ class Config:
                               "device ids such as 0,1")
         if not re.fullmatch(r"[\w][\w.:/@-]*", self.docker_image):
             raise ConfigError(f"GRADER_DOCKER_IMAGE={self.docker_image!r} is not an image name")
+        self._validate_service()
+
+    def _validate_service(self) -> None:
+        if not re.match(r"(sqlite|postgresql|postgres)(\+\w+)?://", self.database_url):
+            raise ConfigError(f"GRADER_DATABASE_URL={redact_url(self.database_url)!r} is not a database URL: use "
+                              "sqlite:///PATH or postgresql://USER:PASSWORD@HOST/NAME")
+        if not re.match(r"[a-z][a-z0-9+.-]*://", self.broker_url):
+            raise ConfigError(f"GRADER_BROKER_URL={redact_url(self.broker_url)!r} is not a broker URL such as "
+                              "redis://HOST:6379/0 or sqla+sqlite:///PATH")
+        if self.secret_key is not None and len(self.secret_key) < 16:
+            raise ConfigError("GRADER_SECRET_KEY is too short: use at least 16 random characters "
+                              "(python3 -c 'import secrets; print(secrets.token_hex(32))')")
+        if self.storage_dir.exists() and not self.storage_dir.is_dir():
+            raise ConfigError(f"GRADER_STORAGE_DIR={self.storage_dir} is not a folder")
+        if isinstance(self.worker_concurrency, bool) or not isinstance(self.worker_concurrency, int) \
+                or not 1 <= self.worker_concurrency <= 256:
+            raise ConfigError(f"GRADER_WORKER_CONCURRENCY={self.worker_concurrency!r} must be a whole number "
+                              "from 1 to 256")
+        if not re.fullmatch(r"[\w:,;=*/.+ -]*", self.gpu_slots):
+            raise ConfigError(f"GRADER_GPU_SLOTS={self.gpu_slots!r} has characters a GPU slot list cannot hold")
+
+    def web_secret_key(self) -> str:
+        """The web app's signing key: GRADER_SECRET_KEY, or else one generated on first use into
+        <instance_dir>/secret_key (mode 600) and read from there afterwards, so sessions survive
+        restarts and every process on this machine signs with the same key. Nothing is written
+        until the web asks (the CLI and the tests never do)."""
+        if self.secret_key:
+            return self.secret_key
+        path = Path(self.instance_dir) / "secret_key"
+        if not path.exists():
+            # written whole to a temporary file, then linked into place: a process that loses the
+            # race reads the winner's key, never a half-written file
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")   # mode 600
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_hex(32) + "\n")
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    pass
+                finally:
+                    os.unlink(tmp)
+            except OSError as e:
+                raise ConfigError(f"cannot create {path} for the web's secret key ({e.strerror}): "
+                                  "set GRADER_SECRET_KEY or fix GRADER_INSTANCE_DIR") from None
+        if path.stat().st_mode & 0o077:
+            raise ConfigError(f"{path} is readable by other users: chmod 600 {path} (or set GRADER_SECRET_KEY)")
+        key = path.read_text().strip()
+        if len(key) < 16:
+            raise ConfigError(f"{path} holds no usable key: delete it to generate a new one")
+        return key
 
     @property
     def max_submission_bytes(self) -> int:
@@ -119,6 +203,9 @@ class Config:
         # The cache holds decoded held-out labels; hide it too unless an outer hidden folder covers it.
         if not any(self.cache_dir.is_relative_to(p) for p in paths):
             paths.append(self.cache_dir)
+        # Other students' submissions, likewise.
+        if not any(self.storage_dir.is_relative_to(p) for p in paths):
+            paths.append(self.storage_dir)
         return paths
 
 
@@ -130,3 +217,18 @@ def _number(env, key: str, default: float) -> float:
         return float(value)
     except ValueError:
         raise ConfigError(f"{key}={value!r} is not a number") from None
+
+
+def _integer(env, key: str, default: int) -> int:
+    value = env.get(key)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{key}={value!r} is not a whole number") from None
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ***, for messages and logs."""
+    return re.sub(r"(://[^/:@]*):[^/]*@", r"\1:***@", url)

@@ -53,6 +53,28 @@ class UnknownExercise(SubmissionError, LookupError):
     http_status = 404
 
 
+class UserError(SubmissionError):
+    """A user record that cannot be written as given (bad name, role or e-mail)."""
+
+    http_status = 422
+
+
+class UnknownUser(UserError, LookupError):
+    """The name names no user."""
+
+    http_status = 404
+
+
+class DuplicateUser(UserError):
+    """A user of that name exists already."""
+
+    http_status = 409
+
+
+class RosterError(UserError):
+    """A roster file with bad lines; the message names the file and each bad line by number."""
+
+
 # ---------------------------------------------------------------- the setup's (exit 1, retried)
 
 class ConfigError(SetupError):
@@ -69,6 +91,14 @@ class SandboxUnavailable(SetupError):
     """The sandbox cannot start for an infrastructure reason: never the student's fault."""
 
 
+class DatabaseUnavailable(SetupError):
+    """The database cannot be reached or is not set up; the message names GRADER_DATABASE_URL."""
+
+
+class StorageUnavailable(SetupError):
+    """A stored submission file is missing or damaged (a storage folder not mounted, say)."""
+
+
 # ---------------------------------------------------------------- ours (exit 1)
 
 class ManifestError(GraderError):
@@ -77,3 +107,10 @@ class ManifestError(GraderError):
 
 class SuiteError(GraderError):
     """The hidden suite itself is broken or could not run."""
+
+
+class InvalidTransition(GraderError):
+    """A submission status change the lifecycle forbids (a backward move), or a grading attempt
+    recorded twice: a bug in the caller, never the student's fault."""
+
+    http_status = 409

@@ -1,0 +1,202 @@
+"""The tables, as SQLAlchemy 2.0 typed models. `migrations/` must create exactly this schema
+(tests/test_migrations.py compares them).
+
+A submission moves forward through SUBMISSION_STATUSES along TRANSITIONS only; each grading
+attempt of it is one GradingRun (history is kept), with one TestOutcome row per test.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
+                        MetaData, String, Text, TypeDecorator, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ..results import STATUSES as TEST_STATUSES
+
+ROLES = ("student", "ta", "instructor")
+
+SUBMISSION_STATUSES = ("received", "queued", "running", "graded", "failed", "error")
+FINAL_STATUSES = ("graded", "failed", "error")
+# The only moves a submission makes, all forward: graded (a score), failed (the submission's fault,
+# with a reason for the student), error (ours: a broken suite, or retries used up).
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "received": ("queued", "failed", "error"),
+    "queued": ("running", "failed", "error"),
+    "running": ("graded", "failed", "error"),
+    "graded": (),
+    "failed": (),
+    "error": (),
+}
+
+# Constraint names are fixed, so migrations can name what they alter on every database.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every database (SQLite keeps none: it is restored here)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the storage keeps aware UTC times only")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def _one_of(column: str, values) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_one_of("role", ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    section: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan",
+                                                  passive_deletes=True)
+
+    def __repr__(self) -> str:
+        return f"User({self.name!r}, {self.role})"
+
+
+class ApiToken(Base):
+    """An API token: only its sha256 is stored; the plain token is shown once, when issued."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class Exercise(Base):
+    """An exercise as its manifest says (`sync_exercises`); the id is the manifest's id."""
+
+    __tablename__ = "exercises"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    points: Mapped[float] = mapped_column(Float)               # the main score's maximum
+    bonus_points: Mapped[float] = mapped_column(Float, default=0.0)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    penalty_per_day: Mapped[float] = mapped_column(Float, default=0.0)    # fraction of the score
+    max_penalty: Mapped[float] = mapped_column(Float, default=0.0)        # fraction of the score
+    closed_after_due: Mapped[bool] = mapped_column(Boolean, default=False)
+    limits: Mapped[dict] = mapped_column(JSON, default=dict)
+    synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Submission(Base):
+    """One uploaded file for one exercise. The file itself lives in the content-addressed store
+    (`<storage_dir>/<sha[:2]>/<sha>`); the row keeps its sha256 and size."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", SUBMISSION_STATUSES), name="status"),
+        # the gradebook: a user's graded submissions per exercise
+        Index("ix_submissions_user_exercise_status", "user_id", "exercise_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    exercise_id: Mapped[str] = mapped_column(ForeignKey("exercises.id"))
+    filename: Mapped[str] = mapped_column(String(255))        # as uploaded: says .ipynb or .py
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)   # lateness counts from here
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)   # the first attempt's start
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(Text)          # the final word for the student, if any
+
+    user: Mapped[User] = relationship()
+    exercise: Mapped[Exercise] = relationship()
+    runs: Mapped[list[GradingRun]] = relationship(back_populates="submission", order_by="GradingRun.attempt",
+                                                  cascade="all, delete-orphan", passive_deletes=True)
+
+
+class GradingRun(Base):
+    """One grading attempt. `result` is the whole GradeResult.to_dict() (None when the attempt
+    ended in a setup problem: `infrastructure`, never a score); `error` is for operators only."""
+
+    __tablename__ = "grading_runs"
+    # the unique index leads with submission_id: it serves the gradebook's join too
+    __table_args__ = (UniqueConstraint("submission_id", "attempt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id", ondelete="CASCADE"))
+    attempt: Mapped[int] = mapped_column(Integer)
+    backend: Mapped[str] = mapped_column(String(16))
+    device: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_s: Mapped[float] = mapped_column(Float)
+    result: Mapped[dict | None] = mapped_column(JSON)
+    score: Mapped[float | None] = mapped_column(Float)
+    max_score: Mapped[float | None] = mapped_column(Float)
+    bonus: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+    infrastructure: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    submission: Mapped[Submission] = relationship(back_populates="runs")
+    tests: Mapped[list[TestOutcome]] = relationship(back_populates="run", order_by="TestOutcome.id",
+                                                    cascade="all, delete-orphan", passive_deletes=True)
+
+
+class TestOutcome(Base):
+    """One test of one run, as a row (per-test statistics without reading the JSON)."""
+
+    __tablename__ = "test_outcomes"
+    __test__ = False      # not a pytest class
+    __table_args__ = (
+        UniqueConstraint("run_id", "name"),
+        CheckConstraint(_one_of("status", TEST_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("grading_runs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    points: Mapped[float] = mapped_column(Float)
+    max_points: Mapped[float] = mapped_column(Float)
+    bonus: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    run: Mapped[GradingRun] = relationship(back_populates="tests")

@@ -1,0 +1,419 @@
+"""Every query and write of the service's database, in one place: the CLI, the worker and the
+web call these functions with a session from `db.session_scope(config)` and write no SQL of
+their own. Errors are those of `grader.errors` (UnknownUser, DuplicateUser, RosterError,
+UnknownExercise, IngestError, InvalidTransition, ...), so each caller knows whose fault it is.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import hmac
+import io
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path, PurePath
+
+from sqlalchemy import and_, func, select, true, update
+from sqlalchemy.orm import Session
+
+from ..config import Config
+from ..errors import (DuplicateUser, InvalidTransition, ManifestError, RosterError, UnknownExercise,
+                      UnknownUser, UsageError, UserError)
+from ..results import GradeResult
+from .files import FileStore
+from .models import (FINAL_STATUSES, ROLES, TRANSITIONS, ApiToken, Exercise, GradingRun, Submission,
+                     TestOutcome, User, utcnow)
+
+NAME = re.compile(r"[\w.@+-]{1,64}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+TOKEN_PREFIX = "grd_"
+
+# ---------------------------------------------------------------- users, passwords, tokens
+
+_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$n$r$p$salt$hash` (hashlib.scrypt, 16 MiB of memory per check)."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt)}${b64(digest)}"
+
+
+def verify_password(user: User, password: str) -> bool:
+    if not user.password_hash:
+        return False
+    try:
+        scheme, n, r, p, salt, digest = user.password_hash.split("$")
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                                dklen=len(expected))
+    except ValueError:
+        return False
+    return scheme == "scrypt" and hmac.compare_digest(actual, expected)
+
+
+def _check_user(name: str, role: str, email: str | None, section: str | None) -> None:
+    if not NAME.fullmatch(name or ""):
+        raise UserError(f"user name {name!r} must be 1 to 64 letters, digits or . _ @ + -")
+    if role not in ROLES:
+        raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if email is not None and (len(email) > 254 or not EMAIL.fullmatch(email)):
+        raise UserError(f"{email!r} is not an e-mail address")
+    if section is not None and len(section) > 64:
+        raise UserError(f"section {section[:20]!r}... is longer than 64 characters")
+
+
+def add_user(session: Session, name: str, role: str = "student", *, email: str | None = None,
+             section: str | None = None, password: str | None = None) -> User:
+    """A new user; DuplicateUser if the name is taken."""
+    _check_user(name, role, email, section)
+    if password is not None and not password:
+        raise UserError("the password is empty")
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise DuplicateUser(f"a user named {name!r} exists already")
+    user = User(name=name, role=role, email=email, section=section,
+                password_hash=hash_password(password) if password else None)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def get_user(session: Session, user: User | str) -> User:
+    """The user of that name (a User is returned as it is); UnknownUser if none."""
+    if isinstance(user, User):
+        return user
+    found = session.scalar(select(User).where(User.name == user))
+    if found is None:
+        raise UnknownUser(f"no user named {user!r}")
+    return found
+
+
+@dataclass(frozen=True)
+class RosterImport:
+    added: int
+    updated: int
+
+
+def import_roster(session: Session, roster: Path | Iterable[str], source: str | None = None) -> RosterImport:
+    """Add or update users from a CSV roster: columns name, email, section, role (a header row
+    naming them may come first, in any order; role defaults to student). Every line is checked
+    before anything is written: RosterError names each bad line by its number."""
+    if isinstance(roster, Path):
+        source = source or roster.name
+        try:
+            roster = roster.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise RosterError(f"cannot read roster {source}: {getattr(e, 'strerror', None) or e}") from None
+    source = source or "roster"
+    reader = csv.reader(roster)
+    columns = ["name", "email", "section", "role"]
+    rows, problems, seen = [], [], {}
+    for fields in reader:
+        line = reader.line_num
+        fields = [f.strip() for f in fields]
+        if not any(fields) or fields[0].startswith("#"):
+            continue
+        if not rows and not problems and not seen and "name" in [f.lower() for f in fields]:
+            columns = [f.lower() for f in fields]      # a header row
+            unknown = set(columns) - {"name", "email", "section", "role"}
+            if unknown:
+                raise RosterError(f"{source} line {line}: unknown column(s) {', '.join(sorted(unknown))}: "
+                                  "use name, email, section, role")
+            continue
+        if len(fields) > len(columns):
+            problems.append(f"line {line}: {len(fields)} fields, expected at most {len(columns)} "
+                            f"({', '.join(columns)})")
+            continue
+        row = dict(zip(columns, fields))
+        name = row.get("name", "")
+        entry = {"email": row.get("email") or None, "section": row.get("section") or None,
+                 "role": (row.get("role") or "student").lower()}
+        try:
+            _check_user(name, entry["role"], entry["email"], entry["section"])
+        except UserError as e:
+            problems.append(f"line {line}: {e}")
+            continue
+        if name in seen:
+            problems.append(f"line {line}: {name!r} is already on line {seen[name]}")
+            continue
+        seen[name] = line
+        rows.append((name, entry))
+    if problems:
+        raise RosterError(f"{source}: nothing imported; " + "; ".join(problems))
+    existing = {u.name: u for u in session.scalars(select(User).where(User.name.in_([n for n, _ in rows])))}
+    added = updated = 0
+    for name, entry in rows:
+        user = existing.get(name)
+        if user is None:
+            session.add(User(name=name, **entry))
+            added += 1
+        elif (user.email, user.section, user.role) != (entry["email"], entry["section"], entry["role"]):
+            user.email, user.section, user.role = entry["email"], entry["section"], entry["role"]
+            updated += 1
+    session.flush()
+    return RosterImport(added, updated)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User | str) -> str:
+    """A new API token for the user: returned once, in plain; only its sha256 is stored."""
+    user = get_user(session, user)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token)))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The token's user (its last use recorded), or None for a token that was never issued."""
+    if not token or not token.startswith(TOKEN_PREFIX):
+        return None
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    if row is None:
+        return None
+    row.last_used_at = utcnow()
+    return row.user
+
+
+# ---------------------------------------------------------------- exercises
+
+def sync_exercises(session: Session, config: Config) -> list[Exercise]:
+    """Make the exercises table say what the manifests under config.exercises_dir say: title,
+    points, bonus, limits, and (when the manifest has them) `due` and the `[late]` policy
+    (penalty_per_day, max_penalty as fractions of the score, closed_after_due). Exercises whose
+    manifest is gone are kept: submissions refer to them."""
+    from ..manifest import exercise_ids, load_exercise
+    synced = []
+    now = utcnow()
+    for exercise_id in exercise_ids(config.exercises_dir):
+        manifest = load_exercise(config.exercises_dir, exercise_id)
+        row = session.get(Exercise, exercise_id) or Exercise(id=exercise_id)
+        row.title = manifest.title
+        row.points = sum(t.points for t in manifest.tests if not t.bonus)
+        row.bonus_points = sum(t.points for t in manifest.tests if t.bonus)
+        row.limits = {"test_timeout_s": manifest.test_timeout_s, "suite_timeout_s": manifest.suite_timeout_s,
+                      "memory_mb": manifest.memory_mb, "cpu_threads": manifest.cpu_threads,
+                      "gpu": manifest.gpu, "gpu_memory_mb": manifest.gpu_memory_mb}
+        where = Path(manifest.folder) / "exercise.toml"
+        if "due" in manifest.extra:
+            row.due_at = _due(manifest.extra["due"], where)
+        if "late" in manifest.extra:
+            late = manifest.extra["late"]
+            try:
+                row.penalty_per_day = float(late.get("penalty_per_day", 0.0))
+                row.max_penalty = float(late.get("max_penalty", 1.0))
+                row.closed_after_due = bool(late.get("closed_after_due", False))
+            except (AttributeError, TypeError, ValueError) as e:
+                raise ManifestError(f"{where}: [late] must hold penalty_per_day, max_penalty (numbers) "
+                                    f"and closed_after_due (true/false): {e}") from None
+            if not (0 <= row.penalty_per_day <= 1 and 0 <= row.max_penalty <= 1):
+                raise ManifestError(f"{where}: [late] penalties are fractions of the score, from 0 to 1")
+        for default in ("penalty_per_day", "max_penalty"):
+            if getattr(row, default) is None:
+                setattr(row, default, 0.0)
+        if row.closed_after_due is None:
+            row.closed_after_due = False
+        row.synced_at = now
+        session.add(row)
+        synced.append(row)
+    session.flush()
+    return synced
+
+
+def _due(value, where: Path) -> datetime:
+    """A manifest's `due`: a TOML date-time (no offset: UTC) or date (end of that day, UTC)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ManifestError(f"{where}: due = {value!r} is not a date-time") from None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, date):
+        return datetime.combine(value, time(23, 59, 59), tzinfo=timezone.utc)
+    raise ManifestError(f"{where}: due = {value!r} is not a date-time")
+
+
+def get_exercise(session: Session, exercise_id: str) -> Exercise:
+    row = session.get(Exercise, exercise_id)
+    if row is None:
+        known = ", ".join(session.scalars(select(Exercise.id).order_by(Exercise.id))) or "none"
+        raise UnknownExercise(f"unknown exercise {exercise_id!r} (known: {known})")
+    return row
+
+
+# ---------------------------------------------------------------- submissions
+
+def create_submission(session: Session, config: Config, user: User | str, exercise_id: str, filename: str,
+                      data: bytes) -> Submission:
+    """Store the file (content-addressed, once) and write its submission row, status received.
+    The file's type and size are checked here (IngestError); its content when it is graded."""
+    from ..ingest import _check_size, _kind_of
+    user = get_user(session, user)
+    exercise = get_exercise(session, exercise_id)
+    filename = PurePath(filename.replace("\\", "/")).name[-255:]
+    _kind_of(filename)
+    _check_size(len(data), config.max_submission_bytes)
+    sha = FileStore(config.storage_dir).put(data)
+    submission = Submission(user_id=user.id, exercise_id=exercise.id, filename=filename, sha256=sha,
+                            size=len(data), status="received", attempts=0)
+    session.add(submission)
+    session.flush()
+    return submission
+
+
+def submission_data(config: Config, submission: Submission) -> bytes:
+    """The submitted bytes, from the file store (checked against the row's sha256)."""
+    return FileStore(config.storage_dir).get(submission.sha256)
+
+
+def get_submission(session: Session, submission_id: int) -> Submission:
+    submission = session.get(Submission, submission_id)
+    if submission is None:
+        raise LookupError(f"no submission {submission_id}")
+    return submission
+
+
+def mark_status(session: Session, submission: Submission, new_status: str, reason: str | None = None) -> Submission:
+    """Move the submission forward (TRANSITIONS) in one conditional UPDATE, so two workers cannot
+    both take it; anything else raises InvalidTransition. running counts an attempt; the final
+    statuses record finished_at and the reason shown to the student."""
+    if new_status not in TRANSITIONS:
+        raise InvalidTransition(f"{new_status!r} is not a submission status ({', '.join(TRANSITIONS)})")
+    sources = [status for status, targets in TRANSITIONS.items() if new_status in targets]
+    now = utcnow()
+    values: dict = {"status": new_status}
+    if new_status == "queued":
+        values["queued_at"] = now
+    elif new_status == "running":
+        values["started_at"] = now                 # once: nothing moves back to queued
+        values["attempts"] = Submission.attempts + 1
+    elif new_status in FINAL_STATUSES:
+        values["finished_at"] = now
+        values["reason"] = reason
+    session.flush()
+    changed = session.execute(update(Submission).where(Submission.id == submission.id, Submission.status.in_(sources))
+                              .values(**values).execution_options(synchronize_session=False)).rowcount
+    session.refresh(submission)
+    if changed != 1:
+        raise InvalidTransition(f"submission {submission.id} cannot move from {submission.status} to {new_status}")
+    return submission
+
+
+def start_attempt(session: Session, submission: Submission) -> int:
+    """A worker takes the submission: queued -> running (attempt 1), or, for a retry after a setup
+    problem, running stays running with one more attempt. Returns the attempt number."""
+    if submission.status == "queued":
+        return mark_status(session, submission, "running").attempts
+    session.flush()
+    changed = session.execute(update(Submission).where(Submission.id == submission.id, Submission.status == "running")
+                              .values(attempts=Submission.attempts + 1)
+                              .execution_options(synchronize_session=False)).rowcount
+    session.refresh(submission)
+    if changed != 1:
+        raise InvalidTransition(f"submission {submission.id} is {submission.status}: no attempt can start")
+    return submission.attempts
+
+
+def record_run(session: Session, submission: Submission, result: GradeResult | dict | None, *, backend: str,
+               attempt: int | None = None, device: str | None = None, started_at: datetime | None = None,
+               finished_at: datetime | None = None, error: str | None = None,
+               infrastructure: bool = False) -> GradingRun:
+    """Write one grading attempt of a running submission: the whole result as JSON, its score
+    columns, and one TestOutcome per test. A setup problem is recorded with result None and
+    infrastructure=True (never a score); `error` is for operators. Earlier attempts stay."""
+    if isinstance(result, dict):
+        result = GradeResult.from_dict(result)
+    session.flush()
+    session.refresh(submission)
+    attempt = attempt if attempt is not None else max(submission.attempts, 1)
+    if submission.status != "running":
+        raise InvalidTransition(f"submission {submission.id} is {submission.status}, not running: "
+                                "a grading run cannot be recorded")
+    if session.scalar(select(GradingRun.id).where(GradingRun.submission_id == submission.id,
+                                                  GradingRun.attempt == attempt)) is not None:
+        raise InvalidTransition(f"attempt {attempt} of submission {submission.id} is recorded already")
+    finished_at = finished_at or utcnow()
+    if started_at is None:
+        started_at = finished_at - timedelta(seconds=result.duration_s if result is not None else 0.0)
+    duration = (finished_at - started_at).total_seconds()
+    run = GradingRun(submission_id=submission.id, attempt=attempt, backend=backend,
+                     device=device or (result.sandbox.get("device") if result is not None else None),
+                     started_at=started_at, finished_at=finished_at, duration_s=duration,
+                     result=result.to_dict() if result is not None else None,
+                     score=result.score if result is not None else None,
+                     max_score=result.max_score if result is not None else None,
+                     bonus=result.bonus if result is not None else None,
+                     error=error, infrastructure=infrastructure)
+    if result is not None:
+        run.tests = [TestOutcome(name=t.name, status=t.status, points=t.points, max_points=t.max_points,
+                                 bonus=t.bonus) for t in result.tests]
+    session.add(run)
+    session.flush()
+    return run
+
+
+# ---------------------------------------------------------------- the gradebook
+
+GRADEBOOK_POLICIES = ("best", "latest")
+
+
+@dataclass(frozen=True)
+class GradebookRow:
+    """One student x one exercise: the counting submission's score, or None when none is graded."""
+
+    user: str
+    section: str | None
+    exercise: str
+    submission_id: int | None
+    score: float | None
+    max_score: float | None
+    bonus: float | None
+    received_at: datetime | None
+    submissions: int            # all of the student's submissions for the exercise, any status
+
+
+def gradebook(session: Session, policy: str = "best", roles: tuple[str, ...] = ("student",)) -> list[GradebookRow]:
+    """Every user of `roles` x every exercise, ordered by name then exercise. The counting
+    submission is, among the graded ones, the highest score + bonus (`best`, the later on ties)
+    or the last received (`latest`); its score is that of its last scored run."""
+    if policy not in GRADEBOOK_POLICIES:
+        raise UsageError(f"gradebook policy {policy!r} is not one of {', '.join(GRADEBOOK_POLICIES)}")
+    last_run = (select(GradingRun.submission_id, GradingRun.score, GradingRun.max_score, GradingRun.bonus,
+                       func.row_number().over(partition_by=GradingRun.submission_id,
+                                              order_by=GradingRun.attempt.desc()).label("rn"))
+                .where(GradingRun.score.is_not(None)).subquery())
+    total = last_run.c.score + func.coalesce(last_run.c.bonus, 0.0)
+    order = ([total.desc(), Submission.received_at.desc(), Submission.id.desc()] if policy == "best"
+             else [Submission.received_at.desc(), Submission.id.desc()])
+    ranked = (select(Submission.id, Submission.user_id, Submission.exercise_id, Submission.received_at,
+                     last_run.c.score, last_run.c.max_score, last_run.c.bonus,
+                     func.row_number().over(partition_by=(Submission.user_id, Submission.exercise_id),
+                                            order_by=order).label("rank"))
+              .join(last_run, and_(last_run.c.submission_id == Submission.id, last_run.c.rn == 1))
+              .where(Submission.status == "graded").subquery())
+    counts = (select(Submission.user_id, Submission.exercise_id, func.count().label("n"))
+              .group_by(Submission.user_id, Submission.exercise_id).subquery())
+    query = (select(User.name, User.section, Exercise.id, ranked.c.id, ranked.c.score, ranked.c.max_score,
+                    ranked.c.bonus, ranked.c.received_at, func.coalesce(counts.c.n, 0))
+             .select_from(User).join(Exercise, true())                  # every user x every exercise
+             .outerjoin(ranked, and_(ranked.c.user_id == User.id, ranked.c.exercise_id == Exercise.id,
+                                     ranked.c.rank == 1))
+             .outerjoin(counts, and_(counts.c.user_id == User.id, counts.c.exercise_id == Exercise.id))
+             .where(User.role.in_(roles))
+             .order_by(User.name, Exercise.id))
+    rows = []
+    for name, section, exercise, sid, score, max_score, bonus, received, n in session.execute(query):
+        if received is not None and received.tzinfo is None:      # SQLite: a subquery's column is plain
+            received = received.replace(tzinfo=timezone.utc)
+        rows.append(GradebookRow(name, section, exercise, sid, score, max_score, bonus, received, int(n)))
+    return rows
