@@ -2,6 +2,8 @@
 
 Exit status: 0 when grading completed (whatever the score), 2 for bad usage or a submission that
 cannot be read (with the reason), 1 for an internal error or a setup problem (datasets, sandbox).
+The service's `db` and `users` commands follow the same rule (2: unknown user, bad role, bad roster
+line; 1: the database cannot be reached); they import `grader.storage` only when they run.
 """
 from __future__ import annotations
 
