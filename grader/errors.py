@@ -53,6 +53,12 @@ class UnknownExercise(SubmissionError, LookupError):
     http_status = 404
 
 
+class UnknownSubmission(SubmissionError, LookupError):
+    """The id names no submission."""
+
+    http_status = 404
+
+
 class UserError(SubmissionError):
     """A user record that cannot be written as given (bad name, role or e-mail)."""
 

@@ -16,7 +16,6 @@ import sys
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
@@ -171,7 +170,7 @@ def test_roster_import_checks_every_line_before_writing(db, tmp_path):
         assert repo.import_roster(session, roster) == repo.RosterImport(added=3, updated=0)
     # no header: name, email, section, role; existing users are updated
     with session_scope(db) as session:
-        done = repo.import_roster(session, ["ann,ann@uni.example,B,student", "fay,fay@uni.example"], "upload.csv")
+        done = repo.import_roster(session, b"ann,ann@uni.example,B,student\r\nfay,fay@uni.example\r\n", "upload.csv")
         assert done == repo.RosterImport(added=1, updated=1)
         users = {u.name: (u.email, u.section, u.role) for u in session.scalars(select(User))}
     assert users == {"ann": ("ann@uni.example", "B", "student"), "dan": (None, None, "ta"),
@@ -315,7 +314,9 @@ def test_status_only_moves_forward(db):
         with pytest.raises(errors.InvalidTransition, match="no attempt can start"):
             repo.start_attempt(session, submission)
     with session_scope(db) as session:
-        assert session.get(Submission, sid).status == "failed"
+        assert repo.get_submission(session, sid).status == "failed"
+        with pytest.raises(errors.UnknownSubmission, match="no submission 999"):
+            repo.get_submission(session, 999)
     assert issubclass(errors.InvalidTransition, errors.GraderError) and errors.InvalidTransition.exit_code == 1
 
 
@@ -334,6 +335,7 @@ def test_record_run_writes_the_run_and_its_tests_and_keeps_history(db):
         assert failed.duration_s == 2.0
         repo.start_attempt(session, submission)
         run = repo.record_run(session, submission, toy_result(4, 1).to_dict(), backend="local", device="cuda:0")
+        assert (run.attempt, len(run.tests)) == (2, 4)
         with pytest.raises(errors.InvalidTransition, match="attempt 2 of submission 1 is recorded already"):
             repo.record_run(session, submission, toy_result(5), backend="local")
         repo.mark_status(session, submission, "graded")

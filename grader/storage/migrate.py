@@ -20,7 +20,8 @@ def migrations_dir() -> Path:
     package_parent = Path(__file__).resolve().parent.parent.parent
     candidates = [package_parent / "migrations", Path.cwd() / "migrations"]
     for folder in candidates:
-        if (folder / "env.py").is_file() and (folder / "versions").is_dir():
+        env = folder / "env.py"
+        if env.is_file() and (folder / "versions").is_dir() and "grader.storage" in env.read_text():
             return folder
     raise SetupError("the database migrations are missing (looked in "
                      + ", ".join(str(c) for c in candidates)

@@ -19,7 +19,8 @@ ROLES = ("student", "ta", "instructor")
 SUBMISSION_STATUSES = ("received", "queued", "running", "graded", "failed", "error")
 FINAL_STATUSES = ("graded", "failed", "error")
 # The only moves a submission makes, all forward: graded (a score), failed (the submission's fault,
-# with a reason for the student), error (ours: a broken suite, or retries used up).
+# with a reason for the student), error (ours: a broken suite, or retries used up). A retry after a
+# setup problem stays `running`: `repository.start_attempt` counts it in `attempts`.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "received": ("queued", "failed", "error"),
     "queued": ("running", "failed", "error"),

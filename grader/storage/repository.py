@@ -9,7 +9,6 @@ import base64
 import csv
 import hashlib
 import hmac
-import io
 import re
 import secrets
 from collections.abc import Iterable
@@ -18,11 +17,12 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path, PurePath
 
 from sqlalchemy import and_, func, select, true, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..config import Config
 from ..errors import (DuplicateUser, InvalidTransition, ManifestError, RosterError, UnknownExercise,
-                      UnknownUser, UsageError, UserError)
+                      UnknownSubmission, UnknownUser, UsageError, UserError)
 from ..results import GradeResult
 from .files import FileStore
 from .models import (FINAL_STATUSES, ROLES, TRANSITIONS, ApiToken, Exercise, GradingRun, Submission,
@@ -80,7 +80,10 @@ def add_user(session: Session, name: str, role: str = "student", *, email: str |
     user = User(name=name, role=role, email=email, section=section,
                 password_hash=hash_password(password) if password else None)
     session.add(user)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:                  # added by someone else meanwhile
+        raise DuplicateUser(f"a user named {name!r} exists already") from None
     return user
 
 
@@ -100,7 +103,8 @@ class RosterImport:
     updated: int
 
 
-def import_roster(session: Session, roster: Path | Iterable[str], source: str | None = None) -> RosterImport:
+def import_roster(session: Session, roster: Path | str | bytes | Iterable[str],
+                  source: str | None = None) -> RosterImport:
     """Add or update users from a CSV roster: columns name, email, section, role (a header row
     naming them may come first, in any order; role defaults to student). Every line is checked
     before anything is written: RosterError names each bad line by its number."""
@@ -110,6 +114,8 @@ def import_roster(session: Session, roster: Path | Iterable[str], source: str | 
             roster = roster.read_text(encoding="utf-8-sig").splitlines()
         except (OSError, UnicodeDecodeError) as e:
             raise RosterError(f"cannot read roster {source}: {getattr(e, 'strerror', None) or e}") from None
+    if isinstance(roster, (str, bytes)):            # the whole text of an upload
+        roster = (roster.decode("utf-8-sig") if isinstance(roster, bytes) else roster).splitlines()
     source = source or "roster"
     reader = csv.reader(roster)
     columns = ["name", "email", "section", "role"]
@@ -279,7 +285,7 @@ def submission_data(config: Config, submission: Submission) -> bytes:
 def get_submission(session: Session, submission_id: int) -> Submission:
     submission = session.get(Submission, submission_id)
     if submission is None:
-        raise LookupError(f"no submission {submission_id}")
+        raise UnknownSubmission(f"no submission {submission_id}")
     return submission
 
 
