@@ -68,7 +68,73 @@ def build_parser() -> argparse.ArgumentParser:
     roster.add_argument("roster", type=Path)
     token = user_verbs.add_parser("token", help="print a new API token for the user (shown only this once)")
     token.add_argument("name")
+    _queue_verbs(sub)
     return parser
+
+
+def _queue_verbs(sub) -> None:
+    """The service's queue: submit, status, regrade, worker (grader/service.py does the work)."""
+    submit = sub.add_parser("submit", help="store a submission and queue it for a worker")
+    submit.add_argument("exercise")
+    submit.add_argument("file", type=Path)
+    submit.add_argument("--user", required=True, help="the student's user name")
+    submit.add_argument("--wait", action="store_true", help="block until it is graded (or failed)")
+    submit.add_argument("--json", action="store_true",
+                        help="print one JSON object {id, status, score, max_score, result?}")
+    status = sub.add_parser("status", help="a submission's status (and result, once graded)")
+    status.add_argument("id", type=int)
+    status.add_argument("--json", action="store_true")
+    regrade = sub.add_parser("regrade", help="grade final submissions again (a new attempt each)")
+    which = regrade.add_mutually_exclusive_group(required=True)
+    which.add_argument("--submission", type=int)
+    which.add_argument("--exercise")
+    regrade.add_argument("--wait", action="store_true")
+    worker = sub.add_parser("worker", help="run a grading worker (Celery, prefork) on GRADER_BROKER_URL")
+    worker.add_argument("--concurrency", type=int, help="grading processes (default GRADER_WORKER_CONCURRENCY)")
+    worker.add_argument("--queues", default="cpu,gpu", help="cpu, gpu or cpu,gpu (default)")
+
+
+def _queue(args, config) -> int:
+    """`grader submit|status|regrade|worker`: exit 0 done, 2 bad input (or a failed submission),
+    1 a setup problem (or a submission that ended `error`)."""
+    from . import service
+    from .errors import GraderError
+    try:
+        if args.command == "worker":
+            from .queue.worker import run_worker
+            return run_worker(config, args.concurrency, args.queues)
+        if args.command == "submit":
+            from .ingest import read_submission_file
+            if not args.file.is_file():
+                raise UsageError(f"cannot read {args.file}: no such file")
+            data = read_submission_file(args.file, config.max_submission_bytes)
+            submission_id = service.submit(config, args.user, args.exercise, args.file.name, data)
+            current = service.wait(config, submission_id) if args.wait else service.status(config, submission_id)
+            return _print_status(current, args.json)
+        if args.command == "status":
+            return _print_status(service.status(config, args.id), args.json)
+        ids = service.regrade(config, args.submission, args.exercise)
+        print(f"{len(ids)} submission(s) queued again" + (f": {', '.join(map(str, ids))}" if ids else ""))
+        code = 0
+        for submission_id in ids if args.wait else []:
+            code = max(code, _print_status(service.wait(config, submission_id), False))
+        return code
+    except GraderError as e:
+        print(f"grader: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+def _print_status(current: dict, as_json: bool) -> int:
+    if as_json:
+        keys = ["id", "status", "score", "max_score"] + [k for k in ("reason", "result") if k in current]
+        print(json.dumps({k: current[k] for k in keys}))
+    else:
+        score = f" {current['score']:g}/{current['max_score']:g}" if current["score"] is not None else ""
+        reason = f": {current['reason']}" if current.get("reason") else ""
+        print(f"submission {current['id']} ({current['exercise']}, {current['user']}): "
+              f"{current['status']}{score}{reason}")
+    return {"failed": 2, "error": 1}.get(current["status"], 0)
+
 
 
 def _db(args, config) -> int:
@@ -173,6 +239,8 @@ def main(argv=None) -> int:
             return _sandbox(args, config)
         if args.command in ("db", "users"):
             return _service(args, config)
+        if args.command in ("submit", "status", "regrade", "worker"):
+            return _queue(args, config)
         if args.command == "exercises":
             for exercise_id in exercise_ids(config.exercises_dir):
                 print(exercise_id)

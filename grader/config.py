@@ -19,6 +19,7 @@
 | storage_dir          | GRADER_STORAGE_DIR       | <instance_dir>/submissions       |
 | worker_concurrency   | GRADER_WORKER_CONCURRENCY | 2 (grading processes per worker) |
 | gpu_slots            | GRADER_GPU_SLOTS         | "" (kept as given; the queue parses it) |
+| sweep_after_s        | GRADER_SWEEP_AFTER_S     | None: derived from the manifests' suite_timeout_s (grader/queue/settings.py) |
 
 The service settings (the last six) are only read by the storage, the queue and the web; the
 default broker is kombu's SQLAlchemy transport on a SQLite file: unlike `memory://` (one process
@@ -71,6 +72,9 @@ class Config:
     storage_dir: Path | None = None         # content-addressed submission files
     worker_concurrency: int = 2
     gpu_slots: str = ""
+    # the queue's sweep: a submission queued or running this long without news is sent again
+    # (None: derived from the longest suite_timeout_s, see grader/queue/settings.py); tests shorten it
+    sweep_after_s: float | None = None
 
     @classmethod
     def from_env(cls, environ=None) -> "Config":
@@ -103,6 +107,7 @@ class Config:
             storage_dir=path("GRADER_STORAGE_DIR", None),
             worker_concurrency=_integer(env, "GRADER_WORKER_CONCURRENCY", cls.worker_concurrency),
             gpu_slots=env.get("GRADER_GPU_SLOTS", cls.gpu_slots),
+            sweep_after_s=_number(env, "GRADER_SWEEP_AFTER_S", None),
         )
 
     def __post_init__(self):
@@ -156,6 +161,9 @@ class Config:
                               "from 1 to 256")
         if not re.fullmatch(r"[\w:,;=*/.+ -]*", self.gpu_slots):
             raise ConfigError(f"GRADER_GPU_SLOTS={self.gpu_slots!r} has characters a GPU slot list cannot hold")
+        if self.sweep_after_s is not None and not 0 < self.sweep_after_s <= 7 * 24 * 3600:
+            raise ConfigError(f"GRADER_SWEEP_AFTER_S={self.sweep_after_s:g} must be a number of seconds "
+                              "between 0 and a week")
 
     def web_secret_key(self) -> str:
         """The web app's signing key: GRADER_SECRET_KEY, or else one generated on first use into

@@ -6,6 +6,7 @@ tables yet, comes out as `DatabaseUnavailable` (a SetupError naming GRADER_DATAB
 """
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,6 +69,20 @@ def get_engine(config: Config) -> Engine:
         if url not in _engines:
             _engines[url] = make_engine(config)
         return _engines[url]
+
+
+def _forget_after_fork() -> None:
+    """In a forked child (the worker's prefork pool): new lock, no inherited engines. The parent's
+    pooled connections are dropped without closing them (closing would end the parent's sessions)."""
+    global _lock
+    _lock = threading.Lock()
+    for engine in _engines.values():
+        engine.dispose(close=False)
+    _engines.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def dispose_engines() -> None:

@@ -29,6 +29,8 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "failed": (),
     "error": (),
 }
+# The one backward move, outside TRANSITIONS: an instructor's regrade sends a final submission
+# back to queued (`repository.requeue_for_regrade`); its earlier runs stay, the next is a new attempt.
 
 # Constraint names are fixed, so migrations can name what they alter on every database.
 NAMING = {
@@ -141,8 +143,9 @@ class Submission(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)   # lateness counts from here
+    # when it was last handed to the queue or taken by a worker (the queue's sweep counts from here)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)   # the first attempt's start
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)   # the current attempt's start
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16), default="received")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

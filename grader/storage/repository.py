@@ -301,7 +301,7 @@ def mark_status(session: Session, submission: Submission, new_status: str, reaso
     if new_status == "queued":
         values["queued_at"] = now
     elif new_status == "running":
-        values["started_at"] = now                 # once: nothing moves back to queued
+        values["started_at"] = now                 # the attempt's start (the queue's retries move it)
         values["attempts"] = Submission.attempts + 1
     elif new_status in FINAL_STATUSES:
         values["finished_at"] = now
@@ -423,3 +423,83 @@ def gradebook(session: Session, policy: str = "best", roles: tuple[str, ...] = (
             received = received.replace(tzinfo=timezone.utc)
         rows.append(GradebookRow(name, section, exercise, sid, score, max_score, bonus, received, int(n)))
     return rows
+
+
+# ---------------------------------------------------------------- the queue's bookkeeping
+
+def touch_dispatched(session: Session, submission: Submission, expected: datetime | None = None,
+                     statuses: tuple[str, ...] = ("queued", "running")) -> bool:
+    """Record that the submission was handed to the queue or taken by a worker now (queued_at),
+    in one conditional UPDATE: with `expected`, only if nobody touched it since (two sweeps never
+    both re-send). False when another process won, or the status is no longer one of `statuses`."""
+    session.flush()
+    where = [Submission.id == submission.id, Submission.status.in_(statuses)]
+    if expected is not None:
+        where.append(Submission.queued_at == expected)
+    changed = session.execute(update(Submission).where(*where).values(queued_at=utcnow())
+                              .execution_options(synchronize_session=False)).rowcount
+    session.refresh(submission)
+    return changed == 1
+
+
+def requeue_for_regrade(session: Session, submission: Submission) -> Submission:
+    """The one backward move: a final submission (graded, failed, error) goes back to queued for
+    a new attempt (an instructor's regrade). Its runs stay; finished_at and reason are cleared.
+    A submission that is not final is left alone (it will be graded anyway): InvalidTransition."""
+    session.flush()
+    changed = session.execute(update(Submission).where(Submission.id == submission.id,
+                                                       Submission.status.in_(FINAL_STATUSES))
+                              .values(status="queued", queued_at=utcnow(), finished_at=None, reason=None)
+                              .execution_options(synchronize_session=False)).rowcount
+    session.refresh(submission)
+    if changed != 1:
+        raise InvalidTransition(f"submission {submission.id} is {submission.status}: only a graded, failed "
+                                "or error submission can be regraded")
+    return submission
+
+
+def recorded_attempts(session: Session, submission: Submission) -> list[GradingRun]:
+    """The submission's runs, oldest attempt first."""
+    return list(session.scalars(select(GradingRun).where(GradingRun.submission_id == submission.id)
+                                .order_by(GradingRun.attempt)))
+
+
+def latest_run(session: Session, submission: Submission) -> GradingRun | None:
+    return session.scalar(select(GradingRun).where(GradingRun.submission_id == submission.id)
+                          .order_by(GradingRun.attempt.desc()).limit(1))
+
+
+def submissions_in(session: Session, statuses: Iterable[str], ids: Iterable[int] | None = None,
+                   exercise_id: str | None = None) -> list[Submission]:
+    """Submissions with one of `statuses` (optionally only these ids / this exercise), oldest first."""
+    query = select(Submission).where(Submission.status.in_(list(statuses)))
+    if ids is not None:
+        query = query.where(Submission.id.in_(list(ids)))
+    if exercise_id is not None:
+        query = query.where(Submission.exercise_id == exercise_id)
+    return list(session.scalars(query.order_by(Submission.id)))
+
+
+def begin_retry(session: Session, submission: Submission, attempt: int) -> bool:
+    """A retry after a setup problem: running with attempts == attempt - 1 becomes attempt, its
+    start now. One conditional UPDATE: of two messages for the same retry, one wins (True)."""
+    session.flush()
+    changed = session.execute(update(Submission).where(Submission.id == submission.id, Submission.status == "running",
+                                                       Submission.attempts == attempt - 1)
+                              .values(attempts=attempt, started_at=utcnow())
+                              .execution_options(synchronize_session=False)).rowcount
+    session.refresh(submission)
+    return changed == 1
+
+
+def restart_attempt(session: Session, submission: Submission, attempt: int, started_before: datetime) -> bool:
+    """The same attempt again, after its worker died (its start is older than `started_before`,
+    past the queue's hard time limit): one conditional UPDATE, so only one taker wins (True)."""
+    session.flush()
+    changed = session.execute(update(Submission).where(Submission.id == submission.id, Submission.status == "running",
+                                                       Submission.attempts == attempt,
+                                                       Submission.started_at < started_before)
+                              .values(started_at=utcnow())
+                              .execution_options(synchronize_session=False)).rowcount
+    session.refresh(submission)
+    return changed == 1

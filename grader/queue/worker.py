@@ -1,0 +1,85 @@
+"""`grader worker`: a Celery worker (prefork pool) on the cpu and/or gpu queues, with the sweep on a
+timer thread in its main process.
+
+At start, with the docker backend, every sandbox container left by a killed worker on this host
+is removed (`reap_orphans(..., only_dead_owners=False)`: run one worker per host, as compose does).
+The sandbox backend itself is built by `grade()` per submission (it takes a backend name, not an
+object); building it is cheap (a docker client, or a few path checks), so it is not cached here.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+
+from ..config import Config
+from .app import QUEUES, make_celery
+
+log = logging.getLogger("grader.queue")
+
+
+def check_queues(text: str) -> list[str]:
+    from ..errors import UsageError
+    queues = [q.strip() for q in text.split(",") if q.strip()]
+    unknown = [q for q in queues if q not in QUEUES]
+    if not queues or unknown:
+        raise UsageError(f"--queues {text!r}: use cpu, gpu or cpu,gpu")
+    return queues
+
+
+class Sweeper(threading.Thread):
+    """Runs `service.sweep` every interval, in the worker's main process (never in pool children)."""
+
+    def __init__(self, config: Config, interval_s: float):
+        super().__init__(name="grader-sweep", daemon=True)
+        self.config, self.interval_s = config, interval_s
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        from ..service import sweep
+        while not self.stopped.is_set():
+            try:
+                done = sweep(self.config)
+                if any(done.values()):
+                    log.warning("sweep: %s", done)
+            except Exception as e:  # noqa: BLE001 - a database down: the next round
+                log.warning("sweep failed: %s", e)
+            self.stopped.wait(self.interval_s)
+
+
+def run_worker(config: Config, concurrency: int | None = None, queues: str = "cpu,gpu",
+               loglevel: str = "INFO") -> int:
+    names = check_queues(queues)
+    logging.basicConfig(level=loglevel, format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    if config.backend == "docker":
+        from ..sandbox.container import engine, reap_orphans
+        removed = reap_orphans(engine(), only_dead_owners=False)
+        if removed:
+            log.warning("removed %s sandbox container(s) left by a killed worker", removed)
+    # the database must be reachable and migrated before the worker takes anything
+    from ..storage import repository as repo
+    from ..storage.db import dispose_engines, session_scope
+    with session_scope(config) as session:
+        repo.sync_exercises(session, config)
+    dispose_engines()
+    app = make_celery(config)
+    sweeper = Sweeper(config, app.grader_timings.sweep_interval_s)
+
+    from celery import signals
+
+    @signals.worker_ready.connect(weak=False)
+    def _start_sweeper(**_):
+        sweeper.start()
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _stop_sweeper(**_):
+        sweeper.stopped.set()
+
+    argv = ["worker", "--pool", "prefork", "--concurrency", str(concurrency or config.worker_concurrency),
+            "--queues", ",".join(names), "--hostname", f"grader-{os.getpid()}@{socket.gethostname()}",
+            "--loglevel", loglevel, "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    app.worker_main(argv)
+    return 0
