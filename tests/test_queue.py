@@ -1,0 +1,300 @@
+"""The grading queue with real components: worker processes started as `grader worker`, PostgreSQL
+(a scratch database per test), Redis (a free database number of the server on 127.0.0.1:6379),
+and the embedded default (SQLite database and broker, no server). Nothing is mocked: a test
+submits through the CLI or `grader.service`, and reads the outcome back from the database.
+
+Markers: postgres (PostgreSQL on 127.0.0.1:5432), redis (Redis on 127.0.0.1:6379), slow.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from conftest import FIXTURES, ROOT, TOY_SOLUTION, grader
+from grader.config import Config
+from grader.storage import migrate, repository as repo
+from grader.storage.db import dispose_engines, session_scope
+from grader.storage.models import GradingRun, Submission, TestOutcome
+from test_storage import scratch_database
+
+EXERCISES = FIXTURES / "exercises"
+REDIS = os.environ.get("TEST_REDIS_HOST", "127.0.0.1:6379")
+
+
+# ---------------------------------------------------------------- the components
+
+def require_redis() -> None:
+    import redis
+    try:
+        redis.Redis.from_url(f"redis://{REDIS}/0", socket_connect_timeout=3).ping()
+    except Exception as e:  # noqa: BLE001
+        problem = f"Redis at {REDIS} unavailable: {e}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI starts Redis before the tests, yet: {problem}", pytrace=False)
+        pytest.skip(problem)
+
+
+@contextmanager
+def free_redis_db():
+    """A broker URL on an empty Redis database number (flushed afterwards)."""
+    import redis
+    require_redis()
+    for number in range(15, 0, -1):
+        client = redis.Redis.from_url(f"redis://{REDIS}/{number}")
+        # claim it: a key that says whose it is, set only if the database is empty of claims
+        if client.dbsize() == 0 and client.set("grader-test-claim", str(os.getpid()), nx=True):
+            try:
+                yield f"redis://{REDIS}/{number}"
+            finally:
+                client.flushdb()
+            return
+    pytest.skip("no free Redis database number")
+
+
+class Service:
+    """One service setup: its settings (as environment variables and as a Config), and the
+    worker processes started from it (each in its own process group, killed at the end)."""
+
+    def __init__(self, tmp_path: Path, database_url: str | None, broker_url: str | None, **env):
+        self.tmp = tmp_path
+        self.env = {**os.environ, "GRADER_EXERCISES_DIR": str(EXERCISES), "GRADER_INSTANCE_DIR": str(tmp_path),
+                    **({"GRADER_DATABASE_URL": database_url} if database_url else {}),
+                    **({"GRADER_BROKER_URL": broker_url} if broker_url else {}), **env}
+        self.config = Config.from_env(self.env)
+        self.workers: list[subprocess.Popen] = []
+        migrate.upgrade(self.config)
+        with session_scope(self.config) as session:
+            repo.sync_exercises(session, self.config)
+            repo.add_user(session, "alice")
+
+    def start_worker(self, concurrency: int = 1, **env) -> subprocess.Popen:
+        log = open(self.tmp / f"worker-{len(self.workers)}.log", "w")
+        proc = subprocess.Popen([sys.executable, "-m", "grader", "worker", "--concurrency", str(concurrency)],
+                                env={**self.env, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        proc.log_path = Path(log.name)
+        self.workers.append(proc)
+        deadline = time.monotonic() + 60
+        while " ready." not in proc.log_path.read_text():
+            assert proc.poll() is None, proc.log_path.read_text()
+            assert time.monotonic() < deadline, "worker not ready after 60 s:\n" + proc.log_path.read_text()
+            time.sleep(0.2)
+        return proc
+
+    def kill(self, proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
+        """The worker and its pool children (its own process group)."""
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        proc.wait(timeout=30)
+
+    def close(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                self.kill(proc)
+        dispose_engines()
+
+    def cli(self, *args, timeout=180):
+        return subprocess.run([sys.executable, "-m", "grader", *args], env=self.env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def submit(self, source: str, name: str = "sub.py") -> int:
+        from grader import service
+        return service.submit(self.config, "alice", "toy", name, source.encode())
+
+    def wait(self, submission_id: int, timeout_s: float = 120) -> dict:
+        from grader import service
+        try:
+            return service.wait(self.config, submission_id, timeout_s)
+        except TimeoutError:
+            logs = "\n".join(p.log_path.read_text()[-3000:] for p in self.workers)
+            raise AssertionError(f"submission {submission_id} not final after {timeout_s} s; workers:\n{logs}")
+
+    def runs(self, submission_id: int) -> list[GradingRun]:
+        with session_scope(self.config) as session:
+            return list(session.scalars(select(GradingRun).where(GradingRun.submission_id == submission_id)
+                                        .order_by(GradingRun.attempt)))
+
+    def outcome_rows(self, submission_id: int) -> int:
+        with session_scope(self.config) as session:
+            return session.scalar(select(func.count()).select_from(TestOutcome).join(GradingRun)
+                                  .where(GradingRun.submission_id == submission_id))
+
+
+@pytest.fixture
+def production(tmp_path):
+    """PostgreSQL (scratch database) + Redis (a free database number)."""
+    with scratch_database() as database_url, free_redis_db() as broker_url:
+        service = Service(tmp_path, database_url, broker_url, GRADER_SWEEP_AFTER_S="8")
+        try:
+            yield service
+        finally:
+            service.close()
+
+
+def reference_run(source: str, tmp_path: Path) -> dict:
+    path = tmp_path / "reference-run.py"
+    path.write_text(source)
+    run = grader("run", "toy", str(path), "--json", env={"GRADER_EXERCISES_DIR": str(EXERCISES)})
+    assert run.code == 0, run.stderr
+    return run.result
+
+
+def same_grading(result: dict, expected: dict) -> None:
+    assert (result["score"], result["max_score"], result["bonus"]) == \
+           (expected["score"], expected["max_score"], expected["bonus"])
+    assert [(t["name"], t["status"], t["points"]) for t in result["tests"]] == \
+           [(t["name"], t["status"], t["points"]) for t in expected["tests"]]
+
+
+# ---------------------------------------------------------------- a. submit --wait
+
+PARTIAL = TOY_SOLUTION + "\n\ndef scale(x, k):\n    return x\n"
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_submit_wait_scores_as_grader_run(production, tmp_path):
+    production.start_worker()
+    path = tmp_path / "partial.py"
+    path.write_text(PARTIAL)
+    done = production.cli("submit", "toy", str(path), "--user", "alice", "--wait", "--json")
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert set(printed) == {"id", "status", "score", "max_score", "result"}
+    assert printed["status"] == "graded" and printed["score"] == 4.0 and printed["max_score"] == 6.0
+    same_grading(printed["result"], reference_run(PARTIAL, tmp_path))
+    status = production.cli("status", str(printed["id"]), "--json")
+    assert json.loads(status.stdout) == printed
+    assert len(production.runs(printed["id"])) == 1 and production.outcome_rows(printed["id"]) == 4
+    # bad input: exit 2 with the reason, nothing stored
+    for args, words in [(("toy", str(path), "--user", "nobody"), "no user named 'nobody'"),
+                        (("nope", str(path), "--user", "alice"), "unknown exercise 'nope'"),
+                        (("toy", str(tmp_path / "missing.py"), "--user", "alice"), "no such file")]:
+        bad = production.cli("submit", *args)
+        assert bad.returncode == 2 and words in bad.stderr, bad.stderr
+    assert production.cli("status", "999").returncode == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_file_that_cannot_be_graded_fails_with_its_reason(production, tmp_path):
+    production.start_worker()
+    path = tmp_path / "broken.ipynb"
+    path.write_text("{ this is not a notebook")
+    done = production.cli("submit", "toy", str(path), "--user", "alice", "--wait", "--json")
+    printed = json.loads(done.stdout)
+    assert done.returncode == 2 and printed["status"] == "failed" and printed["score"] is None
+    assert "notebook" in printed["reason"].lower() and "result" not in printed
+    (run,) = production.runs(printed["id"])
+    assert run.score is None and not run.infrastructure
+
+
+def test_embedded_default_needs_no_server(tmp_path):
+    """No GRADER_DATABASE_URL, no GRADER_BROKER_URL: SQLite database and SQLite broker."""
+    service = Service(tmp_path, None, None)
+    assert service.config.broker_url.startswith("sqla+sqlite:///")
+    try:
+        service.start_worker()
+        path = tmp_path / "partial.py"
+        path.write_text(PARTIAL)
+        done = service.cli("submit", "toy", str(path), "--user", "alice", "--wait", "--json")
+        assert done.returncode == 0, done.stderr
+        printed = json.loads(done.stdout)
+        assert printed["status"] == "graded"
+        same_grading(printed["result"], reference_run(PARTIAL, tmp_path))
+        assert (tmp_path / "grader.db").is_file() and (tmp_path / "broker.db").is_file()
+    finally:
+        service.close()
+
+
+# ---------------------------------------------------------------- b. a worker killed mid-grading
+
+SLOW = TOY_SOLUTION + "\n\nimport time\n\ndef add(a, b):\n    time.sleep(2.5)\n    return a + b\n" \
+                      "\n\ndef scale(x, k):\n    time.sleep(2.5)\n    return np.asarray(x) * k\n"
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_worker_killed_mid_grading_is_graded_exactly_once(production, tmp_path):
+    first = production.start_worker()
+    submission_id = production.submit(SLOW)
+    deadline = time.monotonic() + 60
+    from grader import service
+    while service.status(production.config, submission_id)["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(1.0)                                   # inside test_add's sleep
+    production.kill(first)                            # SIGKILL: the worker and its pool child
+    assert service.status(production.config, submission_id)["status"] == "running"
+    production.start_worker()
+    final = production.wait(submission_id, timeout_s=90)
+    assert final["status"] == "graded"
+    same_grading(final["result"], reference_run(SLOW, tmp_path))
+    runs = production.runs(submission_id)
+    assert [(r.attempt, r.infrastructure) for r in runs] == [(1, False)]
+    assert production.outcome_rows(submission_id) == 4          # no duplicate per-test rows
+    time.sleep(3)                                     # a late duplicate message changes nothing
+    assert len(production.runs(submission_id)) == 1
+
+
+# ---------------------------------------------------------------- c. a setup problem
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_setup_problem_is_retried_then_error_never_a_score(production, tmp_path):
+    bare = tmp_path / "bare-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    production.start_worker(GRADER_SANDBOX_PYTHON=str(bare / "bin" / "python"))
+    submission_id = production.submit(TOY_SOLUTION)
+    final = production.wait(submission_id, timeout_s=120)
+    assert final["status"] == "error" and final["score"] is None and "result" not in final
+    assert "not scored" in final["reason"] and "numpy" not in final["reason"]    # operators' details stay ours
+    runs = production.runs(submission_id)
+    assert [r.attempt for r in runs] == [1, 2, 3]
+    assert all(r.infrastructure and r.score is None and r.result is None for r in runs)
+    assert all("cannot import the course's packages" in r.error for r in runs)
+    assert production.outcome_rows(submission_id) == 0
+    # the gradebook has no score for it; a regrade on a working worker grades it
+    with session_scope(production.config) as session:
+        (row,) = [r for r in repo.gradebook(session) if r.exercise == "toy"]
+        assert row.score is None
+    for proc in production.workers:
+        production.kill(proc)
+    production.start_worker()
+    regrade = production.cli("regrade", "--submission", str(submission_id), "--wait")
+    assert regrade.returncode == 0, regrade.stdout + regrade.stderr
+    final = production.wait(submission_id)
+    assert final["status"] == "graded" and final["score"] == 6.0
+    assert [r.attempt for r in production.runs(submission_id)] == [1, 2, 3, 4]
+
+
+# ---------------------------------------------------------------- d. a crash between storing and sending
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_the_sweep_sends_what_a_crash_left_behind(production):
+    from grader import service
+    stored = service.store_submission(production.config, "alice", "toy", "sub.py", TOY_SOLUTION.encode())
+    # and one whose message was lost after it was marked queued (Redis restarted without a dump)
+    lost = service.store_submission(production.config, "alice", "toy", "sub2.py", PARTIAL.encode())
+    with session_scope(production.config) as session:
+        repo.mark_status(session, repo.get_submission(session, lost), "queued")
+    assert service.status(production.config, stored)["status"] == "received"
+    production.start_worker(GRADER_SWEEP_AFTER_S="2")
+    assert production.wait(stored, timeout_s=60)["score"] == 6.0
+    assert production.wait(lost, timeout_s=60)["score"] == 4.0
+    assert len(production.runs(stored)) == len(production.runs(lost)) == 1
