@@ -13,7 +13,7 @@ import numpy as np
 from .harness.client import (Remote, StudentCrashed, StudentError, StudentTimeout, accepts,  # noqa: F401
                              by_ref, call_optional, signature)
 
-__all__ = ["array", "number", "shaped", "sigmoid", "softmax", "max_diff", "rel_err", "numgrad",
+__all__ = ["array", "number", "shaped", "sigmoid", "softmax", "attention", "max_diff", "rel_err", "numgrad",
            "check_elementwise", "depends_on_input", "parameters_used", "plain_error", "signature_error",
            "accepts", "call_optional", "signature", "by_ref"]
 
@@ -69,6 +69,25 @@ def softmax(z, axis: int = -1):
     z = np.asarray(z, dtype=float)
     e = np.exp(z - z.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
+
+
+def attention(q, k, v, scale=None, heads: int = 1) -> np.ndarray:
+    """Scaled dot-product attention softmax(q k^T / scale) v over the last two axes, in float64.
+
+    `q`, `k`, `v` are the projected inputs: (batch, d) when the rows of a batch attend to each
+    other, (N, seq, d) when the positions of each sample do. `scale` defaults to sqrt(d_k), d_k =
+    the size of q's last axis (per head). With `heads` > 1 the last axis is split into that many
+    heads, each attending on its own, and the heads' outputs are concatenated back.
+    """
+    q, k, v = (np.asarray(a, dtype=float) for a in (q, k, v))
+    if heads > 1:
+        def split(a):   # (..., n, d) -> (..., heads, n, d / heads)
+            return np.moveaxis(a.reshape(*a.shape[:-1], heads, a.shape[-1] // heads), -2, -3)
+        out = np.moveaxis(attention(split(q), split(k), split(v), scale), -3, -2)
+        return out.reshape(*out.shape[:-2], -1)
+    if scale is None:
+        scale = np.sqrt(q.shape[-1])
+    return softmax(q @ np.swapaxes(k, -1, -2) / scale, axis=-1) @ v
 
 
 def max_diff(got, expected) -> float:

@@ -11,7 +11,12 @@ accuracy is computed here. Files the student's code writes (checkpoints) are ope
 the student process (`remote("torch").load`); nothing is ever unpickled here.
 
 Interfaces where the contract leaves a choice (the notebook documents the first one):
-- SelfAttention may return the output tensor or a tuple (output, attention weights).
+- SelfAttention may return the output tensor or a tuple (output, attention weights). It may take
+  (N, seq, features), the positions of each sample attending to each other, or (batch, features)
+  as the course writes it, the rows of the batch attending to each other (softmax(Q @ K.T /
+  sqrt(d)) @ V): the tests find which input the layer handles and judge it in that sense.
+- CustomLoss's penalty may be L2 (the sum of the squared parameters) or L1 (the sum of their
+  absolute values, the course's torch.norm(param, 1)).
 - train_model's learning-rate scheduler: `scheduler=` a function optimizer -> scheduler (as the
   notebook documents), or `optimizer=` + `scheduler=` objects built by the caller; stepping once
   per epoch (documented) or once per batch are both accepted.
@@ -22,14 +27,17 @@ Interfaces where the contract leaves a choice (the notebook documents the first 
   or the whole model, anywhere under the working directory.
 """
 
+import itertools
 import math
+import re
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from grader.harness.client import Remote, StudentCrashed, StudentError, StudentTimeout, by_ref, call_optional, signature
-from grader.suitekit import array, depends_on_input, parameters_used
+from grader.suitekit import array, depends_on_input, parameters_used, plain_error, softmax
+from grader.suitekit import attention as attention_formula
 
 # ---------------------------------------------------------------------------
 # Fashion-MNIST threshold recipe (bench/calibrate_pytorch_advanced.py runs this same function).
@@ -251,6 +259,264 @@ def _loaders(lib, x, y, seed, batch_size=64, n_val=64):
 
 
 # ---------------------------------------------------------------------------
+# SelfAttention: the two input forms the contract accepts
+# ---------------------------------------------------------------------------
+# The reference attends over the positions of each sample: (N, seq, F) -> (N, seq, F). The course
+# writes SelfAttention for a (batch_size, F) batch whose rows attend to each other
+# (softmax(Q @ K.T / sqrt(d)) @ V). The tests find the forms the student's layer handles (an
+# output of the input's shape; 3-D first, then 2-D) and judge the layer in the first form in which
+# it passes, in that form's own sense.
+
+SEQUENCE = "(N, seq, features)"
+ROWS = "(batch, features)"
+FORM_NOTES = {
+    SEQUENCE: "SelfAttention on (N, seq, features): positions attend within each sample",
+    ROWS: "SelfAttention on (batch, features): rows attend to rows (accepted)",
+}
+FORM_UNITS = {SEQUENCE: "position of a sample", ROWS: "row of the batch"}
+SHAPE_CASES = {SEQUENCE: [(4, 5, 8), (2, 7, 16), (3, 1, 12)], ROWS: [(5, 8), (7, 16), (3, 12)]}
+ATOL, RTOL = 1e-4, 1e-3          # float32 in the student process, float64 here
+
+
+def _attention_forms(student, features=8):
+    """The input forms SelfAttention(features) handles (its output has the input's shape), in the
+    order tried; an AssertionError saying what happened when it handles neither."""
+    attention = student.SelfAttention(features)
+    attention.eval()
+    gen = torch.Generator().manual_seed(30)
+    forms, why = [], []
+    for form, shape in ((SEQUENCE, (2, 5, features)), (ROWS, (6, features))):
+        try:
+            result = attention(torch.randn(*shape, generator=gen))
+        except StudentError as e:
+            if not plain_error(e):
+                raise
+            why.append(f"on a {form} input of shape {shape} it raised an error ({str(e)[:300]})")
+            continue
+        try:
+            out = _array(_first(result), f"SelfAttention({features})")
+        except AssertionError as e:
+            why.append(f"on a {form} input of shape {shape}: {e}")
+            continue
+        if out.shape != shape:
+            why.append(f"on a {form} input of shape {shape} it returned shape {out.shape}")
+            continue
+        forms.append(form)
+    if not forms:
+        raise AssertionError(
+            f"SelfAttention({features}) should return an output of its input's shape, for a (N, seq, features) "
+            f"input (the positions of each sample attend to each other) or a (batch, features) input (the rows "
+            f"attend to each other); {'; '.join(why)}")
+    return forms
+
+
+def _in_some_form(forms, check, note):
+    """Run `check(form)` for each form until one passes; note the form judged. The failure of the
+    first form tried is the one reported when none passes."""
+    failure = None
+    for form in forms:
+        notes = []
+        try:
+            check(form, notes)
+        except (AssertionError, StudentError) as e:
+            if isinstance(e, StudentError) and not plain_error(e):
+                raise
+            failure = failure or (form, notes, e)
+            continue
+        for text in [FORM_NOTES[form], *notes]:
+            note(text)
+        return
+    form, notes, error = failure
+    for text in [FORM_NOTES[form], *notes]:
+        note(text)
+    raise error
+
+
+def _role_names(*bases):
+    names = set()
+    for b in bases:
+        names |= {b, f"w{b}", f"{b}w", f"{b}proj", f"proj{b}", f"{b}projection", f"{b}linear", f"linear{b}",
+                  f"{b}layer", f"{b}fc", f"fc{b}", f"to{b}", f"{b}weight", f"{b}weights", f"{b}net", f"{b}matrix"}
+    return names
+
+
+ROLES = {"query": _role_names("q", "query", "queries"), "key": _role_names("k", "key", "keys"),
+         "value": _role_names("v", "value", "values")}
+
+
+def _role(name):
+    """"query", "key" or "value" when the last part of a module or parameter name says so
+    (query, q, W_q, q_proj, to_q, ...); None otherwise."""
+    last = re.sub(r"[^a-z]", "", name.rsplit(".", 1)[-1].lower())
+    return next((role for role, names in ROLES.items() if last in names), None)
+
+
+def _projections(remote, attention):
+    """The student's query, key and value projections, found by name: ({role: [(W, b), ...]},
+    exact), with Q = x @ W + b for each candidate (an nn.Linear gives one, a bare parameter
+    matrix two orientations). `exact` when all three are nn.Linear layers and they are the layer's
+    only parameters (then the output must be the formula's). None when the names do not say."""
+    builtins = remote("builtins")
+    linear = remote("torch.nn").Linear
+    state = {k: v.double().numpy() for k, v in attention.state_dict().items()
+             if isinstance(v, torch.Tensor) and v.is_floating_point()}
+    parameters = set(builtins.list(builtins.map(remote("operator").itemgetter(0), attention.named_parameters())))
+    found, used, all_linear = {}, set(), True
+    for name, module in builtins.list(attention.named_modules()):
+        role = _role(name) if name else None
+        if role is None or f"{name}.weight" not in state or not builtins.isinstance(module, linear):
+            continue
+        if role in found:
+            return None                                             # two candidates: the names do not say
+        weight = state[f"{name}.weight"]
+        found[role] = [(weight.T, state.get(f"{name}.bias", 0.0))]
+        used |= {f"{name}.weight", f"{name}.bias"}
+    for name in sorted(parameters - used):
+        role = _role(name)
+        if role is None or name not in state or state[name].ndim != 2:
+            continue
+        if role in found:
+            return None
+        found[role] = [(state[name], 0.0), (state[name].T, 0.0)]
+        used.add(name)
+        all_linear = False
+    if set(found) != set(ROLES):
+        return None
+    return found, all_linear and parameters <= used
+
+
+def _attention_variants(q, k, v, x):
+    """(note, output) for the forms of softmax attention accepted, from the projections q, k, v
+    of x; note None for the contract's own softmax(Q K^T / sqrt(d)) V."""
+    d = q.shape[-1]
+    yield None, attention_formula(q, k, v)
+    if d != x.shape[-1]:
+        yield None, attention_formula(q, k, v, scale=math.sqrt(x.shape[-1]))
+    yield "SelfAttention does not divide the scores by sqrt(d) (accepted)", attention_formula(q, k, v, scale=1.0)
+    for heads in (2, 4, 8):
+        if d % heads == 0 and d > heads and v.shape[-1] % heads == 0:
+            yield f"SelfAttention with {heads} heads (accepted)", attention_formula(q, k, v, heads=heads)
+    if v.shape == x.shape:
+        yield ("SelfAttention adds its input to the attention output, a residual connection (accepted)",
+               x + attention_formula(q, k, v))
+
+
+def _close(got, expected):
+    return got.shape == expected.shape and np.allclose(got, expected, rtol=RTOL, atol=ATOL)
+
+
+def _attention_hint(q, k, v, out):
+    scores = q @ np.swapaxes(k, -1, -2)
+    if any(_close(out, s @ v) for s in (scores / math.sqrt(q.shape[-1]), scores)):
+        return (": the softmax is missing (the attention weights are softmax(Q K^T / sqrt(d)), "
+                "each row summing to 1, before they multiply V)")
+    if any(_close(out, softmax(s, axis=-2) @ v) for s in (scores / math.sqrt(q.shape[-1]), scores)):
+        return (": the softmax runs over the wrong axis (take it over the last one, dim=-1, so that "
+                "each query's weights over the keys sum to 1)")
+    return ""
+
+
+def _softmax_weighted(attention, form, features, what):
+    """A property of softmax attention that needs no names: each output is a mean of values
+    weighted by the softmax (weights summing to 1), so when every position holds the same vector
+    r, every output is the one r alone gets, however many positions there are. Without the
+    softmax, (Q K^T) V grows with the number of positions."""
+    rows = torch.randn(3, features, generator=torch.Generator().manual_seed(33))
+    if form == SEQUENCE:
+        pairs = [(rows[:, None, :].clone(), rows[:, None, :].repeat(1, 6, 1))]
+    else:
+        pairs = [(r[None, :].clone(), r[None, :].repeat(6, 1)) for r in rows]
+    unit = FORM_UNITS[form]
+    for alone, repeated in pairs:
+        a = _array(_first(attention(alone)), what)
+        b = _array(_first(attention(repeated)), what)
+        assert a.shape == tuple(alone.shape) and b.shape == tuple(repeated.shape), (
+            f"{what} on a {form} input returned the wrong shape")
+        assert np.allclose(b, a, rtol=RTOL, atol=ATOL), (
+            f"{what} is not softmax attention: when every {unit} holds the same vector, softmax(Q K^T / sqrt(d)) V "
+            f"gives each of them the same output however many there are (the attention weights sum to 1), "
+            f"but your layer's output changed with their number: apply the softmax to the scores (over the "
+            f"last axis) before multiplying by V")
+
+
+def _softmax_attention(remote, attention, form, x, out, what, notes):
+    """`out`, the layer's output on x, is softmax attention: the suite's own formula from the
+    student's query/key/value layers when their names say which is which, else (or when the
+    layer holds more than them) the property `_softmax_weighted`."""
+    found = _projections(remote, attention)
+    if found is not None:
+        roles, exact = found
+        x64 = x.double().numpy()
+        first = None
+        for (wq, bq), (wk, bk), (wv, bv) in itertools.product(roles["query"], roles["key"], roles["value"]):
+            try:
+                q, k, v = x64 @ wq + bq, x64 @ wk + bk, x64 @ wv + bv
+            except ValueError:
+                continue
+            first = first or (q, k, v)
+            for text, expected in _attention_variants(q, k, v, x64):
+                if _close(out, expected):
+                    if text:
+                        notes.append(text)
+                    return
+        if exact:
+            raise AssertionError(
+                f"{what}'s output on a {form} input is not softmax(Q K^T / sqrt(d)) V computed from its own "
+                f"query, key and value layers{_attention_hint(*first, out) if first else ''}")
+    _softmax_weighted(attention, form, x.shape[-1], what)
+    notes.append(("SelfAttention holds more than its query, key and value layers" if found else
+                  "SelfAttention's query, key and value layers were not found by name")
+                 + ": its output was checked by a property of softmax attention instead of the formula (accepted)")
+
+
+def _attention_checks(student, remote, form, notes):
+    """Shapes, computation from input and weights, and softmax attention, for three sizes."""
+    remote("torch").manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
+    for i, shape in enumerate(SHAPE_CASES[form]):
+        features = shape[-1]
+        what = f"SelfAttention({features})"
+        attention = student.SelfAttention(features)
+        attention.eval()
+        x = torch.randn(*shape, generator=gen)
+        result = attention(x)
+        if isinstance(result, (tuple, list)) and i == 0:
+            notes.append("SelfAttention returns a tuple: its first element is taken as the output (accepted)")
+        out = _array(_first(result), what)
+        assert out.shape == shape, f"{what} on a {form} input of shape {shape} returned shape {out.shape}"
+        assert np.all(np.isfinite(out)), f"{what} returned nan or inf"
+        _computes(remote, attention, x, what)
+        _softmax_attention(remote, attention, form, x, out, what, notes)
+
+
+def _mixes(student, remote, form, notes):
+    """(N, seq, F): changing one position of a sample changes the outputs at its other positions
+    and not those of the other sample. (batch, F): changing one row changes the other rows'."""
+    remote("torch").manual_seed(0)
+    attention = student.SelfAttention(8)
+    attention.eval()
+    gen = torch.Generator().manual_seed(31)
+    x = torch.randn(*((2, 6, 8) if form == SEQUENCE else (6, 8)), generator=gen)
+    changed = x.clone()
+    first = (0, 0) if form == SEQUENCE else 0         # the first position of sample 0, or the first row
+    changed[first] = changed[first] * -3.0 + 1.0
+    a = _array(_first(attention(x)), "SelfAttention(8)")
+    b = _array(_first(attention(changed)), "SelfAttention(8)")
+    assert a.shape == b.shape == tuple(x.shape), "SelfAttention(8) returned the wrong shape"
+    if form == SEQUENCE:
+        assert not np.allclose(a[0, 1:], b[0, 1:], atol=1e-6), (
+            "changing the first position of a sample did not change the outputs at its other positions: "
+            "self-attention should mix the positions (softmax(Q K^T / sqrt(d)) V over the sequence axis)")
+        assert np.allclose(a[1], b[1], atol=1e-5), (
+            "changing a position of one sample changed the output of another sample: on (N, seq, features) "
+            "the positions of each sample attend to each other only (torch.bmm, or K.transpose(1, 2))")
+    else:
+        assert not np.allclose(a[1:], b[1:], atol=1e-6), (
+            "changing the first row of the batch did not change the outputs of the other rows: on "
+            "(batch, features) the rows attend to each other (softmax(Q @ K.T / sqrt(d)) @ V)")
+
+
+# ---------------------------------------------------------------------------
 # Shapes
 # ---------------------------------------------------------------------------
 
@@ -269,21 +535,12 @@ def test_residual_block_shapes(student, remote):
 
 
 def test_self_attention_shape(student, remote, note):
-    remote("torch").manual_seed(0)
-    gen = torch.Generator().manual_seed(1)
-    for n, seq, features in [(4, 5, 8), (2, 7, 16), (3, 1, 12)]:
-        attention = student.SelfAttention(features)
-        attention.eval()
-        x = torch.randn(n, seq, features, generator=gen)
-        result = attention(x)
-        if isinstance(result, (tuple, list)) and seq == 5:
-            note("SelfAttention returns a tuple: its first element is taken as the output (accepted)")
-        out = _array(_first(result), f"SelfAttention({features})")
-        assert out.shape == (n, seq, features), (
-            f"SelfAttention({features}) on a (N, seq, features) = {(n, seq, features)} input returned shape "
-            f"{out.shape}, expected {(n, seq, features)}")
-        assert np.all(np.isfinite(out)), f"SelfAttention({features}) returned nan or inf"
-        _computes(remote, attention, x, f"SelfAttention({features})")
+    """SelfAttention(F) on (N, seq, F) or, as the course writes it, on (batch, F): the output has
+    the input's shape, is computed from the input and the layer's weights, and is softmax
+    attention (checked against softmax(Q K^T / sqrt(d)) V from the layer's own query, key and
+    value layers, or by a property of the softmax weights when their names do not say)."""
+    forms = _attention_forms(student)
+    _in_some_form(forms, lambda form, notes: _attention_checks(student, remote, form, notes), note)
 
 
 def test_multipath_block_shape(student, remote):
@@ -533,34 +790,60 @@ def _custom_loss_problem(torch_):
     return model, output, target
 
 
-def test_custom_loss_value(student, remote):
+# The penalty may be L2 (sum of squares, the reference) or L1 (sum of absolute values: the
+# course's own example sums torch.norm(param, 1)); each test says which one it found.
+PENALTIES = {
+    "L2": lambda p: (p ** 2).sum(),
+    "L1": lambda p: p.abs().sum(),
+}
+PENALTY_NOTES = {"L2": "L2 penalty: the sum of the squared parameters", "L1": "L1 penalty (accepted)"}
+PENALTY_WORDS = "the sum of the squares (L2) or of the absolute values (L1) of all model.parameters()"
+
+
+def _penalty_hint(got, ce, wd, params):
+    """What a wrong CustomLoss value looks like it computed (the first match), or ""."""
+    def close(value):
+        return math.isclose(got, value, rel_tol=1e-5, abs_tol=1e-7)
+
+    totals = {name: float(sum(f(p) for p in params)) for name, f in PENALTIES.items()}
+    weights_only = {name: float(sum(f(p) for p in params if p.dim() > 1)) for name, f in PENALTIES.items()}
+    if close(ce):
+        return ": the weight_decay term is missing"
+    if any(close(ce + 0.5 * wd * t) for t in totals.values()):
+        return ": drop the 1/2 factor (the contract's formula is weight_decay * penalty)"
+    if wd != 1 and any(close(ce + t) for t in totals.values()):
+        return ": multiply the penalty by weight_decay"
+    if any(close(ce - wd * t) for t in totals.values()):
+        return ": add the penalty to the cross-entropy, do not subtract it"
+    if close(ce + wd * math.sqrt(totals["L2"])) or close(ce + wd * float(sum(p.norm() for p in params))):
+        return (": that is the L2 norm, not squared: use the sum of the squared parameters (L2) or the sum of "
+                "their absolute values (L1, torch.norm(param, 1)), not the norm")
+    if wd > 0 and any(close(ce + wd * t) for t in weights_only.values()):
+        return ": include every parameter (the biases too)"
+    return ""
+
+
+def test_custom_loss_value(student, remote, note):
     model, output, target = _custom_loss_problem(remote("torch"))
     params = [v.double() for v in model.state_dict().values()]    # this model has no buffers
     ce = float(F.cross_entropy(output.double(), target))
-    squares = float(sum((p ** 2).sum() for p in params))
-    for wd in (0.0, 0.01, 0.3):
-        got = _number(student.CustomLoss(wd)(output, target, model), f"CustomLoss({wd})(output, target, model)")
-        expected = ce + wd * squares
-        if math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-6):
-            continue
-        hint = ""
-        if math.isclose(got, ce, rel_tol=1e-5):
-            hint = ": the weight_decay term is missing"
-        elif math.isclose(got, ce + 0.5 * wd * squares, rel_tol=1e-5):
-            hint = ": drop the 1/2 factor (the contract's formula is weight_decay * sum of squares)"
-        elif math.isclose(got, ce + wd * math.sqrt(squares), rel_tol=1e-5):
-            hint = ": use the sum of the squared parameters, not the norm"
-        elif wd > 0 and math.isclose(got, ce + wd * sum(float((p ** 2).sum()) for p in params if p.dim() > 1),
-                                     rel_tol=1e-5):
-            hint = ": include every parameter (the biases too)"
-        raise AssertionError(
-            f"CustomLoss({wd}) does not equal cross-entropy(output, target) + weight_decay * (sum of the squares "
-            f"of all model.parameters()){hint}")
+    totals = {name: float(sum(f(p) for p in params)) for name, f in PENALTIES.items()}
+    got = {wd: _number(student.CustomLoss(wd)(output, target, model), f"CustomLoss({wd})(output, target, model)")
+           for wd in (0.0, 0.01, 0.3)}
+    for name, total in totals.items():
+        if all(math.isclose(value, ce + wd * total, rel_tol=1e-5, abs_tol=1e-6) for wd, value in got.items()):
+            note(PENALTY_NOTES[name])
+            return
+    wd, value = next((wd, value) for wd, value in got.items()
+                     if not any(math.isclose(value, ce + wd * t, rel_tol=1e-5, abs_tol=1e-6) for t in totals.values()))
+    raise AssertionError(
+        f"CustomLoss({wd}) does not equal cross-entropy(output, target) + weight_decay * penalty, the penalty being "
+        f"{PENALTY_WORDS}{_penalty_hint(value, ce, wd, params)}")
 
 
-def test_custom_loss_backpropagates(student, remote):
+def test_custom_loss_backpropagates(student, remote, note):
     """The loss is a tensor in the autograd graph: backward() gives the model's parameters the
-    gradient of cross-entropy + weight_decay * sum of squares."""
+    gradient of cross-entropy + weight_decay * penalty (L2 or L1, whichever it matches)."""
     torch_ = remote("torch")
     torch_.manual_seed(14)
     model = torch_.nn.Linear(6, 4)
@@ -574,19 +857,32 @@ def test_custom_loss_backpropagates(student, remote):
     assert backward is not FAILED and callable(backward), (
         "CustomLoss returned something without .backward(): return the loss as a tensor (no .item())")
     backward()
-    state = {k: v.double().clone().requires_grad_() for k, v in model.state_dict().items()}
-    reference = (F.cross_entropy(x.double() @ state["weight"].T + state["bias"], target)
-                 + wd * sum((p ** 2).sum() for p in state.values()))
-    reference.backward()
+    got = {}
     for name in ("weight", "bias"):
         grad = remote("operator").attrgetter(f"{name}.grad")(model)
         assert grad is not None, f"after loss.backward() the model's {name} has no gradient"
-        got = _array(grad, f"the {name} gradient")
-        assert got.shape == tuple(state[name].shape)
-        assert np.allclose(got, state[name].grad.numpy(), rtol=1e-4, atol=1e-6), (
-            f"after CustomLoss(...).backward() the {name} gradient is not the gradient of cross-entropy + "
-            f"weight_decay * sum of squared parameters (is the penalty computed from the parameters "
-            f"themselves, as tensors, without .item() or .detach()?)")
+        got[name] = _array(grad, f"the {name} gradient")
+    expected = {}
+    for penalty, f in PENALTIES.items():
+        state = {k: v.double().clone().requires_grad_() for k, v in model.state_dict().items()}
+        reference = (F.cross_entropy(x.double() @ state["weight"].T + state["bias"], target)
+                     + wd * sum(f(p) for p in state.values()))
+        reference.backward()
+        expected[penalty] = {k: v.grad.numpy() for k, v in state.items()}
+    for name in got:
+        assert got[name].shape == expected["L2"][name].shape, (
+            f"after CustomLoss(...).backward() the {name} gradient has shape {got[name].shape}, expected "
+            f"{expected['L2'][name].shape}")
+    for penalty, grads in expected.items():
+        if all(np.allclose(got[name], grads[name], rtol=1e-4, atol=1e-6) for name in got):
+            note(PENALTY_NOTES[penalty])
+            return
+    wrong = next((name for name in got if not any(np.allclose(got[name], grads[name], rtol=1e-4, atol=1e-6)
+                                                  for grads in expected.values())), "weight")
+    raise AssertionError(
+        f"after CustomLoss(...).backward() the {wrong} gradient is not the gradient of cross-entropy + "
+        f"weight_decay * penalty, the penalty being {PENALTY_WORDS} (is the penalty computed from the "
+        f"parameters themselves, as tensors, without .item() or .detach()?)")
 
 
 # ---------------------------------------------------------------------------
@@ -650,21 +946,12 @@ def test_scheduler_honoured(student, remote, device, rng, note):
 # Challenge
 # ---------------------------------------------------------------------------
 
-def test_self_attention_mixes_positions(student, remote):
-    """Changing one position of the sequence changes the output at the other positions (each
-    output is a softmax-weighted mix of all the positions' values)."""
-    remote("torch").manual_seed(0)
-    attention = student.SelfAttention(8)
-    attention.eval()
-    x = torch.randn(2, 6, 8, generator=torch.Generator().manual_seed(31))
-    changed = x.clone()
-    changed[:, 0] = changed[:, 0] * -3.0 + 1.0
-    a = _array(_first(attention(x)), "SelfAttention(8)")
-    b = _array(_first(attention(changed)), "SelfAttention(8)")
-    assert a.shape == (2, 6, 8) and b.shape == (2, 6, 8), "SelfAttention(8) returned the wrong shape"
-    assert not np.allclose(a[:, 1:], b[:, 1:], atol=1e-6), (
-        "changing the first element of the sequence did not change the outputs at the other positions: "
-        "self-attention should mix the positions (softmax(Q K^T / sqrt(d)) V over the sequence axis)")
+def test_self_attention_mixes_positions(student, remote, note):
+    """Each output mixes the inputs it attends over: on (N, seq, F), changing one position of a
+    sample changes the outputs at its other positions (and not those of another sample); on
+    (batch, F), the course's form, changing one row changes the other rows' outputs."""
+    forms = _attention_forms(student)
+    _in_some_form(forms, lambda form, notes: _mixes(student, remote, form, notes), note)
 
 
 # ---------------------------------------------------------------------------
