@@ -9,6 +9,9 @@ COPY pyproject.toml README.md grader-requirements.txt ./
 COPY grader ./grader
 COPY exercises ./exercises
 COPY reference ./reference
+# `grader db upgrade` finds the migrations next to the installed package or in the working directory
+COPY alembic.ini ./
+COPY migrations ./migrations
 RUN pip install --no-cache-dir . && useradd --system --home /srv/grader grader
 USER grader
 ENV GRADER_BACKEND=docker \

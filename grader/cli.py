@@ -2,7 +2,7 @@
 
 Exit status: 0 when grading completed (whatever the score), 2 for bad usage or a submission that
 cannot be read (with the reason), 1 for an internal error or a setup problem (datasets, sandbox).
-The service's `db` and `users` commands follow the same rule (2: unknown user, bad role, bad roster
+The service's `db`, `users` and `export` commands follow the same rule (2: unknown user, bad role, bad roster
 line; 1: the database cannot be reached); they import `grader.storage` only when they run.
 """
 from __future__ import annotations
@@ -68,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     roster.add_argument("roster", type=Path)
     token = user_verbs.add_parser("token", help="print a new API token for the user (shown only this once)")
     token.add_argument("name")
+    export = sub.add_parser("export", help="the gradebook as a file: one row per student, one column per exercise")
+    export_verbs = export.add_subparsers(dest="verb", required=True)
+    grades = export_verbs.add_parser("grades", help="each student's counting score per exercise (raw: no late "
+                                                    "penalty), as CSV or Canvas's gradebook import format")
+    grades.add_argument("--format", choices=["csv", "canvas"], default="csv",
+                        help="csv (default: name, email, section, one column per exercise id) or canvas "
+                             "(Canvas's gradebook import CSV, with its Points Possible row)")
+    grades.add_argument("--policy", choices=["best", "latest"], default="best",
+                        help="which graded submission counts: best (default: highest score + bonus) or latest")
+    grades.add_argument("--output", type=Path, help="write to this file instead of stdout")
     _queue_verbs(sub)
     return parser
 
@@ -217,6 +227,22 @@ def _datasets(args, config) -> int:
     return 2 if failed else 0
 
 
+def _export(args, config) -> int:
+    """`grader export grades`: to stdout, or to --output (then one line on stdout says what was
+    written). 2: bad arguments or an output that cannot be written; 1: no database."""
+    from .errors import GraderError
+    from .export import export_grades
+    try:
+        done = export_grades(config, args.format, args.policy, args.output)
+    except GraderError as e:
+        print(f"grader: {e}", file=sys.stderr)
+        return e.exit_code
+    if args.output is not None:
+        print(f"{args.output}: {done.students} student(s) x {done.exercises} exercise(s), {args.format}, "
+              f"{args.policy} submission")
+    return 0
+
+
 def _service(args, config) -> int:
     """The storage commands: every error the grader classifies is one line on stderr."""
     from .errors import GraderError
@@ -239,6 +265,8 @@ def main(argv=None) -> int:
             return _sandbox(args, config)
         if args.command in ("db", "users"):
             return _service(args, config)
+        if args.command == "export":
+            return _export(args, config)
         if args.command in ("submit", "status", "regrade", "worker"):
             return _queue(args, config)
         if args.command == "exercises":

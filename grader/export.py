@@ -1,0 +1,208 @@
+"""`grader export grades`: the gradebook as one row per student and one column per exercise.
+
+Two formats, both CSV (UTF-8, no BOM, "\\n" line ends, quoted only where needed):
+
+- `csv`: columns name, email, section, then one column per exercise id. A cell is the counting
+  submission's points (score + bonus) as a plain number; empty when the student has no graded
+  submission for that exercise.
+- `canvas`: Canvas's gradebook import format. The header is `Student, ID, SIS User ID,
+  SIS Login ID, Section`, then one column per exercise titled `<title> (<exercise id>)`; the second
+  row starts with `Points Possible` and gives each exercise's maximum (its main points: the bonus
+  counts as extra credit on top, as in the Gradescope format); then one row per student.
+
+  How Canvas reads it (its GradebookImporter): the first column must contain "Student" and the
+  second "ID", and "Section" must be the last student column; a row whose first cell contains
+  "Points Possible" sets the points of the assignments the import creates. Students are matched by
+  ID (Canvas's numeric user id), then SIS User ID, then SIS Login ID, then by name: we know no
+  Canvas ids, so ID and SIS User ID stay empty, and SIS Login ID and Student carry the grader's user
+  name (the login that the roster import uses). An assignment column is matched by a numeric Canvas
+  id in parentheses at the end of its title ("Title (1234)"), else by its whole title, else a new
+  assignment is made with that title: `<title> (<exercise id>)` is never taken for a Canvas id
+  (an all-digit exercise id is written `(exercise <id>)` so that it is not), and the second import
+  of the same export updates the assignments the first one created. A blank cell is "no score";
+  Canvas's preview shows it as clearing a grade entered there by hand, if one was.
+
+Which submission counts is the gradebook's policy (`best`: highest score + bonus, the later on a
+tie; `latest`: the last received), see `repository.gradebook`.
+
+Late penalties: the exercises table holds `due_at`, `penalty_per_day`, `max_penalty` and
+`closed_after_due` (from the manifests), but nothing in the storage applies them yet: the gradebook
+returns raw scores. This export therefore writes the raw best / latest score, with no late
+penalty; when the repository learns to apply the policy, the export should take its result from
+there rather than computing penalties of its own.
+
+The formatting functions are pure (gradebook rows + exercises in, rows of cells or text out);
+`export_grades` is the one that opens a session and writes. The exercises are those the gradebook
+returns: every exercise synced into the database, in id order (the order `sync_exercises` and the
+manifests list them); with no student in the database there are no rows, and the export is the
+header alone. Only the repository's functions touch the database (the gradebook, then one
+`get_exercise` per exercise and, for `csv`, one `get_user` per student for the e-mail addresses).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from .config import Config
+from .errors import UsageError
+
+FORMATS = ("csv", "canvas")
+POLICIES = ("best", "latest")        # repository.GRADEBOOK_POLICIES, without importing SQLAlchemy
+CANVAS_STUDENT_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+POINTS_POSSIBLE = "Points Possible"
+
+
+class ExerciseInfo(Protocol):
+    """What the export needs of an exercise (the `Exercise` model has it)."""
+
+    id: str
+    title: str
+    points: float
+
+
+class Row(Protocol):
+    """What the export needs of a gradebook row (`repository.GradebookRow` has it)."""
+
+    user: str
+    section: str | None
+    exercise: str
+    score: float | None
+    bonus: float | None
+
+
+@dataclass(frozen=True)
+class Student:
+    name: str
+    section: str | None
+    cells: dict[str, str]          # exercise id -> the cell's text ("" when nothing is graded)
+
+
+def number(value: float) -> str:
+    """A score as CSV wants it: no exponent, no trailing zeros, at most 4 decimals (6.0 -> "6")."""
+    text = f"{round(float(value), 4):.4f}".rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def points(row: Row) -> str:
+    """The cell of one student x exercise: score + bonus, or "" when no submission is graded."""
+    if row.score is None:
+        return ""
+    return number(row.score + (row.bonus or 0.0))
+
+
+def students(rows: Iterable[Row]) -> list[Student]:
+    """The gradebook rows (one per student x exercise) grouped by student, in their order."""
+    found: dict[str, Student] = {}
+    for row in rows:
+        student = found.get(row.user)
+        if student is None:
+            student = found[row.user] = Student(row.user, row.section, {})
+        student.cells[row.exercise] = points(row)
+    return list(found.values())
+
+
+def canvas_title(exercise: ExerciseInfo) -> str:
+    """The assignment column's title: `<title> (<id>)`; never a numeric Canvas id in parentheses."""
+    label = f"exercise {exercise.id}" if exercise.id.isdigit() else exercise.id
+    return f"{exercise.title} ({label})"
+
+
+def csv_table(rows: Iterable[Row], exercises: Sequence[ExerciseInfo],
+              emails: Mapping[str, str | None]) -> list[list[str]]:
+    """`csv`: name, email, section, one column per exercise id; one row per student."""
+    table = [["name", "email", "section", *(e.id for e in exercises)]]
+    for student in students(rows):
+        table.append([student.name, emails.get(student.name) or "", student.section or "",
+                      *(student.cells.get(e.id, "") for e in exercises)])
+    return table
+
+
+def canvas_table(rows: Iterable[Row], exercises: Sequence[ExerciseInfo]) -> list[list[str]]:
+    """`canvas`: Canvas's gradebook import CSV (header, Points Possible row, one row per student)."""
+    blank = [""] * (len(CANVAS_STUDENT_COLUMNS) - 1)
+    table = [[*CANVAS_STUDENT_COLUMNS, *(canvas_title(e) for e in exercises)],
+             [POINTS_POSSIBLE, *blank, *(number(e.points) for e in exercises)]]
+    for student in students(rows):
+        table.append([student.name, "", "", student.name, student.section or "",
+                      *(student.cells.get(e.id, "") for e in exercises)])
+    return table
+
+
+def to_text(table: Iterable[Sequence[str]]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(table)
+    return out.getvalue()
+
+
+def render(fmt: str, rows: Sequence[Row], exercises: Sequence[ExerciseInfo],
+           emails: Mapping[str, str | None] | None = None) -> str:
+    """The whole export as text, in `fmt` (csv or canvas)."""
+    if fmt == "csv":
+        return to_text(csv_table(rows, exercises, emails or {}))
+    if fmt == "canvas":
+        return to_text(canvas_table(rows, exercises))
+    raise UsageError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
+
+
+@dataclass(frozen=True)
+class Export:
+    text: str
+    students: int
+    exercises: int
+
+
+def build(config: Config, fmt: str = "csv", policy: str = "best") -> Export:
+    """Read the gradebook in one transaction and format it."""
+    if fmt not in FORMATS:
+        raise UsageError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
+    from .storage import repository
+    from .storage.db import session_scope
+    with session_scope(config) as session:
+        rows = repository.gradebook(session, policy)       # UsageError for a bad policy
+        exercise_ids = list(dict.fromkeys(row.exercise for row in rows))
+        exercises = [repository.get_exercise(session, exercise_id) for exercise_id in exercise_ids]
+        names = list(dict.fromkeys(row.user for row in rows))
+        emails = {name: repository.get_user(session, name).email for name in names} if fmt == "csv" else {}
+    return Export(render(fmt, rows, exercises, emails), len(names), len(exercises))
+
+
+def write(text: str, output: Path | None, stdout: TextIO | None = None) -> None:
+    """To stdout, or to `output` whole: a temporary file beside it, then renamed into place, so a
+    reader never sees half a file. The file is private (mode 600): it holds students' grades."""
+    if output is None:
+        (stdout or sys.stdout).write(text)
+        return
+    output = Path(output)
+    if output.is_dir():
+        raise UsageError(f"cannot write {output}: it is a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+    except OSError as e:
+        raise UsageError(f"cannot write {output}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, output)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise UsageError(f"cannot write {output}: {e.strerror}") from None
+
+
+def export_grades(config: Config, fmt: str = "csv", policy: str = "best", output: Path | None = None,
+                  stdout: TextIO | None = None) -> Export:
+    """`grader export grades`: build the export, then write it to `output` or stdout. Errors are
+    the grader's: UsageError (exit 2) for a bad format, policy or output path, DatabaseUnavailable
+    (exit 1) when the database cannot be reached or has no tables."""
+    if policy not in POLICIES:
+        raise UsageError(f"gradebook policy {policy!r} is not one of {', '.join(POLICIES)}")
+    done = build(config, fmt, policy)
+    write(done.text, output, stdout)
+    return done

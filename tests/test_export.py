@@ -1,0 +1,266 @@
+"""`grader export grades` on real databases: SQLite (a file per test) and PostgreSQL (scratch
+databases, marker `postgres`; the fixtures are tests/test_storage.py's). The data goes in through
+the repository (users, submissions, runs of GradeResults built here); the CSV and Canvas outputs are
+checked to the character: numbers, order, the Points Possible row, best vs latest; then the CLI
+verb end to end, including its exit statuses.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+import stat
+from contextlib import contextmanager
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import FIXTURES, grader
+from grader import errors, export, results
+from grader.config import Config
+from grader.results import GradeResult
+from grader.storage import repository as repo
+from grader.storage.db import dispose_engines, session_scope
+from test_storage import db, postgres_url, scratch_database  # noqa: F401 - the storage tests' fixtures
+
+EXERCISES = FIXTURES / "exercises"      # courseenv (5 points), probe (1), toy (6 + 1 bonus), toytorch (6)
+
+CSV_BEST = ("name,email,section,courseenv,probe,toy,toytorch\n"
+            "alice,alice@uni.example,A,,1,6,\n"
+            'bob,,"Lab, Tue",4,,3,\n'
+            "carol,carol@uni.example,,,,,\n")
+CSV_LATEST = ("name,email,section,courseenv,probe,toy,toytorch\n"
+              "alice,alice@uni.example,A,,1,4.5,\n"
+              'bob,,"Lab, Tue",2.5,,3,\n'
+              "carol,carol@uni.example,,,,,\n")
+CANVAS_HEADER = ("Student,ID,SIS User ID,SIS Login ID,Section,"
+                 "The course's packages and identity in the sandbox (courseenv),"
+                 "Filesystem probe for the sandbox tests (probe),"
+                 "Toy exercise for the harness tests (toy),"
+                 "Toy torch exercise for the harness tests (toytorch)\n"
+                 "Points Possible,,,,,5,1,6,6\n")
+CANVAS_BEST = CANVAS_HEADER + ("alice,,,alice,A,,1,6,\n"
+                               'bob,,,bob,"Lab, Tue",4,,3,\n'
+                               "carol,,,carol,,,,,\n")
+CANVAS_LATEST = CANVAS_HEADER + ("alice,,,alice,A,,1,4.5,\n"
+                                 'bob,,,bob,"Lab, Tue",2.5,,3,\n'
+                                 "carol,,,carol,,,,,\n")
+
+
+# ---------------------------------------------------------------- the data
+
+def result(exercise: str, score: float, max_score: float, bonus: float = 0.0, bonus_max: float = 0.0) -> GradeResult:
+    status = "passed" if score == max_score else "failed"
+    tests = [results.TestResult("test_main", "the main part", status, score, max_score)]
+    if bonus_max:
+        tests.append(results.TestResult("test_extra", "the bonus", "passed" if bonus else "failed", bonus, bonus_max,
+                                bonus=True))
+    return GradeResult(exercise, score, max_score, bonus, bonus_max, tests, duration_s=0.5,
+                       sandbox={"backend": "local", "device": "cpu"})
+
+
+def submit(config: Config, user: str, exercise: str, status: str = "graded", run: GradeResult | None = None) -> int:
+    """One submission taken to `status` (graded: through one recorded run); its id."""
+    with session_scope(config) as session:
+        submission = repo.create_submission(session, config, user, exercise, "sub.py", f"# {user}\n".encode())
+        if status == "received":
+            return submission.id
+        if status == "failed":
+            repo.mark_status(session, submission, "failed", reason="not Python")
+            return submission.id
+        repo.mark_status(session, submission, "queued")
+        if status == "queued":
+            return submission.id
+        repo.start_attempt(session, submission)
+        repo.record_run(session, submission, run, backend="local")
+        repo.mark_status(session, submission, "graded")
+        return submission.id
+
+
+def populate(config: Config) -> None:
+    """alice: toy 5 + 1 bonus, then 4.5 (latest); probe 1. bob: toy 3, then a failed upload;
+    courseenv 4, then 2.5 (latest). carol: only a submission still queued. tara is a TA."""
+    with session_scope(config) as session:
+        repo.add_user(session, "bob", section="Lab, Tue")
+        repo.add_user(session, "alice", email="alice@uni.example", section="A")
+        repo.add_user(session, "carol", email="carol@uni.example")
+        repo.add_user(session, "tara", "ta", email="tara@uni.example", section="A")
+    submit(config, "alice", "toy", run=result("toy", 5.0, 6.0, 1.0, 1.0))
+    submit(config, "alice", "probe", run=result("probe", 1.0, 1.0))
+    submit(config, "alice", "toy", run=result("toy", 4.5, 6.0, 0.0, 1.0))
+    submit(config, "bob", "toy", run=result("toy", 3.0, 6.0, 0.0, 1.0))
+    submit(config, "bob", "toy", "failed")
+    submit(config, "bob", "courseenv", run=result("courseenv", 4.0, 5.0))
+    submit(config, "bob", "courseenv", run=result("courseenv", 2.5, 5.0))
+    submit(config, "carol", "toytorch", "queued")
+    submit(config, "tara", "toy", run=result("toy", 6.0, 6.0, 1.0, 1.0))
+
+
+# ---------------------------------------------------------------- the formats, on both databases
+
+def test_csv_and_canvas_best_and_latest(db):
+    populate(db)
+    assert export.build(db, "csv", "best").text == CSV_BEST
+    assert export.build(db, "csv", "latest").text == CSV_LATEST
+    assert export.build(db, "canvas", "best").text == CANVAS_BEST
+    done = export.build(db, "canvas", "latest")
+    assert (done.text, done.students, done.exercises) == (CANVAS_LATEST, 3, 4)
+
+
+def test_export_grades_writes_stdout_or_a_private_file(db, tmp_path):
+    populate(db)
+    out = io.StringIO()
+    export.export_grades(db, "canvas", "best", stdout=out)
+    assert out.getvalue() == CANVAS_BEST
+    target = tmp_path / "grades.csv"
+    target.write_text("old contents, replaced whole\n")
+    export.export_grades(db, "csv", "latest", output=target)
+    assert target.read_text() == CSV_LATEST
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".grades")) == []   # no temp left
+    for bad, words in [(dict(fmt="xlsx"), "export format 'xlsx' is not one of csv, canvas"),
+                       (dict(policy="worst"), "gradebook policy 'worst' is not one of best, latest"),
+                       (dict(output=tmp_path), "it is a folder"),
+                       (dict(output=tmp_path / "missing" / "g.csv"), "No such file or directory")]:
+        with pytest.raises(errors.UsageError, match=words):
+            export.export_grades(db, **{"fmt": "csv", "policy": "best", "stdout": io.StringIO(), **bad})
+
+
+def test_the_canvas_export_reads_as_canvas_reads_it(db):
+    """The rules of Canvas's GradebookImporter: "Student" then "ID" first, "Section" the last
+    student column, a first cell containing "Points Possible", and no assignment title ending in
+    a numeric Canvas id in parentheses (which would update another assignment)."""
+    populate(db)
+    rows = list(csv.reader(io.StringIO(export.build(db, "canvas", "best").text)))
+    header, possible, students = rows[0], rows[1], rows[2:]
+    assert "Student" in header[0] and "ID" in header[1]
+    assert header[:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert "Points Possible" in possible[0] and possible[1:5] == ["", "", "", ""]
+    assert not [title for title in header[5:] if re.fullmatch(r"(.*)\s\((\d+)\)", title)]
+    assert all(len(row) == len(header) for row in rows)
+    assert [(row[0], row[3]) for row in students] == [("alice", "alice"), ("bob", "bob"), ("carol", "carol")]
+
+
+def test_late_submissions_are_exported_raw(db, tmp_path):
+    """No late penalty is applied anywhere yet: a manifest's due date and [late] policy reach the
+    exercises table, and the export still writes the raw score (grader/export.py says so)."""
+    exercises = tmp_path / "exercises"
+    shutil.copytree(EXERCISES, exercises)
+    manifest = exercises / "toy" / "exercise.toml"
+    manifest.write_text(manifest.read_text().replace(
+        'title = "Toy exercise for the harness tests"',
+        'title = "Toy exercise for the harness tests"\ndue = 2020-01-01T00:00:00\n'
+        '[late]\npenalty_per_day = 0.5\nmax_penalty = 1.0\n', 1))
+    config = Config(exercises_dir=exercises, instance_dir=db.instance_dir, database_url=db.database_url)
+    with session_scope(config) as session:
+        repo.sync_exercises(session, config)
+        assert repo.get_exercise(session, "toy").due_at is not None
+        assert repo.get_exercise(session, "toy").penalty_per_day == 0.5
+        repo.add_user(session, "alice")
+    submit(config, "alice", "toy", run=result("toy", 5.0, 6.0, 0.5, 1.0))
+    assert export.build(config, "csv").text.splitlines()[1] == "alice,,,,,5.5,"
+
+
+def test_no_students_gives_the_header_only(db):
+    assert export.build(db, "csv").text == "name,email,section\n"
+    assert export.build(db, "canvas").text == ("Student,ID,SIS User ID,SIS Login ID,Section\n"
+                                               "Points Possible,,,,\n")
+
+
+# ---------------------------------------------------------------- the pure functions
+
+def test_numbers_are_plain():
+    assert [export.number(v) for v in (6.0, 0.0, -0.0, 2.5, 1 / 3, 2 / 3, 1e-9, 12345678.0, 0.1 + 0.2)] == \
+        ["6", "0", "0", "2.5", "0.3333", "0.6667", "0", "12345678", "0.3"]
+
+
+def test_formatting_over_plain_rows():
+    row = lambda user, ex, score, bonus=None, section=None: SimpleNamespace(  # noqa: E731
+        user=user, section=section, exercise=ex, score=score, bonus=bonus)
+    exercises = [SimpleNamespace(id="b", title='Second, "quoted"', points=2.5),
+                 SimpleNamespace(id="2024", title="Numeric id", points=10.0)]
+    rows = [row("zed", "2024", 7.25, 0.5, "S 1"), row("zed", "b", None, None, "S 1"), row("amy", "b", 1.0)]
+    assert export.render("csv", rows, exercises, {"amy": "amy@x.example"}) == (
+        "name,email,section,b,2024\n"
+        "zed,,S 1,,7.75\n"
+        "amy,amy@x.example,,1,\n")
+    assert export.render("canvas", rows, exercises) == (
+        'Student,ID,SIS User ID,SIS Login ID,Section,"Second, ""quoted"" (b)",Numeric id (exercise 2024)\n'
+        "Points Possible,,,,,2.5,10\n"
+        "zed,,,zed,S 1,,7.75\n"
+        "amy,,,amy,,1,\n")
+    with pytest.raises(errors.UsageError, match="export format 'pdf'"):
+        export.render("pdf", rows, exercises)
+
+
+# ---------------------------------------------------------------- the CLI, on both databases
+
+@contextmanager
+def _database(kind: str, tmp_path):
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'grader.db'}"
+    else:
+        with scratch_database() as url:
+            yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def cli_env(request, tmp_path):
+    """The environment of a `grader` process on a new database that `grader db upgrade` set up."""
+    with _database(request.param, tmp_path) as url:
+        env = {"GRADER_INSTANCE_DIR": str(tmp_path), "GRADER_DATABASE_URL": url,
+               "GRADER_EXERCISES_DIR": str(EXERCISES)}
+        upgrade = grader("db", "upgrade", env=env)
+        assert upgrade.code == 0, upgrade.stderr
+        assert upgrade.stdout.strip() == "database at revision 0001; 4 exercise(s) synced"
+        yield env
+        dispose_engines()
+
+
+def test_cli_export_grades(cli_env, tmp_path):
+    config = Config(database_url=cli_env["GRADER_DATABASE_URL"], instance_dir=tmp_path, exercises_dir=EXERCISES)
+    populate(config)
+    dispose_engines()
+    # --format=X as one word: conftest's grader() reads stdout as JSON when "--format" is an argument
+    for args, expected in [((), CSV_BEST), (("--format=csv", "--policy", "latest"), CSV_LATEST),
+                           (("--format=canvas",), CANVAS_BEST),
+                           (("--policy", "latest", "--format=canvas"), CANVAS_LATEST)]:
+        run = grader("export", "grades", *args, env=cli_env)
+        assert (run.code, run.stdout, run.stderr) == (0, expected, ""), args
+    target = tmp_path / "canvas.csv"
+    run = grader("export", "grades", "--format=canvas", "--output", str(target), env=cli_env)
+    assert (run.code, run.stderr) == (0, "")
+    assert run.stdout == f"{target}: 3 student(s) x 4 exercise(s), canvas, best submission\n"
+    assert target.read_text() == CANVAS_BEST
+
+
+@pytest.mark.parametrize("args, words", [
+    (("export", "grades", "--format", "xlsx"), "argument --format: invalid choice: 'xlsx'"),
+    (("export", "grades", "--policy", "worst"), "argument --policy: invalid choice: 'worst'"),
+    (("export",), "the following arguments are required: verb"),
+    (("export", "grades", "--output"), "argument --output: expected one argument"),
+    (("export", "grades", "--output", "{tmp}"), "it is a folder"),
+    (("export", "grades", "--output", "{tmp}/missing/grades.csv"), "No such file or directory"),
+])
+def test_cli_export_bad_arguments_exit_2(tmp_path, args, words):
+    env = {"GRADER_INSTANCE_DIR": str(tmp_path), "GRADER_DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
+           "GRADER_EXERCISES_DIR": str(EXERCISES)}
+    if "{tmp}" in "".join(args):             # the arguments parse: the command gets to the database
+        assert grader("db", "upgrade", env=env).code == 0
+    run = grader(*(a.format(tmp=tmp_path) for a in args), env=env)
+    assert run.code == 2 and run.stdout == "" and words in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_cli_export_database_down_or_empty_exit_1(tmp_path):
+    run = grader("export", "grades", env={"GRADER_INSTANCE_DIR": str(tmp_path),
+                                          "GRADER_DATABASE_URL": "postgresql+psycopg://postgres:pw@127.0.0.1:1/x"})
+    assert run.code == 1 and run.stdout == "" and len(run.stderr.strip().splitlines()) == 1
+    assert run.stderr.startswith("grader: cannot use the database at GRADER_DATABASE_URL="
+                                 "postgresql+psycopg://postgres:***@127.0.0.1:1/x")
+    empty = f"sqlite:///{tmp_path / 'new.db'}"
+    run = grader("export", "grades", "--format=canvas",
+                 env={"GRADER_INSTANCE_DIR": str(tmp_path), "GRADER_DATABASE_URL": empty})
+    assert run.code == 1 and run.stdout == "" and "has no tables yet: run `grader db upgrade`" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
