@@ -98,7 +98,8 @@ def grader(*args: str, env: dict | None = None, timeout: float = 300) -> Run:
     proc = subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True,
                           env=full_env, timeout=timeout, cwd=ROOT)
     result = None
-    if proc.returncode == 0 and ("--json" in args or "--format" in args):
+    fmt = args[args.index("--format") + 1] if "--format" in args[:-1] else None
+    if proc.returncode == 0 and ("--json" in args or fmt in ("json", "gradescope")):
         result = json.loads(proc.stdout)
     return Run(proc.returncode, result, proc.stdout, proc.stderr, time.monotonic() - started)
 
