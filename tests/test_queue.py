@@ -298,3 +298,184 @@ def test_the_sweep_sends_what_a_crash_left_behind(production):
     assert production.wait(stored, timeout_s=60)["score"] == 6.0
     assert production.wait(lost, timeout_s=60)["score"] == 4.0
     assert len(production.runs(stored)) == len(production.runs(lost)) == 1
+
+
+# ---------------------------------------------------------------- e. many mixed submissions
+
+def _notebook(source: str) -> str:
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Toy"), nbformat.v4.new_code_cell("%matplotlib inline"),
+                nbformat.v4.new_code_cell(source), nbformat.v4.new_code_cell("def broken(:\n    pass")]
+    return nbformat.writes(nb)
+
+
+def mixed_submissions() -> list[tuple[str, str, str]]:
+    """(exercise, file name, content): references, toy variants, broken notebooks, attacks
+    (snippets of tests/test_attacks.py on the toy exercise). No fork bomb: with two gradings at
+    once under one throwaway uid, its process limit would be shared with the other sandbox."""
+    toy = TOY_SOLUTION
+    attacks = {
+        "sys_exit": "def add(a, b):\n    import sys\n    sys.exit(3)\n",
+        "os_exit": "def add(a, b):\n    import os\n    os._exit(7)\n",
+        "loop": "def add(a, b):\n    while True:\n        pass\n",
+        "memory": "def add(a, b):\n    import numpy as np\n    return np.ones(30 * 1024**3 // 8).sum()\n",
+        "flood": "def add(a, b):\n    import sys\n    for _ in range(1024):\n        sys.stdout.write('x' * 65536)\n"
+                 "    return a + b\n",
+        "import_exit": None,
+    }
+    kinds = []
+    for ex in ("perceptron", "backprop", "feedforward"):
+        kinds.append((ex, f"{ex}.py", (ROOT / "reference" / f"{ex}.py").read_text()))
+    kinds += [("toy", "solution.py", toy), ("toy", "partial.py", PARTIAL),
+              ("toy", "solution.ipynb", _notebook(toy)), ("toy", "broken.ipynb", "{ not a notebook"),
+              ("toy", "empty.py", "")]
+    for name, snippet in attacks.items():
+        if snippet is None:
+            source = ("import os\ndef add(a, b):\n    return a + b\nSTART = os._exit(4)\n"
+                      "def scale(x, k):\n    return x * k * START\n")
+        else:
+            source = toy + "\n\n" + snippet
+        kinds.append(("toy", f"{name}.py", source))
+    return [kinds[i % len(kinds)] for i in range(50)]
+
+
+@pytest.fixture
+def mixed_exercises(tmp_path) -> Path:
+    folder = tmp_path / "exercises"
+    folder.mkdir()
+    (folder / "toy").symlink_to(EXERCISES / "toy")
+    for ex in ("perceptron", "backprop", "feedforward"):
+        (folder / ex).symlink_to(ROOT / "exercises" / ex)
+    return folder
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_fifty_mixed_submissions_score_as_grader_run(tmp_path, mixed_exercises):
+    submissions = mixed_submissions()
+    expected = {}
+    for exercise, name, content in {(e, n, c) for e, n, c in submissions}:
+        path = tmp_path / "expected" / exercise / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        run = grader("run", exercise, str(path), "--json", env={"GRADER_EXERCISES_DIR": str(mixed_exercises)})
+        assert run.code in (0, 2), run.stderr
+        expected[(exercise, name)] = run.result           # None: the file cannot be graded (exit 2)
+    with scratch_database() as database_url, free_redis_db() as broker_url:
+        service = Service(tmp_path, database_url, broker_url, GRADER_EXERCISES_DIR=str(mixed_exercises))
+        try:
+            service.start_worker(concurrency=2)
+            from grader import service as use_cases
+            ids = [(use_cases.submit(service.config, "alice", exercise, name, content.encode()), exercise, name)
+                   for exercise, name, content in submissions]
+            for submission_id, exercise, name in ids:
+                final = service.wait(submission_id, timeout_s=600)
+                want = expected[(exercise, name)]
+                if want is None:
+                    assert final["status"] == "failed" and final["score"] is None, (name, final)
+                else:
+                    assert final["status"] == "graded", (name, final)
+                    same_grading(final["result"], want)
+                assert len(service.runs(submission_id)) == 1, name
+        finally:
+            service.close()
+
+
+# ---------------------------------------------------------------- f. Redis and PostgreSQL restarting
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OwnRedis:
+    """A redis-server of this test's own (no persistence), stopped and started at will."""
+
+    def __init__(self, tmp_path: Path):
+        import shutil
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            pytest.skip("redis-server is not installed")
+        self.port, self.dir, self.proc = _free_port(), tmp_path, None
+
+    def start(self) -> None:
+        import redis
+        self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.dir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                redis.Redis(port=self.port, socket_connect_timeout=1).ping()
+                return
+            except Exception:  # noqa: BLE001 - not up yet
+                assert time.monotonic() < deadline, "own redis-server did not start"
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_redis_restart_and_postgres_refusing_connections_lose_nothing(tmp_path):
+    from sqlalchemy import create_engine, text
+    from test_storage import PG_SERVER
+    from grader import service as use_cases
+    own = OwnRedis(tmp_path)
+    own.start()
+    with scratch_database() as database_url:
+        service = Service(tmp_path, database_url, own.url, GRADER_SWEEP_AFTER_S="4")
+        try:
+            # queued in Redis, no worker yet; Redis restarts without a dump: the messages are gone
+            queued = [service.submit(TOY_SOLUTION if i % 2 else PARTIAL) for i in range(4)]
+            own.stop()
+            # Redis down: the submissions are stored all the same (received), nothing raises
+            received = [service.submit(TOY_SOLUTION) for _ in range(2)]
+            assert {use_cases.status(service.config, i)["status"] for i in received} == {"received"}
+            own.start()
+            service.start_worker(concurrency=2)
+            for submission_id in queued + received:
+                final = service.wait(submission_id, timeout_s=120)
+                assert final["status"] == "graded" and final["score"] == (6.0 if final["result"]["tests"][1]
+                                                                         ["status"] == "passed" else 4.0)
+            # PostgreSQL refuses connections for a few seconds while gradings are in progress
+            slow = [service.submit(SLOW) for _ in range(3)]
+            deadline = time.monotonic() + 60
+            while use_cases.status(service.config, slow[0])["status"] != "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            dispose_engines()
+            name = database_url.rsplit("/", 1)[1]
+            admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:
+                connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+                connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                        "WHERE datname = :name"), {"name": name})
+                time.sleep(6)
+                connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            admin.dispose()
+            # ... and Redis restarts once more meanwhile
+            own.stop()
+            own.start()
+            for submission_id in slow:
+                final = service.wait(submission_id, timeout_s=180)
+                assert final["status"] == "graded", final
+                same_grading(final["result"], reference_run(SLOW, tmp_path))
+            for submission_id in queued + received + slow:
+                assert len(service.runs(submission_id)) == 1
+                assert service.outcome_rows(submission_id) == 4
+        finally:
+            service.close()
+            own.stop()
