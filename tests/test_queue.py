@@ -158,6 +158,42 @@ def same_grading(result: dict, expected: dict) -> None:
            [(t["name"], t["status"], t["points"]) for t in expected["tests"]]
 
 
+# ---------------------------------------------------------------- the app's settings
+
+def test_celery_app_settings_follow_the_manifests(tmp_path):
+    from grader.queue import TASK_NAME, make_celery, timings
+    config = Config(exercises_dir=EXERCISES, instance_dir=tmp_path)
+    app = make_celery(config)
+    conf = app.conf
+    assert TASK_NAME == "grader.grade_submission.v1" and TASK_NAME in app.tasks
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost and conf.worker_prefetch_multiplier == 1
+    assert conf.worker_pool == "prefork" and 0 < conf.worker_max_tasks_per_child <= 100
+    assert conf.accept_content == ["json"] and conf.task_ignore_result
+    t = timings(config)
+    assert t.longest_grading_s == 300 + 120                     # the slowest fixture (probe), + the sandbox margin
+    assert t.longest_grading_s < conf.task_soft_time_limit < conf.task_time_limit < t.sweep_running_s \
+        < t.visibility_timeout_s <= t.sweep_queued_s
+    assert conf.broker_url.startswith("sqla+sqlite:///") and "visibility_timeout" not in conf.broker_transport_options
+    redis_app = make_celery(Config(exercises_dir=EXERCISES, instance_dir=tmp_path, broker_url="redis://h:6379/3"))
+    assert redis_app.conf.broker_transport_options["visibility_timeout"] == t.visibility_timeout_s
+    assert timings(Config(exercises_dir=EXERCISES, instance_dir=tmp_path, sweep_after_s=3)).sweep_running_s == 3
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_gpu_exercises_go_to_the_gpu_queue(production):
+    import redis
+    from grader import service
+    client = redis.Redis.from_url(production.config.broker_url)
+    gpu = service.submit(production.config, "alice", "toytorch", "sub.py",
+                         (FIXTURES / "toytorch_solution.py").read_bytes())
+    cpu = production.submit(TOY_SOLUTION)
+    assert (client.llen("gpu"), client.llen("cpu")) == (1, 1)
+    assert service.status(production.config, gpu)["status"] == "queued"
+    production.start_worker(GRADER_SWEEP_AFTER_S="600")     # no sweep re-sends during this test
+    assert production.wait(cpu)["status"] == "graded"
+
+
 # ---------------------------------------------------------------- a. submit --wait
 
 PARTIAL = TOY_SOLUTION + "\n\ndef scale(x, k):\n    return x\n"
@@ -479,3 +515,29 @@ def test_redis_restart_and_postgres_refusing_connections_lose_nothing(tmp_path):
         finally:
             service.close()
             own.stop()
+
+
+# ---------------------------------------------------------------- duplicates and regrades
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_duplicate_messages_do_nothing_and_a_regrade_is_a_new_attempt(production):
+    from grader import service
+    from grader.queue import get_app, send_grading
+    production.start_worker(concurrency=2)
+    first, second = production.submit(TOY_SOLUTION), production.submit(PARTIAL)
+    # the same message three times at once, and a stale one for an attempt that never was
+    app = get_app(production.config)
+    for attempt in (1, 1, 1, 5):
+        send_grading(app, first, attempt, "cpu")
+    assert production.wait(first)["score"] == 6.0 and production.wait(second)["score"] == 4.0
+    time.sleep(3)
+    assert len(production.runs(first)) == 1 and production.outcome_rows(first) == 4
+    regrade = production.cli("regrade", "--exercise", "toy", "--wait")
+    assert regrade.returncode == 0 and "2 submission(s) queued again" in regrade.stdout, regrade.stderr
+    assert [r.attempt for r in production.runs(first)] == [1, 2]
+    assert service.status(production.config, second)["score"] == 4.0
+    # a submission that is not final cannot be regraded (it will be graded anyway): exit 2
+    stored = service.store_submission(production.config, "alice", "toy", "x.py", TOY_SOLUTION.encode())
+    refused = production.cli("regrade", "--submission", str(stored))
+    assert refused.returncode == 2 and "will be graded anyway" in refused.stderr
