@@ -43,3 +43,22 @@ def judge(name: str, reference: list[float], baseline: list[float], threshold: f
           f"(reference spare {min(reference) - threshold:+.4f}, baseline below by {threshold - max(baseline):+.4f})",
           flush=True)
     return fits
+
+
+def judge_variants(name: str, references: dict[str, list[float]], baseline: list[float], threshold: float) -> bool:
+    """`judge` for a solution that may be written in several accepted forms (e.g. the textbook
+    reference and the course's own convention): every form must pass on every seed with the
+    margin, so the window's top is the worst form's worst seed less MARGIN. Prints each form's
+    series and its spare, the baseline, the window, and whether `threshold` is in it."""
+    worst = min(min(accs) for accs in references.values())
+    low, high = max(baseline), worst - MARGIN
+    for label, accs in references.items():
+        print(f"{name}: {label} {' '.join(f'{a:.4f}' for a in accs)} (min {min(accs):.4f}, "
+              f"spare {min(accs) - threshold:+.4f})")
+    print(f"{name}: softmax regression {' '.join(f'{a:.4f}' for a in baseline)} (max {max(baseline):.4f})")
+    window = f"({low:.4f}, {high:.4f}]" if low < high else f"EMPTY ({low:.4f} >= {high:.4f})"
+    fits = low < threshold <= high
+    print(f"{name}: threshold window {window}; suite threshold {threshold} {'inside' if fits else 'OUTSIDE'} it "
+          f"(worst form's spare {worst - threshold:+.4f}, needs >= {MARGIN:+.4f}; baseline below by "
+          f"{threshold - max(baseline):+.4f})", flush=True)
+    return fits
