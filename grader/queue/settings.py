@@ -47,7 +47,9 @@ def timings(config: Config) -> Timings:
     visibility = hard + 600 + max(RETRY_BACKOFF_S)      # also covers a retry's countdown (an ETA message)
     running = hard + 60
     queued = max(visibility, 900.0)
-    if config.sweep_after_s is not None:                 # GRADER_SWEEP_AFTER_S (tests, impatient operators)
+    # GRADER_SWEEP_AFTER_S (tests, impatient operators): it must exceed the longest grading, or a
+    # grading in progress is presumed lost, recorded as a setup problem and started again
+    if config.sweep_after_s is not None:
         running = queued = config.sweep_after_s
     interval = min(60.0, max(1.0, min(running, queued) / 3))
     return Timings(longest, soft, hard, visibility, queued, running, interval)

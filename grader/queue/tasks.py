@@ -3,8 +3,9 @@ the database out. Every step is a conditional update, so a message delivered twi
 after its worker died does the right thing:
 
 * take: queued -> running (attempt 1, or a regrade's next attempt); a retry after a setup problem
-  (running, attempts == attempt - 1, that attempt recorded); the same attempt again only when its
-  start is older than the sweep's limit for running (its worker is dead). Anything else (a final
+  (running, attempts == attempt - 1, that attempt recorded); when the attempt is in progress but
+  started longer ago than the sweep's limit for running (its worker is dead), that attempt is
+  recorded as an infrastructure run and the next one starts. Anything else (a final
   submission, an attempt already recorded, a duplicate of an attempt in progress): nothing.
 * grade: the stored file through `grade()`, outside any transaction.
 * finish: the run (record_run, unique per attempt) and the final status in one transaction:
@@ -30,6 +31,8 @@ log = logging.getLogger("grader.queue")
 
 ERROR_REASON = ("This submission could not be graded because of a problem on our side; it was not scored. "
                 "The course staff can see the details and will grade it again.")
+WORKER_LOST = ("the worker grading it stopped before it finished (killed, out of memory, a restarted machine, "
+               "or the task's hard time limit)")
 DB_RETRY_S = 60            # how long a finished grading waits for the database to come back
 
 
@@ -57,7 +60,8 @@ def consecutive_infrastructure(runs) -> int:
 
 
 def take(config, timings, submission_id: int, attempt: int):
-    """Make this worker the one that runs `attempt`; (exercise, filename, sha256, queue) or None."""
+    """Make this worker the one that runs `attempt`: (the attempt it runs, exercise, filename,
+    sha256, queue), or None when there is nothing to do."""
     from ..storage import repository as repo
     from ..storage.db import session_scope
     from ..storage.models import FINAL_STATUSES, utcnow
@@ -80,14 +84,26 @@ def take(config, timings, submission_id: int, attempt: int):
                     if not repo.begin_retry(session, submission, attempt):
                         return None
                 elif submission.attempts == attempt:
+                    # its worker died (killed, the machine restarted, the hard time limit): that
+                    # attempt is recorded as an infrastructure run, and the next one starts here,
+                    # so a submission that keeps killing its worker ends `error` like any setup problem
                     stale = utcnow() - timedelta(seconds=timings.sweep_running_s)
+                    lost_since = submission.started_at
                     if not repo.restart_attempt(session, submission, attempt, stale):
                         return None                       # its worker is alive: a duplicate message
-                    log.warning("submission %s attempt %s: its worker died; grading it again", submission_id, attempt)
+                    log.warning("submission %s attempt %s: its worker stopped; next attempt", submission_id, attempt)
+                    repo.record_run(session, submission, None, backend=config.backend, attempt=attempt,
+                                    started_at=lost_since, error=WORKER_LOST, infrastructure=True)
+                    if consecutive_infrastructure(repo.recorded_attempts(session, submission)) % MAX_ATTEMPTS == 0:
+                        repo.mark_status(session, submission, "error", reason=ERROR_REASON)
+                        return None
+                    attempt += 1
+                    if not repo.begin_retry(session, submission, attempt):
+                        return None
                 else:
                     return None
                 gpu = bool((submission.exercise.limits or {}).get("gpu"))
-                return submission.exercise_id, submission.filename, submission.sha256, queue_for(gpu)
+                return attempt, submission.exercise_id, submission.filename, submission.sha256, queue_for(gpu)
         except InvalidTransition:
             continue
     return None
@@ -98,7 +114,7 @@ def run_attempt(app, submission_id: int, attempt: int) -> str:
     taken = take(config, timings, submission_id, attempt)
     if taken is None:
         return "nothing to do"
-    exercise_id, filename, sha, queue = taken
+    attempt, exercise_id, filename, sha, queue = taken
     from ..storage.files import FileStore
     from ..storage.models import utcnow
     started = utcnow()
