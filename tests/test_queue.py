@@ -545,3 +545,25 @@ def test_duplicate_messages_do_nothing_and_a_regrade_is_a_new_attempt(production
     stored = service.store_submission(production.config, "alice", "toy", "x.py", TOY_SOLUTION.encode())
     refused = production.cli("regrade", "--submission", str(stored))
     assert refused.returncode == 2 and "will be graded anyway" in refused.stderr
+
+
+def test_a_broken_suite_ends_error_at_once_never_a_score(tmp_path):
+    """Ours (GraderError: here a hidden suite that does not compile): no retry, `error`, no score;
+    on the embedded default."""
+    import shutil
+    exercises = tmp_path / "exercises"
+    shutil.copytree(EXERCISES / "toy", exercises / "brokensuite")
+    manifest = exercises / "brokensuite" / "exercise.toml"
+    manifest.write_text(manifest.read_text().replace('id = "toy"', 'id = "brokensuite"'))
+    (exercises / "brokensuite" / "hidden" / "test_toy.py").write_text("def test_add(:\n")
+    service = Service(tmp_path / "instance", None, None, GRADER_EXERCISES_DIR=str(exercises))
+    try:
+        service.start_worker()
+        from grader import service as use_cases
+        submission_id = use_cases.submit(service.config, "alice", "brokensuite", "sub.py", TOY_SOLUTION.encode())
+        final = service.wait(submission_id, timeout_s=60)
+        assert final["status"] == "error" and final["score"] is None and "not scored" in final["reason"]
+        (run,) = service.runs(submission_id)
+        assert not run.infrastructure and run.score is None and run.error.startswith("SuiteError")
+    finally:
+        service.close()

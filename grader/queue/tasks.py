@@ -190,8 +190,9 @@ def _finish(config, submission_id, attempt, kind, result, failure, started, fini
                     return "error"
                 repo.touch_dispatched(session, submission)
                 return "retry"
+            # ours (a broken suite or manifest, a bug) or a setup problem retrying cannot fix (a bad setting)
             repo.record_run(session, submission, None, backend=backend, attempt=attempt, started_at=started,
-                            finished_at=finished, error=error_text)
+                            finished_at=finished, error=error_text, infrastructure=isinstance(failure, SetupError))
             repo.mark_status(session, submission, "error", reason=ERROR_REASON)
             return "error"
     except (InvalidTransition, IntegrityError) as e:      # another taker recorded this attempt first
