@@ -62,8 +62,15 @@ def run_worker(config: Config, concurrency: int | None = None, queues: str = "cp
     # the database must be reachable and migrated before the worker takes anything
     from ..storage import repository as repo
     from ..storage.db import dispose_engines, session_scope
-    with session_scope(config) as session:
-        repo.sync_exercises(session, config)
+    from sqlalchemy.exc import IntegrityError
+    for tries_left in (1, 0):
+        try:
+            with session_scope(config) as session:
+                repo.sync_exercises(session, config)
+            break
+        except IntegrityError:            # another worker starting at the same moment added the same row
+            if not tries_left:
+                raise
     dispose_engines()
     app = make_celery(config)
     sweeper = Sweeper(config, app.grader_timings.sweep_interval_s)
