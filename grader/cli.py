@@ -146,7 +146,6 @@ def _print_status(current: dict, as_json: bool) -> int:
     return {"failed": 2, "error": 1}.get(current["status"], 0)
 
 
-
 def _db(args, config) -> int:
     """`grader db upgrade`: Alembic's upgrade to head, then the exercises from the manifests."""
     from .storage import migrate, repository
