@@ -1,8 +1,6 @@
 """What the service builds on: grade() on bytes with progress events, errors classified by fault,
 validated settings, the GPU memory budget the runner applies."""
-import importlib.util
 import os
-import sys
 import types
 
 import pytest

@@ -1,6 +1,7 @@
 """numpy-nn graded the way the course teaches it (CONTRACT.md, "Conventions the course itself uses").
 
-tests/fixtures/course_forms/numpy_nn_course.py is the reference solution rewritten the course's way:
+reference/numpy-nn.py followed by tests/fixtures/course_forms/numpy_nn_course.py (whose classes replace
+the reference's, the last definition winning as in a notebook) is the reference rewritten the course's way:
 the combined softmax + cross-entropy shortcut (Softmax.backward passes its gradient through,
 CategoricalCrossEntropyLoss.backward() returns y_pred - y_true) and loss gradients not divided by
 the batch size. It must score full marks, bonus included, and its feedback must name the accepted
@@ -10,9 +11,10 @@ that says what was found.
 """
 import pytest
 
-from conftest import FIXTURES, grader
+from conftest import FIXTURES, ROOT, grader
 
-COURSE_FORM = FIXTURES / "course_forms" / "numpy_nn_course.py"
+COURSE_FORM = (ROOT / "reference" / "numpy-nn.py").read_text() + "\n\n" + \
+    (FIXTURES / "course_forms" / "numpy_nn_course.py").read_text()
 SHORTCUT = "combined softmax + cross-entropy gradient (accepted)"
 SUMMED = "loss gradients summed over the batch (accepted)"
 
@@ -58,8 +60,10 @@ def _grade(path):
     return run
 
 
-def test_the_course_form_scores_full_marks_and_is_told_which_variants_were_accepted():
-    run = _grade(COURSE_FORM)
+def test_the_course_form_scores_full_marks_and_is_told_which_variants_were_accepted(tmp_path):
+    path = tmp_path / "course.py"
+    path.write_text(COURSE_FORM)
+    run = _grade(path)
     failing = [(t["name"], t["status"], t["message"]) for t in run.result["tests"] if t["status"] != "passed"]
     assert failing == []
     assert run.result["score"] == run.result["max_score"] > 0
@@ -80,7 +84,7 @@ def test_the_course_form_scores_full_marks_and_is_told_which_variants_were_accep
 def test_a_wrong_variant_loses_exactly_the_tests_it_affects(variant, tmp_path):
     old, new, expected, phrase = WRONG_VARIANTS[variant]
     path = tmp_path / f"{variant}.py"
-    path.write_text(_replace(COURSE_FORM.read_text(), old, new))
+    path.write_text(_replace(COURSE_FORM, old, new))
     run = _grade(path)
     failing = {t["name"] for t in run.result["tests"] if t["status"] != "passed"}
     assert failing == expected, {t["name"]: t["message"] for t in run.result["tests"]

@@ -23,7 +23,7 @@ from conftest import FIXTURES, ROOT, TOY_SOLUTION, grader
 from grader.config import Config
 from grader.storage import migrate, repository as repo
 from grader.storage.db import dispose_engines, session_scope
-from grader.storage.models import GradingRun, Submission, TestOutcome
+from grader.storage.models import GradingRun, TestOutcome
 from test_storage import scratch_database
 
 EXERCISES = FIXTURES / "exercises"
