@@ -118,13 +118,17 @@ def docker_problem() -> str | None:
     return None
 
 
-def require_docker() -> None:
-    """Skip without an engine, except in CI, where the engine is part of the setup: there it fails."""
-    problem = docker_problem()
+def require(problem: str | None, ci_setup: str) -> None:
+    """Skip when a server the test needs is missing, except in CI (CI=true), where `ci_setup`
+    provides it: there the test fails."""
     if problem and os.environ.get("CI") == "true":
-        pytest.fail(f"CI starts dockerd and builds the image, yet: {problem}")
+        pytest.fail(f"{ci_setup}, yet: {problem}", pytrace=False)
     if problem:
         pytest.skip(problem)
+
+
+def require_docker() -> None:
+    require(docker_problem(), "CI starts dockerd and builds the image")
 
 
 @pytest.fixture(params=["local", pytest.param("docker", marks=pytest.mark.docker)])

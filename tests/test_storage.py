@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from conftest import FIXTURES, ROOT, grader
+from conftest import FIXTURES, ROOT, grader, require
 from grader import errors, results
 from grader.config import Config
 from grader.results import GradeResult
@@ -37,6 +37,7 @@ TABLES = ("test_outcomes", "grading_runs", "submissions", "api_tokens", "exercis
 
 def require_postgres() -> None:
     """Skip without a server, except in CI (CI=true), where PostgreSQL is part of the setup."""
+    problem = None
     try:
         engine = create_engine(f"{PG_SERVER}/postgres", connect_args={"connect_timeout": 5})
         with engine.connect():
@@ -44,9 +45,7 @@ def require_postgres() -> None:
         engine.dispose()
     except Exception as e:  # noqa: BLE001
         problem = f"PostgreSQL at {PG_SERVER} unavailable: {str(e).splitlines()[0]}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI starts PostgreSQL before the tests, yet: {problem}", pytrace=False)
-        pytest.skip(problem)
+    require(problem, "CI starts PostgreSQL before the tests")
 
 
 @contextmanager

@@ -44,15 +44,19 @@ def head() -> str:
 
 def current(config: Config) -> str | None:
     """The database's revision (None: no migrations applied yet)."""
-    from alembic.runtime.migration import MigrationContext
     engine = make_engine(config)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return _revision(connection)
     except DBAPIError as e:
         raise unavailable(config, e) from None
     finally:
         engine.dispose()
+
+
+def _revision(connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade(config: Config, revision: str = "head") -> str | None:
@@ -64,8 +68,7 @@ def upgrade(config: Config, revision: str = "head") -> str | None:
         with engine.begin() as connection:
             command.upgrade(alembic_config(connection), revision)
         with engine.connect() as connection:
-            from alembic.runtime.migration import MigrationContext
-            return MigrationContext.configure(connection).get_current_revision()
+            return _revision(connection)
     except DBAPIError as e:
         raise unavailable(config, e) from None
     finally:
