@@ -89,6 +89,8 @@ def _queue_verbs(sub) -> None:
     submit.add_argument("file", type=Path)
     submit.add_argument("--user", required=True, help="the student's user name")
     submit.add_argument("--wait", action="store_true", help="block until it is graded (or failed)")
+    submit.add_argument("--timeout", type=float, metavar="S",
+                        help="with --wait: give up waiting after S seconds (exit 1; it stays queued)")
     submit.add_argument("--json", action="store_true",
                         help="print one JSON object {id, status, score, max_score, result?}")
     status = sub.add_parser("status", help="a submission's status (and result, once graded)")
@@ -99,6 +101,7 @@ def _queue_verbs(sub) -> None:
     which.add_argument("--submission", type=int)
     which.add_argument("--exercise")
     regrade.add_argument("--wait", action="store_true")
+    regrade.add_argument("--timeout", type=float, metavar="S", help="with --wait: give up after S seconds each")
     worker = sub.add_parser("worker", help="run a grading worker (Celery, prefork) on GRADER_BROKER_URL")
     worker.add_argument("--concurrency", type=int, help="grading processes (default GRADER_WORKER_CONCURRENCY)")
     worker.add_argument("--queues", default="cpu,gpu", help="cpu, gpu or cpu,gpu (default)")
@@ -119,19 +122,30 @@ def _queue(args, config) -> int:
                 raise UsageError(f"cannot read {args.file}: no such file")
             data = read_submission_file(args.file, config.max_submission_bytes)
             submission_id = service.submit(config, args.user, args.exercise, args.file.name, data)
-            current = service.wait(config, submission_id) if args.wait else service.status(config, submission_id)
-            return _print_status(current, args.json)
+            if not args.wait:
+                return _print_status(service.status(config, submission_id), args.json)
+            return _print_status(_wait(service, config, submission_id, args.timeout), args.json)
         if args.command == "status":
             return _print_status(service.status(config, args.id), args.json)
         ids = service.regrade(config, args.submission, args.exercise)
         print(f"{len(ids)} submission(s) queued again" + (f": {', '.join(map(str, ids))}" if ids else ""))
         code = 0
         for submission_id in ids if args.wait else []:
-            code = max(code, _print_status(service.wait(config, submission_id), False))
+            code = max(code, _print_status(_wait(service, config, submission_id, args.timeout), False))
         return code
+    except TimeoutError as e:
+        print(f"grader: {e}; it stays in the queue (`grader status ID` shows it later). Is a worker running "
+              "(`grader worker`) on the same GRADER_BROKER_URL and GRADER_DATABASE_URL?", file=sys.stderr)
+        return 1
     except GraderError as e:
         print(f"grader: {e}", file=sys.stderr)
         return e.exit_code
+
+
+def _wait(service, config, submission_id: int, timeout_s: float | None) -> dict:
+    if timeout_s is not None and timeout_s <= 0:
+        raise UsageError(f"--timeout {timeout_s:g}: give a number of seconds above 0")
+    return service.wait(config, submission_id, timeout_s)
 
 
 def _print_status(current: dict, as_json: bool) -> int:

@@ -18,7 +18,7 @@
 | secret_key           | GRADER_SECRET_KEY        | None: `web_secret_key()` makes <instance_dir>/secret_key (mode 600) on first use |
 | storage_dir          | GRADER_STORAGE_DIR       | <instance_dir>/submissions       |
 | worker_concurrency   | GRADER_WORKER_CONCURRENCY | 2 (grading processes per worker) |
-| gpu_slots            | GRADER_GPU_SLOTS         | "" (kept as given; the queue parses it) |
+| gpu_slots            | GRADER_GPU_SLOTS         | "" (none; grader/gpus.py: 0,1 or MIG-.. or 0*4=20000) |
 | sweep_after_s        | GRADER_SWEEP_AFTER_S     | None: derived from the manifests' suite_timeout_s (grader/queue/settings.py) |
 
 The service settings (the last six) are only read by the storage, the queue and the web; the
@@ -159,8 +159,8 @@ class Config:
                 or not 1 <= self.worker_concurrency <= 256:
             raise ConfigError(f"GRADER_WORKER_CONCURRENCY={self.worker_concurrency!r} must be a whole number "
                               "from 1 to 256")
-        if not re.fullmatch(r"[\w:,;=*/.+ -]*", self.gpu_slots):
-            raise ConfigError(f"GRADER_GPU_SLOTS={self.gpu_slots!r} has characters a GPU slot list cannot hold")
+        from .gpus import parse_slots
+        parse_slots(self.gpu_slots)          # a ConfigError naming the bad entry
         if self.sweep_after_s is not None and not 0 < self.sweep_after_s <= 7 * 24 * 3600:
             raise ConfigError(f"GRADER_SWEEP_AFTER_S={self.sweep_after_s:g} must be a number of seconds "
                               "between 0 and a week")

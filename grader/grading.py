@@ -12,26 +12,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import Config
+from .gpus import GpuSlot
 from .harness.client import StudentProcess
 from .ingest import load_submission_bytes
 from .manifest import load_exercise
 from .results import GradeResult, ProgressEvent
-from .sandbox import Limits, get_backend
+from .sandbox import Limits, Sandbox, get_backend
 from .slicing import select
 
 Progress = Callable[[ProgressEvent], None]
 
 
-def grade(exercise_id: str, data: bytes, filename: str, config: Config, backend: str | None = None,
-          progress: Progress | None = None) -> GradeResult:
-    """Grade one submission (its bytes and original file name, which says .ipynb or .py)."""
+def grade(exercise_id: str, data: bytes, filename: str, config: Config, backend: str | Sandbox | None = None,
+          progress: Progress | None = None, gpu: GpuSlot | None = None) -> GradeResult:
+    """Grade one submission (its bytes and original file name, which says .ipynb or .py).
+
+    `backend`: a name, or a sandbox built once by a long-lived caller (the worker); `gpu`: the
+    GPU slot leased for this grading (the worker's; None shows the sandbox's default devices)."""
     started = time.monotonic()
     exercise = load_exercise(config.exercises_dir, exercise_id)
     submission = load_submission_bytes(data, filename, config.max_submission_bytes)
     kept, not_run = select(submission.chunks, exercise.names, exercise.execute)
-    sandbox = get_backend(backend or config.backend, config)
+    sandbox = backend if isinstance(backend, Sandbox) else get_backend(backend or config.backend, config)
+    on_slot = gpu is not None and exercise.gpu
+    budgets = [mb for mb in (exercise.gpu_memory_mb, gpu.memory_mb if on_slot else None) if mb]
     limits = Limits(memory_mb=exercise.memory_mb, cpu_threads=exercise.cpu_threads, gpu=exercise.gpu,
-                    gpu_memory_mb=exercise.gpu_memory_mb,
+                    gpu_memory_mb=min(budgets, default=0), gpu_device=gpu.device if on_slot else None,
                     cpu_s=int(exercise.suite_timeout_s) + 60, wall_s=int(exercise.suite_timeout_s) + 120)
     process = StudentProcess(sandbox, limits, [[c.cell, c.line, c.source] for c in kept],
                              load_timeout_s=exercise.test_timeout_s)
@@ -45,8 +51,10 @@ def grade(exercise_id: str, data: bytes, filename: str, config: Config, backend:
     from .harness.plugin import run_suite
     from .scoring import score
     run = run_suite(exercise, process, progress, splits)
-    result = score(exercise, run, submission.skipped_cells, not_run, sandbox.describe(),
-                   time.monotonic() - started)
+    described = sandbox.describe()
+    if on_slot:
+        described["device"] = gpu.describe()
+    result = score(exercise, run, submission.skipped_cells, not_run, described, time.monotonic() - started)
     if progress:
         progress(ProgressEvent("finished", total=len(result.tests), index=len(result.tests)))
     return result

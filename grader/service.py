@@ -161,8 +161,9 @@ def regrade(config: Config, submission_id: int | None = None, exercise_id: str |
 
 
 def status(config: Config, submission_id: int) -> dict:
-    """{id, exercise, user, status, attempts, score, max_score, bonus, reason?, result?}; score and
-    result only once graded (`result` is the object `grader run --json` prints)."""
+    """{id, exercise, user, status, attempts, score, max_score, bonus, reason?, progress?, result?};
+    score and result only once graded (`result` is the object `grader run --json` prints);
+    progress ({index, total, name}) while running."""
     from .storage import repository as repo
     from .storage.db import session_scope
     with session_scope(config) as session:
@@ -176,6 +177,8 @@ def status(config: Config, submission_id: int) -> dict:
                "bonus": run.bonus if graded else None}
         if submission.status in ("failed", "error"):
             out["reason"] = submission.reason
+        if submission.status == "running" and submission.progress:
+            out["progress"] = submission.progress
         if graded:
             out["result"] = run.result
         return out

@@ -16,6 +16,8 @@ from grader.storage.db import make_engine
 from grader.storage.models import Base
 from test_storage import scratch_database
 
+# the newest revision file's name starts with its id (0001_initial.py, 0002_...): read, not hard-coded
+LATEST = max(p.name.split("_")[0] for p in (ROOT / "migrations" / "versions").glob("[0-9]*_*.py"))
 TABLES = {"alembic_version", "users", "api_tokens", "exercises", "submissions", "grading_runs", "test_outcomes"}
 
 
@@ -50,10 +52,10 @@ def tables(config: Config) -> set[str]:
 def test_upgrade_from_empty_to_head_matches_the_models(empty_db, tmp_path):
     config = Config(database_url=empty_db, instance_dir=tmp_path)
     assert migrate.current(config) is None and tables(config) == set()
-    assert migrate.upgrade(config) == migrate.head() == "0001"
+    assert migrate.upgrade(config) == migrate.head() == LATEST
     assert tables(config) == TABLES
     assert drift(config) == []                      # the models and the migrations agree
-    assert migrate.upgrade(config) == "0001"        # again: nothing to do
+    assert migrate.upgrade(config) == LATEST        # again: nothing to do
 
 
 def test_downgrade_to_base_and_up_again(empty_db, tmp_path):
@@ -67,7 +69,7 @@ def test_downgrade_to_base_and_up_again(empty_db, tmp_path):
     finally:
         engine.dispose()
     assert tables(config) <= {"alembic_version"} and migrate.current(config) is None
-    assert migrate.upgrade(config) == "0001" and drift(config) == []
+    assert migrate.upgrade(config) == LATEST and drift(config) == []
 
 
 def test_one_head_and_migrations_never_import_the_models():
@@ -83,7 +85,7 @@ def test_cli_db_upgrade(empty_db, tmp_path):
            "GRADER_EXERCISES_DIR": str(FIXTURES / "exercises")}
     run = grader("db", "upgrade", env=env)
     assert run.code == 0, run.stderr
-    assert run.stdout.strip() == "database at revision 0001; 4 exercise(s) synced"
+    assert run.stdout.strip() == f"database at revision {LATEST}; 4 exercise(s) synced"
     config = Config(database_url=empty_db, instance_dir=tmp_path)
     assert tables(config) == TABLES and drift(config) == []
     assert grader("db", "upgrade", env=env).code == 0

@@ -287,6 +287,49 @@ def test_worker_killed_mid_grading_is_graded_exactly_once(production, tmp_path):
     assert len(production.runs(submission_id)) == 2
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_progress_is_stored_while_running_and_wait_gives_up_after_its_timeout(production, tmp_path):
+    from grader import service
+    path = tmp_path / "slow.py"
+    path.write_text(SLOW)
+    # no worker yet: --wait --timeout gives up with exit 1 and says why; the submission stays queued
+    waited = production.cli("submit", "toy", str(path), "--user", "alice", "--wait", "--timeout", "2")
+    assert waited.returncode == 1, waited.stdout + waited.stderr
+    assert "still queued after 2 s" in waited.stderr and "grader worker" in waited.stderr
+    submission_id = int(waited.stderr.split("submission ")[1].split()[0])
+    assert service.status(production.config, submission_id)["status"] == "queued"
+    production.start_worker()
+    seen = []
+    deadline = time.monotonic() + 60
+    while service.status(production.config, submission_id)["status"] != "graded":
+        assert time.monotonic() < deadline
+        current = service.status(production.config, submission_id)
+        if current.get("progress"):
+            seen.append(current["progress"])
+        time.sleep(0.2)
+    assert seen, "no progress was stored while it ran"
+    assert all(p["total"] == 4 for p in seen if p["kind"] == "test")
+    names = {p["name"] for p in seen if p["kind"] == "test"}
+    assert names and names <= {"test_add", "test_scale", "test_counter", "test_counter_reset"}, names
+    assert "progress" not in service.status(production.config, submission_id)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.docker
+def test_a_worker_on_the_docker_backend(production, tmp_path):
+    from conftest import require_docker
+    require_docker()
+    production.start_worker(GRADER_BACKEND="docker")
+    submission_id = production.submit(PARTIAL)
+    final = production.wait(submission_id, timeout_s=180)
+    assert final["status"] == "graded" and final["result"]["sandbox"]["backend"] == "docker"
+    same_grading(final["result"], reference_run(PARTIAL, tmp_path))
+    (run,) = production.runs(submission_id)
+    assert run.backend == "docker" and not run.infrastructure
+
+
 # ---------------------------------------------------------------- c. a setup problem
 
 @pytest.mark.postgres

@@ -423,7 +423,7 @@ def test_a_database_without_tables_says_to_upgrade(tmp_path):
     ("GRADER_SECRET_KEY", "short", "GRADER_SECRET_KEY is too short"),
     ("GRADER_WORKER_CONCURRENCY", "two", "GRADER_WORKER_CONCURRENCY='two' is not a whole number"),
     ("GRADER_WORKER_CONCURRENCY", "0", "GRADER_WORKER_CONCURRENCY=0 must be a whole number from 1 to 256"),
-    ("GRADER_GPU_SLOTS", "0;$(rm -rf /)", "GRADER_GPU_SLOTS='0;$(rm -rf /)' has characters"),
+    ("GRADER_GPU_SLOTS", "0;$(rm -rf /)", "GRADER_GPU_SLOTS: '0;$(rm -rf /)' is not a GPU slot"),
 ])
 def test_service_settings_are_validated_by_name(key, value, words):
     if words is None:                 # a valid URL: accepted, and its password never shown

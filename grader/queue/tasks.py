@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import DatabaseUnavailable, InvalidTransition, SetupError, SubmissionError
+from ..errors import DatabaseUnavailable, InvalidTransition, SandboxUnavailable, SetupError, SubmissionError
 from .app import TASK_NAME, queue_for, send_grading
 from .settings import MAX_ATTEMPTS, retry_countdown_s
 
@@ -59,9 +60,19 @@ def consecutive_infrastructure(runs) -> int:
     return count
 
 
-def take(config, timings, submission_id: int, attempt: int):
-    """Make this worker the one that runs `attempt`: (the attempt it runs, exercise, filename,
-    sha256, queue), or None when there is nothing to do."""
+@dataclass(frozen=True)
+class Taken:
+    attempt: int
+    exercise_id: str
+    filename: str
+    sha256: str
+    queue: str
+    gpu: bool           # the exercise wants a GPU (a slot is leased when the worker has slots)
+    gpu_alone: bool     # ... all of one GPU: the out-of-memory regrade
+
+
+def take(config, timings, submission_id: int, attempt: int) -> Taken | None:
+    """Make this worker the one that runs `attempt`, or None when there is nothing to do."""
     from ..storage import repository as repo
     from ..storage.db import session_scope
     from ..storage.models import FINAL_STATUSES, utcnow
@@ -103,7 +114,8 @@ def take(config, timings, submission_id: int, attempt: int):
                 else:
                     return None
                 gpu = bool((submission.exercise.limits or {}).get("gpu"))
-                return attempt, submission.exercise_id, submission.filename, submission.sha256, queue_for(gpu)
+                return Taken(attempt, submission.exercise_id, submission.filename, submission.sha256,
+                             queue_for(gpu), gpu, submission.gpu_alone)
         except InvalidTransition:
             continue
     return None
@@ -114,35 +126,94 @@ def run_attempt(app, submission_id: int, attempt: int) -> str:
     taken = take(config, timings, submission_id, attempt)
     if taken is None:
         return "nothing to do"
-    attempt, exercise_id, filename, sha, queue = taken
-    from ..storage.files import FileStore
+    attempt = taken.attempt
     from ..storage.models import utcnow
     started = utcnow()
     result = failure = None
     kind = "graded"
     try:
-        data = FileStore(config.storage_dir).get(sha)
-        from ..grading import grade
-        result = grade(exercise_id, data, filename, config)
+        result, oom_note = _grade(config, taken, _progress_writer(config, submission_id, attempt))
+        if oom_note:
+            kind, failure = "gpu_alone", SetupError(oom_note)
     except SubmissionError as e:
         kind, failure = "failed", e
     except SoftTimeLimitExceeded:
         kind, failure = "setup", SetupError(f"the grading ran past the soft time limit ({timings.soft_limit_s:.0f} s)")
     except SetupError as e:
         kind, failure = ("setup" if e.retry else "ours"), e
+        if isinstance(e, SandboxUnavailable):
+            _sandboxes.clear()          # the next attempt builds it again (an image rebuilt, an engine back)
     except Exception as e:  # noqa: BLE001 - ours: a broken suite or manifest, or a bug
         kind, failure = "ours", e
         log.exception("submission %s attempt %s: grading failed", submission_id, attempt)
     finished = utcnow()
     outcome = _with_database(config, lambda: _finish(config, submission_id, attempt, kind, result, failure,
                                                      started, finished))
-    if outcome == "retry":
+    if outcome in ("retry", "gpu_alone"):
+        countdown = retry_countdown_s(attempt + 1) if outcome == "retry" else None
         try:
-            send_grading(app, submission_id, attempt + 1, queue, countdown=retry_countdown_s(attempt + 1))
+            send_grading(app, submission_id, attempt + 1, taken.queue, countdown=countdown)
         except Exception as e:  # noqa: BLE001 - the broker is down: the sweep sends it later
             log.warning("submission %s: cannot send attempt %s (%s); the sweep will", submission_id, attempt + 1, e)
     log.info("submission %s attempt %s: %s", submission_id, attempt, outcome)
     return outcome
+
+
+_sandboxes: dict = {}
+
+
+def sandbox_for(config):
+    """This process's sandbox backend, built once (a docker client, the interpreter's folders),
+    not per submission; dropped after a SandboxUnavailable so that the next attempt looks again."""
+    key = (config.backend, config.docker_image, config.sandbox_python)
+    if key not in _sandboxes:
+        from ..sandbox import get_backend
+        _sandboxes.clear()
+        _sandboxes[key] = get_backend(config.backend, config)
+    return _sandboxes[key]
+
+
+def _grade(config, taken: Taken, progress):
+    """The stored file through grade(), on a leased GPU slot when the exercise wants a GPU and the
+    worker declares slots. Returns (result, note): a note when the grading ran out of GPU memory
+    on a shared GPU while NVML saw neighbours hold memory (the attempt is then graded again, once,
+    with the GPU to itself; the student's own output is never the evidence)."""
+    from ..gpus import MemoryWatch, oom_regrade_note, slot_pool
+    from ..grading import grade
+    from ..storage.files import FileStore
+    data = FileStore(config.storage_dir).get(taken.sha256)
+    sandbox = sandbox_for(config)
+    pool = slot_pool(config)
+    if not (taken.gpu and pool.slots):
+        return grade(taken.exercise_id, data, taken.filename, config, sandbox, progress), None
+    lease = pool.lease_alone(pool.slots[0].device) if taken.gpu_alone else pool.lease()
+    with lease as slot:
+        watch = MemoryWatch(slot.device, sandbox.own_pids)
+        with watch:
+            result = grade(taken.exercise_id, data, taken.filename, config, sandbox, progress, gpu=slot)
+    return result, oom_regrade_note(slot, taken.gpu_alone, watch.peak_neighbour_mb, result)
+
+
+def _progress_writer(config, submission_id: int, attempt: int, every_s: float = 0.5):
+    """A progress callback that stores "test i of n" on the row, at most every `every_s` (and
+    always the start); a database that is down only costs the live display."""
+    from ..storage import repository as repo
+    from ..storage.db import session_scope
+    last = [0.0]
+
+    def write(event) -> None:
+        now = time.monotonic()
+        if event.kind == "test" and now - last[0] < every_s and event.index != event.total:
+            return
+        last[0] = now
+        try:
+            with session_scope(config) as session:
+                repo.set_progress(session, submission_id, attempt,
+                                  {"index": event.index, "total": event.total, "name": event.name,
+                                   "kind": event.kind})
+        except Exception as e:  # noqa: BLE001
+            log.debug("progress of submission %s not stored: %s", submission_id, e)
+    return write
 
 
 def _with_database(config, write):
@@ -190,6 +261,13 @@ def _finish(config, submission_id, attempt, kind, result, failure, started, fini
                     return "error"
                 repo.touch_dispatched(session, submission)
                 return "retry"
+            if kind == "gpu_alone":       # not the student's fault, and not counted: once more, alone
+                repo.record_run(session, submission, None, backend=backend, attempt=attempt, started_at=started,
+                                finished_at=finished, error=str(failure), infrastructure=True,
+                                device=result.sandbox.get("device"))
+                repo.take_gpu_alone(session, submission)
+                repo.touch_dispatched(session, submission)
+                return "gpu_alone"
             # ours (a broken suite or manifest, a bug) or a setup problem retrying cannot fix (a bad setting)
             repo.record_run(session, submission, None, backend=backend, attempt=attempt, started_at=started,
                             finished_at=finished, error=error_text, infrastructure=isinstance(failure, SetupError))

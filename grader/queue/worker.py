@@ -3,8 +3,12 @@ timer thread in its main process.
 
 At start, with the docker backend, every sandbox container left by a killed worker on this host
 is removed (`reap_orphans(..., only_dead_owners=False)`: run one worker per host, as compose does).
-The sandbox backend itself is built by `grade()` per submission (it takes a backend name, not an
-object); building it is cheap (a docker client, or a few path checks), so it is not cached here.
+Each pool child builds its sandbox backend once (`tasks.sandbox_for`).
+
+GPU slots (GRADER_GPU_SLOTS, `grader/gpus.py`): a worker on the gpu queue runs one pool child per
+slot (each grading leases one). A worker asked for both queues with slots declared starts the gpu
+queue as a second Celery worker in a child process, so that CPU exercises never wait behind GPU
+ones in the same pool.
 """
 from __future__ import annotations
 
@@ -52,6 +56,29 @@ class Sweeper(threading.Thread):
 def run_worker(config: Config, concurrency: int | None = None, queues: str = "cpu,gpu",
                loglevel: str = "INFO") -> int:
     names = check_queues(queues)
+    from ..gpus import parse_slots
+    slots = parse_slots(config.gpu_slots)
+    gpu_worker = None
+    if slots and "gpu" in names:
+        if "cpu" in names:
+            import subprocess
+            gpu_worker = subprocess.Popen([sys.executable, "-m", "grader.cli", "worker", "--queues", "gpu",
+                                           "--loglevel", loglevel])
+            names = ["cpu"]
+        else:
+            concurrency = len(slots)      # one grading per slot, never one waiting for a slot
+    try:
+        return _run_celery_worker(config, names, concurrency, loglevel)
+    finally:
+        if gpu_worker is not None:
+            gpu_worker.terminate()
+            try:
+                gpu_worker.wait(timeout=60)
+            except Exception:  # noqa: BLE001
+                gpu_worker.kill()
+
+
+def _run_celery_worker(config: Config, names: list[str], concurrency: int | None, loglevel: str) -> int:
     logging.basicConfig(level=loglevel, format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     if config.backend == "docker":

@@ -49,6 +49,7 @@ class Limits:
     output_kb: int = 64        # captured stdout+stderr kept; the rest is counted and dropped
     gpu: bool = False          # expose a GPU when the host has one (the torch exercises)
     gpu_memory_mb: int = 0     # the runner caps torch's allocator at this on each GPU (0: no cap)
+    gpu_device: str | None = None   # a leased GPU slot's device ("0", "MIG-..."): only that one is shown
 
 
 def student_environment(limits: Limits, home: str, tmpdir: str, user: str) -> dict:
@@ -131,3 +132,8 @@ class Sandbox(ABC):
     @abstractmethod
     def describe(self) -> dict:
         """What isolation is in force, in words for the report (backend, network, files, device)."""
+
+    @abstractmethod
+    def own_pids(self) -> set[int]:
+        """Host pids of the sandboxes this process runs now (the GPU memory watch tells them from
+        a neighbour's)."""

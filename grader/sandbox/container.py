@@ -72,7 +72,10 @@ def container_options(limits: Limits, settings: DockerSettings, device_request, 
     )
     if settings.runtime:
         options["volumes"] = {settings.runtime: {"bind": RUNTIME_PATH, "mode": "ro"}}
-    if device_request is not None and limits.gpu:
+    if limits.gpu and limits.gpu_device is not None:      # a leased slot: that device only
+        from docker.types import DeviceRequest
+        options["device_requests"] = [DeviceRequest(device_ids=[limits.gpu_device], capabilities=[["gpu"]])]
+    elif device_request is not None and limits.gpu:
         options["device_requests"] = [device_request]
     return options
 
@@ -164,6 +167,17 @@ class DockerSandbox(Sandbox):
 
     def start(self, limits: Limits) -> "DockerRunning":
         return DockerRunning(self, limits)
+
+    def own_pids(self) -> set[int]:
+        pids: set[int] = set()
+        owner = owner_labels()["grader.pid"]
+        for container in self.client.containers.list(filters={"label": f"grader.pid={owner}"}):
+            try:
+                top = container.top(ps_args="-o pid")
+                pids.update(int(row[0]) for row in top.get("Processes") or [])
+            except Exception:  # noqa: BLE001 - a container that just ended
+                continue
+        return pids
 
 
 class DockerRunning(Running):

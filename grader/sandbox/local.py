@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -43,8 +44,15 @@ def host_has_gpu() -> bool:
     return any(Path("/dev").glob("nvidia[0-9]*"))
 
 
-def gpu_device_nodes() -> list[str]:
-    return sorted(str(p) for p in Path("/dev").glob("nvidia*") if p.is_char_device())
+def gpu_device_nodes(device: str | None = None, dev: Path = Path("/dev")) -> list[str]:
+    """The NVIDIA device nodes to show: all of them, or for a leased GPU index only that GPU's
+    node and the driver's shared ones (nvidiactl, nvidia-uvm, ...; a MIG or GPU uuid keeps every
+    GPU node: CUDA_VISIBLE_DEVICES picks it out)."""
+    nodes = sorted(p for p in dev.glob("nvidia*") if p.is_char_device())
+    nodes += sorted(p for p in dev.glob("nvidia-caps/*") if p.is_char_device())
+    if device is not None and device.isdigit():
+        nodes = [p for p in nodes if not re.fullmatch(r"nvidia\d+", p.name) or p.name == f"nvidia{device}"]
+    return [str(p) for p in nodes]
 
 
 @lru_cache(maxsize=1)
@@ -159,6 +167,30 @@ class LocalSandbox(Sandbox):
     def start(self, limits: Limits) -> "LocalRunning":
         return LocalRunning(self, limits)
 
+    def own_pids(self) -> set[int]:
+        return descendants(os.getpid())
+
+
+def descendants(root: int) -> set[int]:
+    """Every process below `root`, from /proc (the sandbox's are in their own PID namespace, but
+    /proc here shows their host pids)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
 
 class LocalRunning(Running):
     def __init__(self, sandbox: LocalSandbox, limits: Limits):
@@ -170,6 +202,10 @@ class LocalRunning(Running):
         for name in RUNNER_FILES:
             shutil.copy(RUNNER_DIR / name, runner_dir / name)
         self.gpu = limits.gpu and host_has_gpu()
+        self.gpu_device = limits.gpu_device if self.gpu else None
+        if limits.gpu and limits.gpu_device is not None and not self.gpu:
+            raise SandboxUnavailable(f"GPU slot {limits.gpu_device} was leased, but this host shows no NVIDIA "
+                                     "device (/dev/nvidia*): check GRADER_GPU_SLOTS and the driver")
         self.uid = random.randrange(200_000, 2_000_000) if sandbox.drop_uid else None
         uid = self.uid if self.uid is not None else os.getuid()
         gid = self.uid if self.uid is not None else os.getgid()
@@ -219,7 +255,7 @@ class LocalRunning(Running):
                  "--ro-bind", str(self.workdir / "group"), "/etc/group"]
         args += [*parents(RUNNER_MOUNT + "/x"), "--ro-bind", str(self.workdir / "runner"), RUNNER_MOUNT]
         if self.gpu:       # the GPU's device nodes and the driver's view of the hardware
-            for node in gpu_device_nodes():
+            for node in gpu_device_nodes(self.gpu_device):
                 args += ["--dev-bind", node, node]
             args += ["--ro-bind", "/sys", "/sys"]
         return args
@@ -230,6 +266,8 @@ class LocalRunning(Running):
         env.update({k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ})
         if not self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = ""     # torch then does not even probe the driver
+        elif self.gpu_device is not None:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpu_device
         elif "CUDA_VISIBLE_DEVICES" in os.environ:
             env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
         return env

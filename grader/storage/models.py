@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
-                        MetaData, String, Text, TypeDecorator, UniqueConstraint)
+                        MetaData, String, Text, TypeDecorator, UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ..results import STATUSES as TEST_STATUSES
@@ -150,6 +150,10 @@ class Submission(Base):
     status: Mapped[str] = mapped_column(String(16), default="received")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str | None] = mapped_column(Text)          # the final word for the student, if any
+    # the running attempt's progress, {"index", "total", "name"} (the web's "running test 3 of 12")
+    progress: Mapped[dict | None] = mapped_column(JSON)
+    # the next attempt takes its GPU to itself: the last one ran out of GPU memory beside a neighbour
+    gpu_alone: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     user: Mapped[User] = relationship()
     exercise: Mapped[Exercise] = relationship()

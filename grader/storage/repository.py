@@ -303,6 +303,7 @@ def mark_status(session: Session, submission: Submission, new_status: str, reaso
     elif new_status == "running":
         values["started_at"] = now                 # the attempt's start (the queue's retries move it)
         values["attempts"] = Submission.attempts + 1
+        values["progress"] = None
     elif new_status in FINAL_STATUSES:
         values["finished_at"] = now
         values["reason"] = reason
@@ -458,6 +459,23 @@ def requeue_for_regrade(session: Session, submission: Submission) -> Submission:
     return submission
 
 
+def set_progress(session: Session, submission_id: int, attempt: int, progress: dict | None) -> bool:
+    """The running attempt's progress, only while that attempt runs (a late write of a superseded
+    attempt changes nothing)."""
+    changed = session.execute(update(Submission).where(Submission.id == submission_id, Submission.status == "running",
+                                                       Submission.attempts == attempt)
+                              .values(progress=progress).execution_options(synchronize_session=False)).rowcount
+    return changed == 1
+
+
+def take_gpu_alone(session: Session, submission: Submission) -> None:
+    """The next attempt runs with the GPU to itself (once: the flag is never cleared)."""
+    session.flush()
+    session.execute(update(Submission).where(Submission.id == submission.id).values(gpu_alone=True)
+                    .execution_options(synchronize_session=False))
+    session.refresh(submission)
+
+
 def recorded_attempts(session: Session, submission: Submission) -> list[GradingRun]:
     """The submission's runs, oldest attempt first."""
     return list(session.scalars(select(GradingRun).where(GradingRun.submission_id == submission.id)
@@ -486,7 +504,7 @@ def begin_retry(session: Session, submission: Submission, attempt: int) -> bool:
     session.flush()
     changed = session.execute(update(Submission).where(Submission.id == submission.id, Submission.status == "running",
                                                        Submission.attempts == attempt - 1)
-                              .values(attempts=attempt, started_at=utcnow())
+                              .values(attempts=attempt, started_at=utcnow(), progress=None)
                               .execution_options(synchronize_session=False)).rowcount
     session.refresh(submission)
     return changed == 1
