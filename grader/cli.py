@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="which graded submission counts: best (default: highest score + bonus) or latest")
     grades.add_argument("--output", type=Path, help="write to this file instead of stdout")
     _queue_verbs(sub)
+    serve = sub.add_parser("serve", help="the web app (migrates first; with the embedded broker, a worker too)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="create a demo instructor and student, print their logins")
+    serve.add_argument("--workers", type=int, default=2, help="gunicorn processes (production broker only)")
     return parser
 
 
@@ -282,6 +287,9 @@ def main(argv=None) -> int:
             return _export(args, config)
         if args.command in ("submit", "status", "regrade", "worker"):
             return _queue(args, config)
+        if args.command == "serve":
+            from .serve import serve
+            return serve(config, args.host, args.port, args.demo, args.workers)
         if args.command == "exercises":
             for exercise_id in exercise_ids(config.exercises_dir):
                 print(exercise_id)
@@ -297,7 +305,8 @@ def main(argv=None) -> int:
         print(f"grader: {e}", file=sys.stderr)
         return e.exit_code
     except SetupError as e:               # the operator's setup: say what to fix, never a score
-        print(f"grader: cannot grade here: {e}", file=sys.stderr)
+        prefix = "cannot serve" if args.command == "serve" else "cannot grade here"
+        print(f"grader: {prefix}: {e}", file=sys.stderr)
         return e.exit_code
     except Exception as e:  # noqa: BLE001 - anything else is our fault, said plainly
         print(f"grader: internal error: {type(e).__name__}: {e}", file=sys.stderr)

@@ -34,9 +34,21 @@ def store_submission(config: Config, user_name: str, exercise_id: str, filename:
         return repo.create_submission(session, config, user_name, exercise_id, filename, data).id
 
 
-def submit(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes) -> int:
+def check_upload(config: Config, filename: str, data: bytes) -> None:
+    """Read an upload as the grader will (type, size, a notebook's JSON, its cells), so that the
+    web can refuse a wrong file with its reason before anything is stored (IngestError)."""
+    from .ingest import load_submission_bytes
+    load_submission_bytes(data, filename, config.max_submission_bytes)
+
+
+def submit(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes,
+           check: bool = False) -> int:
     """Store the submission, then send it to the queue; its id. A broker that cannot be reached
-    does not fail the submission: it stays received and the sweep sends it."""
+    does not fail the submission: it stays received and the sweep sends it. `check`: refuse a
+    file that cannot be graded before storing it (the web's uploads; the CLI stores it and lets
+    the grading fail with the reason, as an operator expects)."""
+    if check:
+        check_upload(config, filename, data)
     submission_id = store_submission(config, user_name, exercise_id, filename, data)
     enqueue_pending(config, ids=[submission_id])
     return submission_id

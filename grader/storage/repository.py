@@ -389,7 +389,8 @@ class GradebookRow:
     submissions: int            # all of the student's submissions for the exercise, any status
 
 
-def gradebook(session: Session, policy: str = "best", roles: tuple[str, ...] = ("student",)) -> list[GradebookRow]:
+def gradebook(session: Session, policy: str = "best", roles: tuple[str, ...] = ("student",),
+              user_ids: Iterable[int] | None = None) -> list[GradebookRow]:
     """Every user of `roles` x every exercise, ordered by name then exercise. The counting
     submission is, among the graded ones, the highest score + bonus (`best`, the later on ties)
     or the last received (`latest`); its score is that of its last scored run."""
@@ -418,6 +419,8 @@ def gradebook(session: Session, policy: str = "best", roles: tuple[str, ...] = (
              .outerjoin(counts, and_(counts.c.user_id == User.id, counts.c.exercise_id == Exercise.id))
              .where(User.role.in_(roles))
              .order_by(User.name, Exercise.id))
+    if user_ids is not None:
+        query = query.where(User.id.in_(list(user_ids)))
     rows = []
     for name, section, exercise, sid, score, max_score, bonus, received, n in session.execute(query):
         if received is not None and received.tzinfo is None:      # SQLite: a subquery's column is plain

@@ -1,0 +1,88 @@
+"""`grader serve`: the web app, ready to use on one command.
+
+1. migrates the database and syncs the exercises (`grader db upgrade`);
+2. with `--demo`, (re)creates a demo instructor and a demo student with fresh passwords and
+   prints how to log in;
+3. with the embedded broker (no GRADER_BROKER_URL), starts a `grader worker` beside the web
+   server (and stops it on exit), so a bare machine grades with nothing else installed;
+4. serves: Flask's threaded server for the embedded default, gunicorn (`grader.web.wsgi:app`)
+   when the broker is a real server (production: workers run on their own, as in compose).
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import signal
+import subprocess
+import sys
+
+from .config import Config
+
+DEMO_USERS = (("instructor", "instructor"), ("student", "student"))
+
+
+def demo_users(config: Config) -> list[tuple[str, str, str]]:
+    """(name, role, password) of the demo users, each with a new password."""
+    from .errors import UnknownUser
+    from .storage import repository as repo
+    from .storage.db import session_scope
+    out = []
+    with session_scope(config) as session:
+        for name, role in DEMO_USERS:
+            password = secrets.token_urlsafe(9)
+            try:
+                user = repo.get_user(session, name)
+                user.password_hash = repo.hash_password(password)
+            except UnknownUser:
+                repo.add_user(session, name, role, password=password, section="demo")
+            out.append((name, role, password))
+    return out
+
+
+def embedded_broker(config: Config) -> bool:
+    return config.broker_url.startswith("sqla+sqlite")
+
+
+def loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, demo: bool = False, workers: int = 2) -> int:
+    from .storage import migrate, repository
+    from .storage.db import dispose_engines, session_scope
+    revision = migrate.upgrade(config)
+    with session_scope(config) as session:
+        synced = repository.sync_exercises(session, config)
+    print(f"database at revision {revision}; {len(synced)} exercise(s) synced", flush=True)
+    url = f"http://{host}:{port}/"
+    if demo:
+        print(f"\nDemo accounts (new passwords on every start) at {url}", flush=True)
+        for name, role, password in demo_users(config):
+            print(f"  {role:<11} user {name!r:<13} password {password}", flush=True)
+        print(flush=True)
+    dispose_engines()
+    if not embedded_broker(config):
+        return _gunicorn(host, port, workers)
+    worker = subprocess.Popen([sys.executable, "-m", "grader.cli", "worker"], start_new_session=True)
+    print(f"grading worker started (pid {worker.pid}); serving on {url} (Ctrl-C stops both)", flush=True)
+    try:
+        from .web import create_app
+        app = create_app(config, SESSION_COOKIE_SECURE=not loopback(host))
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        try:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(worker.pid, signal.SIGKILL)
+    return 0
+
+
+def _gunicorn(host: str, port: int, workers: int) -> int:
+    argv = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+            "--access-logfile", "-", "grader.web.wsgi:app"]
+    return subprocess.call(argv)

@@ -1,0 +1,203 @@
+"""Read-only queries the web pages and the API share (the writes stay in `repository`): a
+student's exercises and attempts, a submission as a page shows it, the queue position, the
+analytics of an exercise. Each returns plain data, detached from the session."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Integer, func, select
+from sqlalchemy.orm import Session
+
+from .models import Exercise, GradingRun, Submission, TestOutcome, User
+from .repository import gradebook, latest_run
+
+ACTIVE = ("received", "queued", "running")
+
+
+@dataclass(frozen=True)
+class ExerciseRow:
+    id: str
+    title: str
+    points: float
+    bonus_points: float
+    due_at: datetime | None
+    penalty_per_day: float
+    max_penalty: float
+    closed_after_due: bool
+    gpu: bool
+
+
+def exercises(session: Session) -> list[ExerciseRow]:
+    rows = session.scalars(select(Exercise).order_by(Exercise.due_at.is_(None), Exercise.due_at, Exercise.id))
+    return [ExerciseRow(e.id, e.title, e.points, e.bonus_points, e.due_at, e.penalty_per_day, e.max_penalty,
+                        e.closed_after_due, bool((e.limits or {}).get("gpu"))) for e in rows]
+
+
+@dataclass(frozen=True)
+class SubmissionRow:
+    id: int
+    user: str
+    exercise_id: str
+    filename: str
+    size: int
+    status: str
+    attempts: int
+    received_at: datetime
+    finished_at: datetime | None
+    score: float | None
+    max_score: float | None
+    bonus: float | None
+
+
+def _last_scored():
+    return (select(GradingRun.submission_id, GradingRun.score, GradingRun.max_score, GradingRun.bonus,
+                   func.row_number().over(partition_by=GradingRun.submission_id,
+                                          order_by=GradingRun.attempt.desc()).label("rn"))
+            .where(GradingRun.score.is_not(None)).subquery())
+
+
+def submissions(session: Session, user_id: int | None = None, exercise_id: str | None = None,
+                limit: int = 200) -> list[SubmissionRow]:
+    """Newest first, with the score of each one's last scored run (graded ones only)."""
+    last = _last_scored()
+    query = (select(Submission, User.name, last.c.score, last.c.max_score, last.c.bonus)
+             .join(User, User.id == Submission.user_id)
+             .outerjoin(last, (last.c.submission_id == Submission.id) & (last.c.rn == 1))
+             .order_by(Submission.received_at.desc(), Submission.id.desc()).limit(limit))
+    if user_id is not None:
+        query = query.where(Submission.user_id == user_id)
+    if exercise_id is not None:
+        query = query.where(Submission.exercise_id == exercise_id)
+    out = []
+    for s, name, score, max_score, bonus in session.execute(query):
+        graded = s.status == "graded"
+        out.append(SubmissionRow(s.id, name, s.exercise_id, s.filename, s.size, s.status, s.attempts,
+                                 s.received_at, s.finished_at, score if graded else None,
+                                 max_score if graded else None, bonus if graded else None))
+    return out
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One exercise as a student sees it on the home page."""
+
+    exercise: ExerciseRow
+    best_submission: int | None
+    best_score: float | None
+    best_bonus: float | None
+    submissions: int
+    active: int            # submissions still being graded
+
+
+def standings(session: Session, user_id: int, policy: str = "best") -> list[Standing]:
+    rows = {r.exercise: r for r in gradebook(session, policy, roles=("student", "ta", "instructor"),
+                                             user_ids=[user_id])}
+    active = dict(session.execute(select(Submission.exercise_id, func.count())
+                                  .where(Submission.user_id == user_id, Submission.status.in_(ACTIVE))
+                                  .group_by(Submission.exercise_id)).all())
+    out = []
+    for exercise in exercises(session):
+        row = rows.get(exercise.id)
+        out.append(Standing(exercise, row.submission_id if row else None, row.score if row else None,
+                            row.bonus if row else None, row.submissions if row else 0, active.get(exercise.id, 0)))
+    return out
+
+
+def queue_position(session: Session, submission: Submission) -> int | None:
+    """How many submissions of the same queue were sent before this one and still wait (1: next)."""
+    if submission.status not in ("received", "queued"):
+        return None
+    gpu = bool((submission.exercise.limits or {}).get("gpu"))
+    same_queue = [e.id for e in session.scalars(select(Exercise)) if bool((e.limits or {}).get("gpu")) == gpu]
+    ahead = session.scalar(select(func.count()).select_from(Submission)
+                           .where(Submission.status.in_(("received", "queued")), Submission.id < submission.id,
+                                  Submission.exercise_id.in_(same_queue)))
+    return int(ahead or 0) + 1
+
+
+@dataclass(frozen=True)
+class SubmissionDetail:
+    id: int
+    user: str
+    user_id: int
+    exercise_id: str
+    exercise_title: str
+    filename: str
+    size: int
+    sha256: str
+    status: str
+    attempts: int
+    reason: str | None
+    progress: dict | None
+    queue_position: int | None
+    received_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: dict | None         # the counting run's GradeResult (graded only)
+    score: float | None
+    max_score: float
+    bonus: float | None
+    device: str | None
+    runs: list[dict]            # every attempt, for staff: backend, device, timings, operator errors
+
+
+def submission_detail(session: Session, submission: Submission) -> SubmissionDetail:
+    run = latest_run(session, submission)
+    graded = submission.status == "graded" and run is not None and run.result is not None
+    runs = [{"attempt": r.attempt, "backend": r.backend, "device": r.device, "started_at": r.started_at,
+             "finished_at": r.finished_at, "duration_s": r.duration_s, "score": r.score, "max_score": r.max_score,
+             "infrastructure": r.infrastructure, "error": r.error} for r in submission.runs]
+    return SubmissionDetail(
+        submission.id, submission.user.name, submission.user_id, submission.exercise_id, submission.exercise.title,
+        submission.filename, submission.size, submission.sha256, submission.status, submission.attempts,
+        submission.reason, submission.progress if submission.status == "running" else None,
+        queue_position(session, submission), submission.received_at, submission.queued_at, submission.started_at,
+        submission.finished_at, run.result if graded else None, run.score if graded else None,
+        run.max_score if graded else submission.exercise.points, run.bonus if graded else None,
+        run.device if graded else None, runs)
+
+
+@dataclass(frozen=True)
+class Analytics:
+    exercise: ExerciseRow
+    scores: list[float]                       # the counting score of each student with one
+    histogram: list[tuple[str, int]]          # (bucket label, students)
+    tests: list[tuple[str, int, int]]         # (test, passed, runs) over counting submissions
+    failures: list[tuple[str, int]]           # (message, times) most common first
+    per_day: list[tuple[str, int]]            # (YYYY-MM-DD, submissions)
+
+
+def analytics(session: Session, exercise_id: str, policy: str = "best", buckets: int = 10) -> Analytics:
+    exercise = next(e for e in exercises(session) if e.id == exercise_id)
+    counting = [r for r in gradebook(session, policy) if r.exercise == exercise_id and r.submission_id is not None]
+    scores = [r.score for r in counting]
+    top = exercise.points or 1.0
+    histogram = []
+    for k in range(buckets):
+        low, high = top * k / buckets, top * (k + 1) / buckets
+        n = sum(1 for s in scores if low <= s < high or (k == buckets - 1 and s >= high))
+        histogram.append((f"{low:g}-{high:g}", n))
+    ids = [r.submission_id for r in counting]
+    tests: list[tuple[str, int, int]] = []
+    failures: Counter = Counter()
+    if ids:
+        last = (select(GradingRun.id, func.row_number().over(partition_by=GradingRun.submission_id,
+                                                             order_by=GradingRun.attempt.desc()).label("rn"))
+                .where(GradingRun.submission_id.in_(ids), GradingRun.score.is_not(None)).subquery())
+        rows = session.execute(select(TestOutcome.name, func.count(),
+                                      func.sum((TestOutcome.status == "passed").cast(Integer)))
+                               .join(last, (last.c.id == TestOutcome.run_id) & (last.c.rn == 1))
+                               .group_by(TestOutcome.name).order_by(TestOutcome.name))
+        tests = [(name, int(passed or 0), int(n)) for name, n, passed in rows]
+        for run in session.scalars(select(GradingRun).join(last, (last.c.id == GradingRun.id) & (last.c.rn == 1))):
+            for test in (run.result or {}).get("tests", []):
+                if test.get("status") != "passed":
+                    failures[(test.get("message") or f"{test.get('status')} (no message shown)")[:200]] += 1
+    per_day = session.execute(select(func.date(Submission.received_at), func.count())
+                              .where(Submission.exercise_id == exercise_id)
+                              .group_by(func.date(Submission.received_at)).order_by(func.date(Submission.received_at)))
+    return Analytics(exercise, scores, histogram, tests, failures.most_common(10),
+                     [(str(day), int(n)) for day, n in per_day])

@@ -1,0 +1,61 @@
+"""The web app: students upload and follow their gradings, staff run the gradebook, scripts use
+the JSON API. `create_app(config=None, **overrides)` in the style of Flask's tutorial: settings
+from the one `Config` (GRADER_* variables when none is given), Flask settings as keyword
+overrides (TESTING=True, SESSION_COOKIE_SECURE=False, ...), one blueprint per area.
+
+The web calls `grader.service` and `grader.storage.repository` only: it never imports the
+harness, the sandbox or pytest, and never grades inline (an upload stores and enqueues).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+
+from ..config import Config
+
+
+def create_app(config: Config | None = None, **overrides) -> Flask:
+    config = config or Config.from_env()
+    app = Flask(__name__, instance_path=str(config.instance_dir), instance_relative_config=False)
+    app.config.update(
+        SECRET_KEY=config.web_secret_key(),
+        MAX_CONTENT_LENGTH=config.max_submission_bytes + 64 * 1024,   # the form's other fields on top
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # https in production; `grader serve` on 127.0.0.1 turns it off (a browser would drop it)
+        SESSION_COOKIE_SECURE=True,
+        SESSION_COOKIE_NAME="grader_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        LOGIN_ATTEMPTS=5,              # per user name and per address, in LOGIN_WINDOW_S
+        LOGIN_WINDOW_S=300,
+        STATUS_POLL_MS=1000,
+    )
+    app.config.update(overrides)
+    app.grader_config = config
+
+    from . import api, auth, errors, staff, student, views
+    auth.init_app(app)
+    errors.init_app(app)
+    views.init_app(app)
+    for blueprint in (auth.bp, student.bp, staff.bp, api.bp):
+        app.register_blueprint(blueprint)
+    app.after_request(_security_headers)
+    return app
+
+
+# No script runs but the app's own file: whatever a notebook, a file name or a test message holds
+# is escaped by Jinja, and even markup that slipped through could not run a script.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+       "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+def _security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    return response
+
+
+__all__ = ["create_app"]

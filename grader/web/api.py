@@ -1,0 +1,176 @@
+"""The JSON API for scripts, `/api/v1/...`, described by `/api/v1/openapi.json`.
+
+Authentication is a bearer token only (`Authorization: Bearer <token>`, from `grader users token
+NAME`; stored hashed), never the session cookie, so the API needs no CSRF token. Errors are JSON
+`{error, message}` with the status of the grader's error class. A student reads only their own
+submissions: another's id answers 404, as an id that does not exist."""
+from __future__ import annotations
+
+import functools
+
+from flask import Blueprint, Response, abort, g, jsonify, request, url_for
+
+from .. import export, service
+from ..storage import queries
+from ..storage import repository as repo
+from .auth import UserView
+from .db import config, db
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def token_required(view):
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _unauthorized("send `Authorization: Bearer <token>` (a token from `grader users token NAME`)")
+        with db() as s:
+            user = repo.user_for_token(s, token.strip())
+            if user is None:
+                return _unauthorized("this token is not valid (revoked, mistyped, or for another server)")
+            g.user = UserView(user.id, user.name, user.role, user.section)
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _unauthorized(message: str):
+    response = jsonify(error="Unauthorized", message=message)
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Bearer realm="grader"'
+    return response
+
+
+@bp.route("/exercises")
+@token_required
+def exercises():
+    with db() as s:
+        rows = queries.exercises(s)
+    return jsonify([{"id": e.id, "title": e.title, "points": e.points, "bonus_points": e.bonus_points,
+                     "due_at": e.due_at.isoformat() if e.due_at else None} for e in rows])
+
+
+@bp.route("/submissions", methods=["POST"])
+@token_required
+def create_submission():
+    exercise_id = request.form.get("exercise")
+    upload = request.files.get("file")
+    if not exercise_id or upload is None or not upload.filename:
+        abort(400, description="send multipart/form-data with the fields `exercise` and `file`")
+    data = upload.read(config().max_submission_bytes + 1)
+    submission_id = service.submit(config(), g.user.name, exercise_id, upload.filename, data, check=True)
+    with db() as s:
+        status = repo.get_submission(s, submission_id).status
+    response = jsonify(id=submission_id, status=status)
+    response.status_code = 201
+    response.headers["Location"] = url_for("api.get_submission", submission_id=submission_id)
+    return response
+
+
+@bp.route("/submissions/<int:submission_id>")
+@token_required
+def get_submission(submission_id: int):
+    with db() as s:
+        try:
+            submission = repo.get_submission(s, submission_id)
+        except LookupError:
+            abort(404, description=f"no submission {submission_id}")
+        if submission.user_id != g.user.id and not g.user.is_staff:
+            abort(404, description=f"no submission {submission_id}")
+        d = queries.submission_detail(s, submission)
+    body = {"id": d.id, "exercise": d.exercise_id, "user": d.user, "status": d.status, "score": d.score,
+            "max_score": d.max_score, "bonus": d.bonus, "attempts": d.attempts}
+    if d.reason:
+        body["reason"] = d.reason
+    if d.progress:
+        body["progress"] = d.progress
+    if d.queue_position:
+        body["queue_position"] = d.queue_position
+    if d.result is not None:
+        body["result"] = d.result
+    return jsonify(body)
+
+
+@bp.route("/grades")
+@token_required
+def grades():
+    if not g.user.is_staff:
+        abort(403, description="grades are for TAs and instructors")
+    fmt = request.args.get("format", "csv")
+    policy = request.args.get("policy", "best")
+    built = export.build(config(), fmt, policy)          # UsageError (400) for a bad format or policy
+    return Response(built.text, mimetype="text/csv")
+
+
+@bp.route("/openapi.json")
+def openapi():
+    return jsonify(OPENAPI)
+
+
+def _error_schema():
+    return {"$ref": "#/components/schemas/Error"}
+
+
+def _responses(ok: dict, *codes: int) -> dict:
+    out = {"200": ok} if "201" not in ok else ok
+    for code in codes:
+        out[str(code)] = {"description": {400: "bad request", 401: "no or bad token", 403: "not allowed",
+                                          404: "not found", 413: "file too large",
+                                          422: "not a notebook or module"}[code],
+                          "content": {"application/json": {"schema": _error_schema()}}}
+    return out
+
+
+OPENAPI = {
+    "openapi": "3.0.3",
+    "info": {"title": "nn-grader API", "version": "1"},
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {"type": "object", "required": ["error", "message"],
+                      "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+            "Exercise": {"type": "object", "properties": {
+                "id": {"type": "string"}, "title": {"type": "string"}, "points": {"type": "number"},
+                "bonus_points": {"type": "number"}, "due_at": {"type": "string", "nullable": True}}},
+            "Submission": {"type": "object", "required": ["id", "status", "score", "max_score"], "properties": {
+                "id": {"type": "integer"}, "exercise": {"type": "string"}, "user": {"type": "string"},
+                "status": {"type": "string",
+                           "enum": ["received", "queued", "running", "graded", "failed", "error"]},
+                "score": {"type": "number", "nullable": True}, "max_score": {"type": "number"},
+                "bonus": {"type": "number", "nullable": True}, "attempts": {"type": "integer"},
+                "reason": {"type": "string"}, "queue_position": {"type": "integer"},
+                "progress": {"type": "object"},
+                "result": {"type": "object", "description": "the object `grader run --json` prints"}}},
+        },
+    },
+    "security": [{"bearer": []}],
+    "paths": {
+        "/api/v1/exercises": {"get": {
+            "summary": "The course's exercises",
+            "responses": _responses({"description": "exercises", "content": {"application/json": {
+                "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Exercise"}}}}}, 401)}},
+        "/api/v1/submissions": {"post": {
+            "summary": "Upload a submission (stored and queued; never graded inline)",
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["exercise", "file"],
+                "properties": {"exercise": {"type": "string"}, "file": {"type": "string", "format": "binary"}}}}}},
+            "responses": _responses({"201": {"description": "stored and queued", "content": {
+                "application/json": {"schema": {"type": "object", "properties": {
+                    "id": {"type": "integer"}, "status": {"type": "string"}}}}}}}, 400, 401, 404, 413, 422)}},
+        "/api/v1/submissions/{id}": {"get": {
+            "summary": "A submission's status, score and result (yours, or anyone's for staff)",
+            "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "responses": _responses({"description": "the submission", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Submission"}}}}, 401, 404)}},
+        "/api/v1/grades": {"get": {
+            "summary": "The gradebook as CSV (staff only)",
+            "parameters": [
+                {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["csv", "canvas"]}},
+                {"name": "policy", "in": "query", "schema": {"type": "string", "enum": ["best", "latest"]}}],
+            "responses": _responses({"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                                    400, 401, 403)}},
+        "/api/v1/openapi.json": {"get": {"summary": "This description", "security": [],
+                                         "responses": {"200": {"description": "OpenAPI 3"}}}},
+    },
+}

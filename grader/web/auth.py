@@ -1,0 +1,185 @@
+"""Login, logout, roles and CSRF.
+
+* Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax, Secure in production) holding the
+  user's id; every request loads the user again, so a deleted user is logged out at once.
+* Every form POST carries the session's CSRF token (`csrf_token()` in templates); the JSON API
+  is exempt: it authenticates with a bearer token, never with the cookie.
+* Login attempts are limited per user name and per address (LOGIN_ATTEMPTS in LOGIN_WINDOW_S),
+  counted in this process (one web process per host, or a few: the limit is then per process).
+"""
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from urllib.parse import urlsplit
+
+from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
+                   url_for)
+
+from ..errors import UnknownUser
+from ..storage import repository as repo
+from ..storage.models import User
+from .db import db
+
+bp = Blueprint("auth", __name__)
+
+STAFF = ("ta", "instructor")
+
+
+def init_app(app) -> None:
+    app.before_request(load_user)
+    app.before_request(check_csrf)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.login_limiter = LoginLimiter()
+
+
+def load_user() -> None:
+    g.user = None
+    user_id = session.get("user_id")
+    if user_id is None:
+        return
+    with db() as s:
+        user = s.get(User, user_id)
+        if user is None:
+            session.clear()
+            return
+        g.user = UserView(user.id, user.name, user.role, user.section)
+
+
+class UserView:
+    """The logged-in user, detached from the database session."""
+
+    def __init__(self, id: int, name: str, role: str, section: str | None):
+        self.id, self.name, self.role, self.section = id, name, role, section
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF
+
+    @property
+    def is_instructor(self) -> bool:
+        return self.role == "instructor"
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def check_csrf() -> None:
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.blueprint == "api":
+        return
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    expected = session.get("csrf") or ""
+    if not expected or not hmac.compare_digest(sent, expected):
+        abort(400, description="This form expired or did not come from this site. Reload the page and try again.")
+
+
+def login_required(view):
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.user is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def role_required(*roles: str):
+    def decorate(view):
+        @functools.wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if g.user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorate
+
+
+staff_required = role_required(*STAFF)
+instructor_required = role_required("instructor")
+
+
+class LoginLimiter:
+    """Failed logins per key in a sliding window."""
+
+    def __init__(self):
+        self.failures: dict[str, deque] = defaultdict(deque)
+        self.lock = threading.Lock()
+
+    def blocked_for(self, keys, limit: int, window_s: float) -> float:
+        """Seconds until another try is allowed (0: allowed now)."""
+        now = time.monotonic()
+        wait = 0.0
+        with self.lock:
+            for key in keys:
+                times = self.failures[key]
+                while times and now - times[0] > window_s:
+                    times.popleft()
+                if len(times) >= limit:
+                    wait = max(wait, window_s - (now - times[0]))
+        return wait
+
+    def failed(self, keys) -> None:
+        with self.lock:
+            for key in keys:
+                self.failures[key].append(time.monotonic())
+
+    def succeeded(self, keys) -> None:
+        with self.lock:
+            for key in keys:
+                self.failures.pop(key, None)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (never //evil.example or https://...)."""
+    if not target:
+        return url_for("student.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("student.home")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "GET":
+        if g.user is not None:
+            return redirect(url_for("student.home"))
+        return render_template("login.html", next=request.args.get("next", ""))
+    name = (request.form.get("username") or "").strip()
+    password = request.form.get("password") or ""
+    keys = [f"user:{name.lower()}", f"addr:{request.remote_addr}"]
+    limiter: LoginLimiter = current_app.login_limiter
+    wait = limiter.blocked_for(keys, current_app.config["LOGIN_ATTEMPTS"], current_app.config["LOGIN_WINDOW_S"])
+    if wait > 0:
+        flash(f"Too many failed logins. Try again in {int(wait // 60) + 1} minute(s).", "error")
+        return render_template("login.html", next=request.form.get("next", ""), username=name), 429
+    with db() as s:
+        try:
+            user = repo.get_user(s, name) if name else None
+        except UnknownUser:
+            user = None
+        ok = user is not None and repo.verify_password(user, password)
+        user_id = user.id if ok else None
+    if not ok:
+        limiter.failed(keys)
+        flash("Wrong user name or password.", "error")
+        return render_template("login.html", next=request.form.get("next", ""), username=name), 401
+    limiter.succeeded(keys[:1])
+    session.clear()                       # a new session: no fixation of an earlier one
+    session["user_id"] = user_id
+    session.permanent = True
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    session.clear()
+    flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,76 @@
+// The pages' few behaviours, without inline scripts (the Content-Security-Policy forbids them):
+// filters that apply on change, the upload form's checks, the live status, sortable tables.
+(function () {
+  "use strict";
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+
+  // Upload: say what is wrong with the file before it is sent (the server checks again).
+  var input = document.querySelector("input[type=file][data-max-bytes]");
+  if (input) {
+    var problem = document.getElementById("file-problem");
+    var check = function () {
+      var file = input.files && input.files[0];
+      var message = "";
+      if (file) {
+        var max = parseInt(input.dataset.maxBytes, 10);
+        if (!/\.(ipynb|py)$/i.test(file.name)) message = file.name + " is not a notebook (.ipynb) or a Python module (.py).";
+        else if (file.size > max) message = file.name + " is " + (file.size / 1048576).toFixed(1) + " MB; the limit is " + (max / 1048576).toFixed(0) + " MB.";
+      }
+      input.setCustomValidity(message);
+      problem.textContent = message;
+      return !message;
+    };
+    input.addEventListener("change", check);
+    input.form.addEventListener("submit", function (event) { if (!check()) event.preventDefault(); });
+  }
+
+  // Live status: poll the JSON endpoint until the submission is final, then reload the page once.
+  var box = document.getElementById("status");
+  if (box && box.dataset.final !== "true") {
+    var words = {received: "received", queued: "waiting in the queue", running: "being graded",
+                 graded: "graded", failed: "could not be graded", error: "grader problem"};
+    var poll = function () {
+      fetch(box.dataset.url, {headers: {"Accept": "application/json"}, credentials: "same-origin"})
+        .then(function (r) { return r.json(); })
+        .then(function (s) {
+          if (s.final) { window.location.reload(); return; }
+          var word = document.getElementById("status-word");
+          word.textContent = words[s.status] || s.status;
+          word.className = "pill " + s.status;
+          var detail = "";
+          var bar = document.getElementById("status-bar");
+          if (s.queue_position) detail = "position " + s.queue_position + " in the queue";
+          else if (s.status === "running" && s.progress && s.progress.total) {
+            detail = "running test " + s.progress.index + " of " + s.progress.total;
+            if (bar) { bar.max = s.progress.total; bar.value = s.progress.index; }
+          } else if (s.status === "running") detail = "starting your code";
+          document.getElementById("status-detail").textContent = detail;
+          setTimeout(poll, parseInt(box.dataset.pollMs, 10) || 1000);
+        })
+        .catch(function () { setTimeout(poll, 5000); });
+    };
+    setTimeout(poll, parseInt(box.dataset.pollMs, 10) || 1000);
+  }
+
+  // Sortable tables: click a header; numbers sort by data-value.
+  document.querySelectorAll("table.sortable").forEach(function (table) {
+    table.querySelectorAll("th[data-sort]").forEach(function (th, index) {
+      th.addEventListener("click", function () {
+        var numeric = th.dataset.sort === "number";
+        var ascending = th.getAttribute("aria-sort") !== "ascending";
+        table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
+        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+        var body = table.tBodies[0];
+        var rows = Array.prototype.slice.call(body.rows);
+        var key = function (row) {
+          var cell = row.cells[index];
+          return numeric ? parseFloat(cell.dataset.value || cell.textContent) || 0 : cell.textContent.trim().toLowerCase();
+        };
+        rows.sort(function (a, b) { var x = key(a), y = key(b); return (x < y ? -1 : x > y ? 1 : 0) * (ascending ? 1 : -1); });
+        rows.forEach(function (row) { body.appendChild(row); });
+      });
+    });
+  });
+})();

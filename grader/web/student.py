@@ -1,0 +1,92 @@
+"""What a student sees: the exercises (due date, best score, attempts), the upload form, each
+submission's page (live status, then per-test feedback) and the history of attempts.
+
+Everyone logged in may use these pages for themselves; a submission page is open to its owner
+and to staff only (anyone else gets 404, not 403: an id says nothing about who submitted it)."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+
+from .. import service
+from ..errors import SubmissionError
+from ..storage import queries
+from ..storage import repository as repo
+from .auth import login_required
+from .db import config, db
+
+bp = Blueprint("student", __name__)
+
+
+@bp.route("/")
+@login_required
+def home():
+    with db() as s:
+        standings = queries.standings(s, g.user.id)
+        recent = queries.submissions(s, user_id=g.user.id, limit=10)
+    return render_template("home.html", standings=standings, recent=recent,
+                           max_mb=config().max_submission_mb)
+
+
+@bp.route("/submit", methods=["POST"])
+@login_required
+def upload():
+    exercise_id = request.form.get("exercise", "")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash("Choose a file to upload (.ipynb or .py).", "error")
+        return redirect(url_for("student.home")), 303
+    data = upload.read(config().max_submission_bytes + 1)
+    try:
+        submission_id = service.submit(config(), g.user.name, exercise_id, upload.filename, data, check=True)
+    except SubmissionError as e:
+        flash(str(e), "error")
+        return render_upload_error(e)
+    return redirect(url_for("student.submission", submission_id=submission_id), 303)
+
+
+def render_upload_error(error: SubmissionError):
+    with db() as s:
+        standings = queries.standings(s, g.user.id)
+        recent = queries.submissions(s, user_id=g.user.id, limit=10)
+    return render_template("home.html", standings=standings, recent=recent,
+                           max_mb=config().max_submission_mb), error.http_status
+
+
+def visible_submission(s, submission_id: int):
+    """The submission if the logged-in user may see it; 404 otherwise."""
+    try:
+        submission = repo.get_submission(s, submission_id)
+    except SubmissionError:
+        abort(404)
+    if submission.user_id != g.user.id and not g.user.is_staff:
+        abort(404)
+    return submission
+
+
+@bp.route("/submissions/<int:submission_id>")
+@login_required
+def submission(submission_id: int):
+    with db() as s:
+        detail = queries.submission_detail(s, visible_submission(s, submission_id))
+    return render_template("submission.html", sub=detail, final=detail.status in ("graded", "failed", "error"))
+
+
+@bp.route("/submissions/<int:submission_id>/status.json")
+@login_required
+def submission_status(submission_id: int):
+    """What the submission page polls while it waits: status, queue position, progress."""
+    with db() as s:
+        d = queries.submission_detail(s, visible_submission(s, submission_id))
+    return jsonify(id=d.id, status=d.status, final=d.status in ("graded", "failed", "error"),
+                   queue_position=d.queue_position, progress=d.progress, attempts=d.attempts,
+                   score=d.score, max_score=d.max_score)
+
+
+@bp.route("/history")
+@login_required
+def history():
+    exercise_id = request.args.get("exercise") or None
+    with db() as s:
+        rows = queries.submissions(s, user_id=g.user.id, exercise_id=exercise_id)
+        exercises = queries.exercises(s)
+    return render_template("history.html", rows=rows, exercises=exercises, selected=exercise_id)

@@ -1,0 +1,316 @@
+"""The web app through Flask's test client, on a fresh database per test (SQLite, and PostgreSQL
+for the storage-heavy cases) with the embedded broker: uploads are stored and queued, nothing is
+graded here (tests/test_browser.py runs a real worker). Results the pages show are written with
+the repository as a worker would."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from conftest import FIXTURES, ROOT
+from grader.config import Config
+from grader.results import GradeResult, SkippedCell, TestResult
+from grader.storage import migrate
+from grader.storage import repository as repo
+from grader.storage.db import dispose_engines, session_scope
+from grader.web import create_app
+from test_storage import scratch_database
+
+PERCEPTRON = (ROOT / "reference" / "perceptron.py").read_bytes()
+
+
+class Site:
+    """An app on its own database, its users, and helpers to log in and post forms."""
+
+    def __init__(self, tmp_path, database_url=None, **overrides):
+        self.config = Config(instance_dir=tmp_path, database_url=database_url, secret_key="k" * 32,
+                             max_submission_mb=1)
+        migrate.upgrade(self.config)
+        with session_scope(self.config) as s:
+            repo.sync_exercises(s, self.config)
+            for name, role, section in (("alice", "student", "A"), ("bob", "student", "B"),
+                                        ("tina", "ta", None), ("ines", "instructor", None)):
+                repo.add_user(s, name, role, password=f"{name}-pw", section=section)
+        self.app = create_app(self.config, TESTING=True, SESSION_COOKIE_SECURE=False, **overrides)
+
+    def client(self, user: str | None = None):
+        client = self.app.test_client()
+        if user:
+            page = client.get("/login")
+            response = client.post("/login", data={"username": user, "password": f"{user}-pw",
+                                                   "csrf_token": token(page)})
+            assert response.status_code == 302, response.data
+        return client
+
+    def upload(self, client, exercise="perceptron", filename="mine.py", data=PERCEPTRON):
+        import io
+        page = client.get("/")
+        return client.post("/submit", data={"exercise": exercise, "csrf_token": token(page),
+                                            "file": (io.BytesIO(data), filename)},
+                           content_type="multipart/form-data")
+
+    def graded(self, submission_id: int, result: GradeResult) -> None:
+        """Write a run as the worker does: running, the run, graded."""
+        with session_scope(self.config) as s:
+            submission = repo.get_submission(s, submission_id)
+            if submission.status == "received":
+                repo.mark_status(s, submission, "queued")
+            repo.mark_status(s, submission, "running")
+            repo.record_run(s, submission, result, backend="local")
+            repo.mark_status(s, submission, "graded")
+
+
+def token(page) -> str:
+    match = re.search(rb'name="csrf_token" value="([^"]+)"', page.data)
+    assert match, page.data[:500]
+    return match.group(1).decode()
+
+
+@pytest.fixture
+def site(tmp_path):
+    yield Site(tmp_path)
+    dispose_engines()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_site(request, tmp_path):
+    if request.param == "sqlite":
+        yield Site(tmp_path)
+    else:
+        with scratch_database() as url:
+            yield Site(tmp_path, url)
+    dispose_engines()
+
+
+def a_result(score=3.0, message="expected 1.0, got 0.5", output="hello") -> GradeResult:
+    return GradeResult(exercise="perceptron", score=score, max_score=20.0, bonus=0.0, bonus_max=3.0, tests=[
+        TestResult("test_step_function_values", "step_function is 1 where z >= 0", "passed", 1.0, 1.0),
+        TestResult("test_sigmoid_values", "sigmoid matches", "failed", 0.0, 1.0, message=message),
+        TestResult("test_hidden_one", "a hidden test", "failed", 0.0, 2.0, message=None)],
+        skipped_cells=[SkippedCell(4, 2, "invalid syntax", "def broken(:")], output=output,
+        sandbox={"backend": "local", "device": "cpu"})
+
+
+# ---------------------------------------------------------------- auth
+
+def test_login_logout_and_wrong_password(site):
+    anonymous = site.client()
+    assert anonymous.get("/").status_code == 302 and "/login" in anonymous.get("/").headers["Location"]
+    page = anonymous.get("/login")
+    wrong = anonymous.post("/login", data={"username": "alice", "password": "nope", "csrf_token": token(page)})
+    assert wrong.status_code == 401 and b"Wrong user name or password" in wrong.data
+    alice = site.client("alice")
+    home = alice.get("/")
+    assert home.status_code == 200 and b"alice" in home.data and b"The perceptron" in home.data
+    out = alice.post("/logout", data={"csrf_token": token(home)})
+    assert out.status_code == 302
+    assert alice.get("/").status_code == 302
+
+
+def test_session_cookie_is_httponly_samesite_and_secure_by_default(tmp_path):
+    site = Site(tmp_path)
+    app = create_app(site.config)
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    client = app.test_client()
+    page = client.get("/login")
+    cookie = page.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
+    dispose_engines()
+
+
+def test_login_is_rate_limited(site):
+    client = site.client()
+    for _ in range(5):
+        page = client.get("/login")
+        assert client.post("/login", data={"username": "bob", "password": "x", "csrf_token": token(page)}
+                           ).status_code == 401
+    page = client.get("/login")
+    blocked = client.post("/login", data={"username": "bob", "password": "bob-pw", "csrf_token": token(page)})
+    assert blocked.status_code == 429 and b"Too many failed logins" in blocked.data
+
+
+def test_open_redirect_after_login_is_refused(site):
+    client = site.client()
+    page = client.get("/login")
+    response = client.post("/login", data={"username": "alice", "password": "alice-pw", "csrf_token": token(page),
+                                           "next": "//evil.example/x"})
+    assert response.headers["Location"] == "/"
+
+
+def test_csrf_is_required_on_every_form(site):
+    alice = site.client("alice")
+    import io
+    no_token = alice.post("/submit", data={"exercise": "perceptron", "file": (io.BytesIO(PERCEPTRON), "a.py")},
+                          content_type="multipart/form-data")
+    assert no_token.status_code == 400 and b"did not come from this site" in no_token.data
+    assert alice.post("/logout").status_code == 400
+    assert alice.post("/logout", data={"csrf_token": "forged"}).status_code == 400
+    assert site.client("ines").post("/staff/regrade", data={"exercise": "perceptron"}).status_code == 400
+    with session_scope(site.config) as s:
+        assert repo.submissions_in(s, ["received", "queued"]) == []          # nothing was stored
+    assert site.upload(alice).status_code == 303                             # with the token: accepted
+
+
+def test_roles_are_enforced(site):
+    alice = site.client("alice")
+    for path in ("/staff/gradebook", "/staff/submissions", "/staff/grades.csv", "/staff/analytics/perceptron"):
+        assert alice.get(path).status_code == 403, path
+        assert site.client("tina").get(path).status_code == 200, path
+    assert site.client().get("/staff/gradebook").status_code == 302
+
+
+def test_a_student_cannot_open_another_students_submission(site):
+    alice, bob = site.client("alice"), site.client("bob")
+    location = site.upload(alice).headers["Location"]
+    submission_id = int(location.rstrip("/").split("/")[-1])
+    assert alice.get(location).status_code == 200
+    assert bob.get(location).status_code == 404
+    assert bob.get(f"/submissions/{submission_id}/status.json").status_code == 404
+    assert bob.get("/submissions/99999").status_code == 404
+    assert site.client("tina").get(location).status_code == 200          # staff see everyone's
+
+
+# ---------------------------------------------------------------- uploads
+
+def test_upload_stores_queues_and_shows_the_live_status(any_site):
+    alice = any_site.client("alice")
+    response = any_site.upload(alice)
+    assert response.status_code == 303
+    page = alice.get(response.headers["Location"])
+    assert b"waiting in the queue" in page.data and b"position 1 in the queue" in page.data
+    status = alice.get(response.headers["Location"] + "/status.json").get_json()
+    assert status["status"] == "queued" and status["queue_position"] == 1 and status["final"] is False
+
+
+@pytest.mark.parametrize("filename, data, status, words", [
+    ("notes.txt", b"print(1)", 422, b"unsupported file type"),
+    ("mine.ipynb", b"{ not json", 422, b"notebook"),
+    ("empty.py", b"   ", 422, b"the file is empty"),
+    ("big.py", b"x = 1\n" * 400_000, 413, b"upload limit of 1 MB"),
+])
+def test_wrong_files_are_refused_with_the_reason_and_nothing_is_stored(site, filename, data, status, words):
+    response = site.upload(site.client("alice"), filename=filename, data=data)
+    assert response.status_code == status, response.data[:300]
+    assert words in response.data, response.data[:2000]
+    with session_scope(site.config) as s:
+        assert repo.submissions_in(s, ["received", "queued"]) == []
+    assert not any(p.is_file() for p in site.config.storage_dir.rglob("*"))    # no file kept either
+
+
+def test_unknown_exercise_is_refused(site):
+    response = site.upload(site.client("alice"), exercise="nope")
+    assert response.status_code == 404 and b"unknown exercise" in response.data
+
+
+# ---------------------------------------------------------------- feedback and escaping
+
+NASTY = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+
+
+def test_feedback_shows_tests_cells_and_escapes_what_the_student_controls(site):
+    alice = site.client("alice")
+    response = site.upload(alice, filename="<img src=x onerror=alert(1)>.py")
+    submission_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    site.graded(submission_id, a_result(message=NASTY, output=NASTY))
+    for client, path in ((alice, f"/submissions/{submission_id}"), (alice, "/"), (alice, "/history"),
+                         (site.client("ines"), f"/submissions/{submission_id}"),
+                         (site.client("ines"), "/staff/submissions"),
+                         (site.client("ines"), "/staff/analytics/perceptron")):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert b"<script>alert" not in page.data and b"<img src=x" not in page.data, path
+        assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    page = alice.get(f"/submissions/{submission_id}").data
+    assert b"&lt;script&gt;" in page
+    assert b"3 / 20" in page and b"1 of 3 tests passed" in page
+    assert b"Cell 4, line 2: invalid syntax" in page
+    assert b"details hidden for this test" in page        # a hidden test's message is never shown
+    assert b"all tests passed" not in page.lower()
+
+
+# ---------------------------------------------------------------- staff
+
+def test_gradebook_and_canvas_export(any_site):
+    alice, bob = any_site.client("alice"), any_site.client("bob")
+    a = int(any_site.upload(alice).headers["Location"].rsplit("/", 1)[1])
+    b = int(any_site.upload(bob).headers["Location"].rsplit("/", 1)[1])
+    any_site.graded(a, a_result(score=20.0))
+    any_site.graded(b, a_result(score=7.5))
+    ines = any_site.client("ines")
+    page = ines.get("/staff/gradebook")
+    assert page.status_code == 200 and b"alice" in page.data and b"bob" in page.data
+    only_a = ines.get("/staff/gradebook?section=A").data
+    assert b"alice" in only_a and b">bob<" not in only_a
+    canvas = ines.get("/staff/grades.csv?format=canvas")
+    assert canvas.status_code == 200 and canvas.mimetype == "text/csv"
+    lines = canvas.data.decode().splitlines()
+    assert lines[0].startswith("Student,ID,SIS User ID,SIS Login ID,Section")
+    column = next(i for i, h in enumerate(lines[0].split(",")) if h.startswith("The perceptron"))
+    scores = {line.split(",")[0]: line.split(",")[column] for line in lines[1:] if line.split(",")[0] in ("alice", "bob")}
+    assert scores == {"alice": "20", "bob": "7.5"}, lines
+    assert ines.get("/staff/gradebook?policy=worst").status_code == 400
+
+
+def test_staff_regrade_requeues_a_final_submission(site):
+    alice = site.client("alice")
+    submission_id = int(site.upload(alice).headers["Location"].rsplit("/", 1)[1])
+    site.graded(submission_id, a_result())
+    ines = site.client("ines")
+    page = ines.get(f"/submissions/{submission_id}")
+    assert b"Regrade this submission" in page.data and b"For staff" in page.data
+    assert b"For staff" not in alice.get(f"/submissions/{submission_id}").data
+    done = ines.post("/staff/regrade", data={"submission": submission_id, "csrf_token": token(page)})
+    assert done.status_code == 303
+    assert alice.get(f"/submissions/{submission_id}/status.json").get_json()["status"] == "queued"
+
+
+# ---------------------------------------------------------------- the JSON API
+
+def api_token(site, name) -> str:
+    with session_scope(site.config) as s:
+        return repo.issue_token(s, name)
+
+
+def test_api_tokens_and_who_sees_what(any_site):
+    client = any_site.client()
+    assert client.get("/api/v1/exercises").status_code == 401
+    bad = client.get("/api/v1/exercises", headers={"Authorization": "Bearer nope"})
+    assert bad.status_code == 401 and bad.get_json()["message"] and "Bearer" in bad.headers["WWW-Authenticate"]
+    alice = {"Authorization": f"Bearer {api_token(any_site, 'alice')}"}
+    bob = {"Authorization": f"Bearer {api_token(any_site, 'bob')}"}
+    staff = {"Authorization": f"Bearer {api_token(any_site, 'tina')}"}
+    exercises = client.get("/api/v1/exercises", headers=alice).get_json()
+    assert "perceptron" in {e["id"] for e in exercises}
+    import io
+    created = client.post("/api/v1/submissions", headers=alice, content_type="multipart/form-data",
+                          data={"exercise": "perceptron", "file": (io.BytesIO(PERCEPTRON), "p.py")})
+    assert created.status_code == 201, created.data
+    body = created.get_json()
+    assert body["status"] == "queued" and isinstance(body["id"], int)
+    any_site.graded(body["id"], a_result(score=12.0))
+    mine = client.get(f"/api/v1/submissions/{body['id']}", headers=alice).get_json()
+    assert mine["score"] == 12.0 and mine["max_score"] == 20.0 and mine["result"]["tests"][0]["name"]
+    assert client.get(f"/api/v1/submissions/{body['id']}", headers=bob).status_code == 404
+    assert client.get(f"/api/v1/submissions/{body['id']}", headers=staff).status_code == 200
+    # cookies never authenticate the API, and the API needs no CSRF token
+    assert any_site.client("alice").get("/api/v1/exercises").status_code == 401
+    wrong = client.post("/api/v1/submissions", headers=alice, content_type="multipart/form-data",
+                        data={"exercise": "perceptron", "file": (io.BytesIO(b"{"), "p.ipynb")})
+    assert wrong.status_code == 422 and "notebook" in wrong.get_json()["message"]
+    assert client.post("/api/v1/submissions", headers=alice, data={}).status_code == 400
+    assert client.get("/api/v1/grades", headers=alice).status_code == 403
+    grades = client.get("/api/v1/grades?format=canvas", headers=staff)
+    assert grades.status_code == 200 and grades.data.startswith(b"Student,ID")
+    assert client.get("/api/v1/grades?format=xls", headers=staff).status_code == 400
+
+
+def test_openapi_describes_every_api_route(site):
+    spec = site.client().get("/api/v1/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    routes = {re.sub(r"<int:(\w+)>", "{id}", r.rule) for r in site.app.url_map.iter_rules()
+              if r.rule.startswith("/api/")}
+    routes = {re.sub(r"<(\w+)>", "{id}", r) for r in routes}
+    assert routes == set(spec["paths"]), (routes, set(spec["paths"]))
+    json.dumps(spec)
