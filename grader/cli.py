@@ -75,8 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     grades.add_argument("--format", choices=["csv", "canvas"], default="csv",
                         help="csv (default: name, email, section, one column per exercise id) or canvas "
                              "(Canvas's gradebook import CSV, with its Points Possible row)")
-    grades.add_argument("--policy", choices=["best", "latest"], default="best",
-                        help="which graded submission counts: best (default: highest score + bonus) or latest")
+    grades.add_argument("--policy", choices=["best", "latest"],
+                        help="which graded submission counts: best (highest score + bonus) or latest; default: "
+                             "the course's setting (best unless an instructor changed it)")
     grades.add_argument("--output", type=Path, help="write to this file instead of stdout")
     _queue_verbs(sub)
     serve = sub.add_parser("serve", help="the web app (migrates first; with the embedded broker, a worker too)")
@@ -257,7 +258,7 @@ def _export(args, config) -> int:
         return e.exit_code
     if args.output is not None:
         print(f"{args.output}: {done.students} student(s) x {done.exercises} exercise(s), {args.format}, "
-              f"{args.policy} submission")
+              f"{done.policy} submission")
     return 0
 
 

@@ -59,6 +59,18 @@ class UnknownSubmission(SubmissionError, LookupError):
     http_status = 404
 
 
+class SubmissionRefused(SubmissionError):
+    """The course's rules refuse this submission now (closed after the due date)."""
+
+    http_status = 403
+
+
+class TooManySubmissions(SubmissionRefused):
+    """The submission limit of the window, or the cool-off between two, is not over yet."""
+
+    http_status = 429
+
+
 class UserError(SubmissionError):
     """A user record that cannot be written as given (bad name, role or e-mail)."""
 

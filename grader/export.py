@@ -23,13 +23,8 @@ Two formats, both CSV (UTF-8, no BOM, "\\n" line ends, quoted only where needed)
   Canvas's preview shows it as clearing a grade entered there by hand, if one was.
 
 Which submission counts is the gradebook's policy (`best`: highest score + bonus, the later on a
-tie; `latest`: the last received), see `repository.gradebook`.
-
-Late penalties: the exercises table holds `due_at`, `penalty_per_day`, `max_penalty` and
-`closed_after_due` (from the manifests), but nothing in the storage applies them yet: the gradebook
-returns raw scores. This export therefore writes the raw best / latest score, with no late
-penalty; when the repository learns to apply the policy, the export should take its result from
-there rather than computing penalties of its own.
+tie; `latest`: the last received; by default the course's setting), see `storage.gradebook`.
+Scores are after the late penalty (extensions count), as the gradebook computes them.
 
 The formatting functions are pure (gradebook rows + exercises in, rows of cells or text out);
 `export_grades` is the one that opens a session and writes. The exercises are those the gradebook
@@ -54,7 +49,7 @@ from .config import Config
 from .errors import UsageError
 
 FORMATS = ("csv", "canvas")
-POLICIES = ("best", "latest")        # repository.GRADEBOOK_POLICIES, without importing SQLAlchemy
+POLICIES = ("best", "latest")        # storage.gradebook.POLICIES, without importing SQLAlchemy
 CANVAS_STUDENT_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 POINTS_POSSIBLE = "Points Possible"
 
@@ -68,7 +63,7 @@ class ExerciseInfo(Protocol):
 
 
 class Row(Protocol):
-    """What the export needs of a gradebook row (`repository.GradebookRow` has it)."""
+    """What the export needs of a gradebook row (`storage.gradebook.GradebookRow` has it)."""
 
     user: str
     section: str | None
@@ -156,21 +151,24 @@ class Export:
     text: str
     students: int
     exercises: int
+    policy: str          # the one used (the course's setting when none was asked for)
 
 
-def build(config: Config, fmt: str = "csv", policy: str = "best") -> Export:
+def build(config: Config, fmt: str = "csv", policy: str | None = None) -> Export:
     """Read the gradebook in one transaction and format it."""
     if fmt not in FORMATS:
         raise UsageError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
     from .storage import repository
     from .storage.db import session_scope
+    from .storage.gradebook import course_policy, gradebook
     with session_scope(config) as session:
-        rows = repository.gradebook(session, policy)       # UsageError for a bad policy
+        policy = policy or course_policy(session)
+        rows = gradebook(session, policy)       # UsageError for a bad policy
         exercise_ids = list(dict.fromkeys(row.exercise for row in rows))
         exercises = [repository.get_exercise(session, exercise_id) for exercise_id in exercise_ids]
         names = list(dict.fromkeys(row.user for row in rows))
         emails = {name: repository.get_user(session, name).email for name in names} if fmt == "csv" else {}
-    return Export(render(fmt, rows, exercises, emails), len(names), len(exercises))
+    return Export(render(fmt, rows, exercises, emails), len(names), len(exercises), policy)
 
 
 def write(text: str, output: Path | None, stdout: TextIO | None = None) -> None:
@@ -196,12 +194,12 @@ def write(text: str, output: Path | None, stdout: TextIO | None = None) -> None:
         raise UsageError(f"cannot write {output}: {e.strerror}") from None
 
 
-def export_grades(config: Config, fmt: str = "csv", policy: str = "best", output: Path | None = None,
+def export_grades(config: Config, fmt: str = "csv", policy: str | None = None, output: Path | None = None,
                   stdout: TextIO | None = None) -> Export:
     """`grader export grades`: build the export, then write it to `output` or stdout. Errors are
     the grader's: UsageError (exit 2) for a bad format, policy or output path, DatabaseUnavailable
     (exit 1) when the database cannot be reached or has no tables."""
-    if policy not in POLICIES:
+    if policy is not None and policy not in POLICIES:
         raise UsageError(f"gradebook policy {policy!r} is not one of {', '.join(POLICIES)}")
     done = build(config, fmt, policy)
     write(done.text, output, stdout)

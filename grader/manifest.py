@@ -13,8 +13,12 @@ class TestSpec:
     name: str
     points: float
     description: str
-    visible: bool = False
+    visible: bool = False      # its assertion messages are kept for students (see `visibility`)
     bonus: bool = False
+    # Gradescope's four levels: "visible"; "after_due_date" and "after_published" (shown from then
+    # on); "hidden" (never listed for students; its points only if the instructor allows). Default:
+    # "visible" for a test with visible = true, else "hidden".
+    visibility: str = "hidden"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,18 @@ class Exercise:
         return next((t for t in self.tests if t.name == name), None)
 
 
+VISIBILITY = ("visible", "after_due_date", "after_published", "hidden")
+
+
+def _test_spec(t: dict, path: Path) -> TestSpec:
+    visible = bool(t.get("visible", False))
+    visibility = t.get("visibility", "visible" if visible else "hidden")
+    if visibility not in VISIBILITY:
+        raise ManifestError(f"{path}: test {t.get('name')!r}: visibility must be one of {', '.join(VISIBILITY)}")
+    return TestSpec(name=t["name"], points=float(t["points"]), description=t.get("description", ""),
+                    visible=visibility != "hidden", bonus=bool(t.get("bonus", False)), visibility=visibility)
+
+
 def exercise_ids(exercises_dir: Path) -> list[str]:
     return sorted(p.parent.name for p in Path(exercises_dir).glob("*/exercise.toml"))
 
@@ -54,10 +70,7 @@ def load_exercise(exercises_dir: Path, exercise_id: str) -> Exercise:
     try:
         data = tomllib.loads(path.read_text())
         limits = data.get("limits", {})
-        tests = tuple(TestSpec(name=t["name"], points=float(t["points"]),
-                               description=t.get("description", ""),
-                               visible=bool(t.get("visible", False)), bonus=bool(t.get("bonus", False)))
-                      for t in data["tests"])
+        tests = tuple(_test_spec(t, path) for t in data["tests"])
         exercise = Exercise(
             id=data.get("id", exercise_id), title=data["title"], folder=path.parent,
             names=tuple(data.get("names", ())), tests=tests, execute=data.get("execute", "slice"),

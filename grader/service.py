@@ -26,12 +26,13 @@ log = logging.getLogger("grader.service")
 WAIT_POLL_S = 0.3
 
 
-def store_submission(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes) -> int:
+def store_submission(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes,
+                     enforce_rules: bool = False) -> int:
     """The storing half of `submit`: the file and its row (status received), committed."""
     from .storage import repository as repo
     from .storage.db import session_scope
     with session_scope(config) as session:
-        return repo.create_submission(session, config, user_name, exercise_id, filename, data).id
+        return repo.create_submission(session, config, user_name, exercise_id, filename, data, enforce_rules).id
 
 
 def check_upload(config: Config, filename: str, data: bytes) -> None:
@@ -45,11 +46,11 @@ def submit(config: Config, user_name: str, exercise_id: str, filename: str, data
            check: bool = False) -> int:
     """Store the submission, then send it to the queue; its id. A broker that cannot be reached
     does not fail the submission: it stays received and the sweep sends it. `check`: refuse a
-    file that cannot be graded before storing it (the web's uploads; the CLI stores it and lets
-    the grading fail with the reason, as an operator expects)."""
+    file that cannot be graded before storing it and apply the course's rules (the web's and the
+    API's uploads; the operator's CLI stores it and lets the grading fail with the reason)."""
     if check:
         check_upload(config, filename, data)
-    submission_id = store_submission(config, user_name, exercise_id, filename, data)
+    submission_id = store_submission(config, user_name, exercise_id, filename, data, enforce_rules=check)
     enqueue_pending(config, ids=[submission_id])
     return submission_id
 

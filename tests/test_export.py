@@ -142,16 +142,16 @@ def test_the_canvas_export_reads_as_canvas_reads_it(db):
     assert [(row[0], row[3]) for row in students] == [("alice", "alice"), ("bob", "bob"), ("carol", "carol")]
 
 
-def test_late_submissions_are_exported_raw(db, tmp_path):
-    """No late penalty is applied anywhere yet: a manifest's due date and [late] policy reach the
-    exercises table, and the export still writes the raw score (grader/export.py says so)."""
+def test_late_penalty_is_applied_and_an_extension_honoured(db, tmp_path):
+    """A manifest's due date and [late] policy reach the exercises table; the export writes the
+    score after the penalty (capped), and the full score once the student has an extension."""
     exercises = tmp_path / "exercises"
     shutil.copytree(EXERCISES, exercises)
     manifest = exercises / "toy" / "exercise.toml"
     manifest.write_text(manifest.read_text().replace(
         'title = "Toy exercise for the harness tests"',
         'title = "Toy exercise for the harness tests"\ndue = 2020-01-01T00:00:00\n'
-        '[late]\npenalty_per_day = 0.5\nmax_penalty = 1.0\n', 1))
+        '[late]\npenalty_per_day = 0.5\nmax_penalty = 0.3\n', 1))
     config = Config(exercises_dir=exercises, instance_dir=db.instance_dir, database_url=db.database_url)
     with session_scope(config) as session:
         repo.sync_exercises(session, config)
@@ -159,6 +159,12 @@ def test_late_submissions_are_exported_raw(db, tmp_path):
         assert repo.get_exercise(session, "toy").penalty_per_day == 0.5
         repo.add_user(session, "alice")
     submit(config, "alice", "toy", run=result("toy", 5.0, 6.0, 0.5, 1.0))
+    assert export.build(config, "csv").text.splitlines()[1] == "alice,,,,,3.85,"      # (5 + 0.5) x 0.7
+    from datetime import datetime, timezone
+    from grader.storage import course
+    with session_scope(config) as session:
+        course.set_extension(session, repo.get_user(session, "alice"), repo.get_exercise(session, "toy"),
+                             datetime(2100, 1, 1, tzinfo=timezone.utc))
     assert export.build(config, "csv").text.splitlines()[1] == "alice,,,,,5.5,"
 
 

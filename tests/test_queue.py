@@ -23,6 +23,7 @@ from conftest import FIXTURES, ROOT, TOY_SOLUTION, grader, require
 from grader.config import Config
 from grader.storage import migrate, repository as repo
 from grader.storage.db import dispose_engines, session_scope
+from grader.storage.gradebook import gradebook
 from grader.storage.models import GradingRun, TestOutcome
 from test_storage import scratch_database
 
@@ -350,7 +351,7 @@ def test_setup_problem_is_retried_then_error_never_a_score(production, tmp_path)
     assert production.outcome_rows(submission_id) == 0
     # the gradebook has no score for it; a regrade on a working worker grades it
     with session_scope(production.config) as session:
-        (row,) = [r for r in repo.gradebook(session) if r.exercise == "toy"]
+        (row,) = [r for r in gradebook(session) if r.exercise == "toy"]
         assert row.score is None
     for proc in production.workers:
         production.kill(proc)

@@ -123,6 +123,41 @@ class Exercise(Base):
     closed_after_due: Mapped[bool] = mapped_column(Boolean, default=False)
     limits: Mapped[dict] = mapped_column(JSON, default=dict)
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # the manifest's tests: [{name, description, points, bonus, visibility}] (what pages may show)
+    tests: Mapped[list] = mapped_column(JSON, default=list)
+    # course rules: at most max_submissions per window_hours (None: no window, the whole course),
+    # and cooloff_minutes between two submissions of a student
+    max_submissions: Mapped[int | None] = mapped_column(Integer)
+    window_hours: Mapped[float | None] = mapped_column(Float)
+    cooloff_minutes: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)    # after_published tests show
+    show_hidden_points: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # set when an instructor edits the rules in the web app: the manifests' due and [late] no longer
+    # overwrite them on sync
+    rules_edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Extension(Base):
+    """A later due date for one student and one exercise (the late policy counts from it)."""
+
+    __tablename__ = "extensions"
+    __table_args__ = (UniqueConstraint("user_id", "exercise_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    exercise_id: Mapped[str] = mapped_column(ForeignKey("exercises.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CourseSettings(Base):
+    """The course's own settings, one row (id 1): which submission counts in the gradebook."""
+
+    __tablename__ = "course_settings"
+    __table_args__ = (CheckConstraint("gradebook_policy IN ('best', 'latest')", name="gradebook_policy"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gradebook_policy: Mapped[str] = mapped_column(String(16), default="best", server_default="best")
 
 
 class Submission(Base):

@@ -11,7 +11,8 @@ from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session
 
 from .models import Exercise, GradingRun, Submission, TestOutcome, User
-from .repository import gradebook, latest_run
+from .gradebook import gradebook
+from .repository import latest_run
 
 ACTIVE = ("received", "queued", "running")
 
@@ -91,7 +92,7 @@ class Standing:
     active: int            # submissions still being graded
 
 
-def standings(session: Session, user_id: int, policy: str = "best") -> list[Standing]:
+def standings(session: Session, user_id: int, policy: str | None = None) -> list[Standing]:
     rows = {r.exercise: r for r in gradebook(session, policy, roles=("student", "ta", "instructor"),
                                              user_ids=[user_id])}
     active = dict(session.execute(select(Submission.exercise_id, func.count())
@@ -170,7 +171,7 @@ class Analytics:
     per_day: list[tuple[str, int]]            # (YYYY-MM-DD, submissions)
 
 
-def analytics(session: Session, exercise_id: str, policy: str = "best", buckets: int = 10) -> Analytics:
+def analytics(session: Session, exercise_id: str, policy: str | None = None, buckets: int = 10) -> Analytics:
     exercise = next(e for e in exercises(session) if e.id == exercise_id)
     counting = [r for r in gradebook(session, policy) if r.exercise == exercise_id and r.submission_id is not None]
     scores = [r.score for r in counting]

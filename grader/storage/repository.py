@@ -210,29 +210,47 @@ def sync_exercises(session: Session, config: Config) -> list[Exercise]:
                       "memory_mb": manifest.memory_mb, "cpu_threads": manifest.cpu_threads,
                       "gpu": manifest.gpu, "gpu_memory_mb": manifest.gpu_memory_mb}
         where = Path(manifest.folder) / "exercise.toml"
-        if "due" in manifest.extra:
-            row.due_at = _due(manifest.extra["due"], where)
-        if "late" in manifest.extra:
-            late = manifest.extra["late"]
-            try:
-                row.penalty_per_day = float(late.get("penalty_per_day", 0.0))
-                row.max_penalty = float(late.get("max_penalty", 1.0))
-                row.closed_after_due = bool(late.get("closed_after_due", False))
-            except (AttributeError, TypeError, ValueError) as e:
-                raise ManifestError(f"{where}: [late] must hold penalty_per_day, max_penalty (numbers) "
-                                    f"and closed_after_due (true/false): {e}") from None
-            if not (0 <= row.penalty_per_day <= 1 and 0 <= row.max_penalty <= 1):
-                raise ManifestError(f"{where}: [late] penalties are fractions of the score, from 0 to 1")
-        for default in ("penalty_per_day", "max_penalty"):
-            if getattr(row, default) is None:
-                setattr(row, default, 0.0)
-        if row.closed_after_due is None:
-            row.closed_after_due = False
+        row.tests = [{"name": t.name, "description": t.description, "points": t.points, "bonus": t.bonus,
+                      "visibility": t.visibility} for t in manifest.tests]
+        if row.rules_edited_at is None:          # an instructor's edits in the web app win
+            _sync_rules(row, manifest, where)
         row.synced_at = now
         session.add(row)
         synced.append(row)
     session.flush()
     return synced
+
+
+def _sync_rules(row: Exercise, manifest, where: Path) -> None:
+    """The manifest's `due`, `[late]` and `[rules]` (max_submissions, window_hours,
+    cooloff_minutes, show_hidden_points, default: true) onto the row."""
+    if "due" in manifest.extra:
+        row.due_at = _due(manifest.extra["due"], where)
+    if "late" in manifest.extra:
+        late = manifest.extra["late"]
+        try:
+            row.penalty_per_day = float(late.get("penalty_per_day", 0.0))
+            row.max_penalty = float(late.get("max_penalty", 1.0))
+            row.closed_after_due = bool(late.get("closed_after_due", False))
+        except (AttributeError, TypeError, ValueError) as e:
+            raise ManifestError(f"{where}: [late] must hold penalty_per_day, max_penalty (numbers) "
+                                f"and closed_after_due (true/false): {e}") from None
+        if not (0 <= row.penalty_per_day <= 1 and 0 <= row.max_penalty <= 1):
+            raise ManifestError(f"{where}: [late] penalties are fractions of the score, from 0 to 1")
+    for default in ("penalty_per_day", "max_penalty"):
+        if getattr(row, default) is None:
+            setattr(row, default, 0.0)
+    if row.closed_after_due is None:
+        row.closed_after_due = False
+    rules = manifest.extra.get("rules", {})
+    try:
+        row.max_submissions = int(rules["max_submissions"]) if "max_submissions" in rules else None
+        row.window_hours = float(rules["window_hours"]) if "window_hours" in rules else None
+        row.cooloff_minutes = float(rules.get("cooloff_minutes", 0.0))
+        row.show_hidden_points = bool(rules.get("show_hidden_points", True))
+    except (AttributeError, TypeError, ValueError) as e:
+        raise ManifestError(f"{where}: [rules] max_submissions (a whole number), window_hours and "
+                            f"cooloff_minutes (numbers), show_hidden_points (true/false): {e}") from None
 
 
 def _due(value, where: Path) -> datetime:
@@ -260,12 +278,17 @@ def get_exercise(session: Session, exercise_id: str) -> Exercise:
 # ---------------------------------------------------------------- submissions
 
 def create_submission(session: Session, config: Config, user: User | str, exercise_id: str, filename: str,
-                      data: bytes) -> Submission:
+                      data: bytes, enforce_rules: bool = False) -> Submission:
     """Store the file (content-addressed, once) and write its submission row, status received.
-    The file's type and size are checked here (IngestError); its content when it is graded."""
+    The file's type and size are checked here (IngestError); its content when it is graded.
+    `enforce_rules`: the course's rules for a student (closed, limits, cool-off) are checked in
+    this transaction (SubmissionRefused); the operator's CLI stores without them."""
     from ..ingest import _check_size, _kind_of
     user = get_user(session, user)
     exercise = get_exercise(session, exercise_id)
+    if enforce_rules:
+        from .course import check_allowed
+        check_allowed(session, user, exercise, utcnow())
     filename = PurePath(filename.replace("\\", "/")).name[-255:]
     _kind_of(filename)
     _check_size(len(data), config.max_submission_bytes)
@@ -367,66 +390,6 @@ def record_run(session: Session, submission: Submission, result: GradeResult | d
     session.add(run)
     session.flush()
     return run
-
-
-# ---------------------------------------------------------------- the gradebook
-
-GRADEBOOK_POLICIES = ("best", "latest")
-
-
-@dataclass(frozen=True)
-class GradebookRow:
-    """One student x one exercise: the counting submission's score, or None when none is graded."""
-
-    user: str
-    section: str | None
-    exercise: str
-    submission_id: int | None
-    score: float | None
-    max_score: float | None
-    bonus: float | None
-    received_at: datetime | None
-    submissions: int            # all of the student's submissions for the exercise, any status
-
-
-def gradebook(session: Session, policy: str = "best", roles: tuple[str, ...] = ("student",),
-              user_ids: Iterable[int] | None = None) -> list[GradebookRow]:
-    """Every user of `roles` x every exercise, ordered by name then exercise. The counting
-    submission is, among the graded ones, the highest score + bonus (`best`, the later on ties)
-    or the last received (`latest`); its score is that of its last scored run."""
-    if policy not in GRADEBOOK_POLICIES:
-        raise UsageError(f"gradebook policy {policy!r} is not one of {', '.join(GRADEBOOK_POLICIES)}")
-    last_run = (select(GradingRun.submission_id, GradingRun.score, GradingRun.max_score, GradingRun.bonus,
-                       func.row_number().over(partition_by=GradingRun.submission_id,
-                                              order_by=GradingRun.attempt.desc()).label("rn"))
-                .where(GradingRun.score.is_not(None)).subquery())
-    total = last_run.c.score + func.coalesce(last_run.c.bonus, 0.0)
-    order = ([total.desc(), Submission.received_at.desc(), Submission.id.desc()] if policy == "best"
-             else [Submission.received_at.desc(), Submission.id.desc()])
-    ranked = (select(Submission.id, Submission.user_id, Submission.exercise_id, Submission.received_at,
-                     last_run.c.score, last_run.c.max_score, last_run.c.bonus,
-                     func.row_number().over(partition_by=(Submission.user_id, Submission.exercise_id),
-                                            order_by=order).label("rank"))
-              .join(last_run, and_(last_run.c.submission_id == Submission.id, last_run.c.rn == 1))
-              .where(Submission.status == "graded").subquery())
-    counts = (select(Submission.user_id, Submission.exercise_id, func.count().label("n"))
-              .group_by(Submission.user_id, Submission.exercise_id).subquery())
-    query = (select(User.name, User.section, Exercise.id, ranked.c.id, ranked.c.score, ranked.c.max_score,
-                    ranked.c.bonus, ranked.c.received_at, func.coalesce(counts.c.n, 0))
-             .select_from(User).join(Exercise, true())                  # every user x every exercise
-             .outerjoin(ranked, and_(ranked.c.user_id == User.id, ranked.c.exercise_id == Exercise.id,
-                                     ranked.c.rank == 1))
-             .outerjoin(counts, and_(counts.c.user_id == User.id, counts.c.exercise_id == Exercise.id))
-             .where(User.role.in_(roles))
-             .order_by(User.name, Exercise.id))
-    if user_ids is not None:
-        query = query.where(User.id.in_(list(user_ids)))
-    rows = []
-    for name, section, exercise, sid, score, max_score, bonus, received, n in session.execute(query):
-        if received is not None and received.tzinfo is None:      # SQLite: a subquery's column is plain
-            received = received.replace(tzinfo=timezone.utc)
-        rows.append(GradebookRow(name, section, exercise, sid, score, max_score, bonus, received, int(n)))
-    return rows
 
 
 # ---------------------------------------------------------------- the queue's bookkeeping

@@ -7,26 +7,27 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from .. import export, service
 from ..errors import GraderError
 from ..storage import queries
-from ..storage.repository import GRADEBOOK_POLICIES, gradebook
+from ..storage.gradebook import POLICIES, course_policy, gradebook
 from .auth import staff_required
 from .db import config, db
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 
-def _policy() -> str:
-    policy = request.args.get("policy", "best")
-    if policy not in GRADEBOOK_POLICIES:
-        abort(400, description=f"policy must be one of {', '.join(GRADEBOOK_POLICIES)}")
+def _policy() -> str | None:
+    """The ?policy= asked for, or None: the course's setting."""
+    policy = request.args.get("policy") or None
+    if policy is not None and policy not in POLICIES:
+        abort(400, description=f"policy must be one of {', '.join(POLICIES)}")
     return policy
 
 
 @bp.route("/gradebook")
 @staff_required
 def gradebook_page():
-    policy = _policy()
     section = request.args.get("section") or None
     with db() as s:
+        policy = _policy() or course_policy(s)
         rows = gradebook(s, policy)
         exercises = queries.exercises(s)
     sections = sorted({r.section for r in rows if r.section})
@@ -38,7 +39,7 @@ def gradebook_page():
         student["cells"][r.exercise] = r
         student["total"] += (r.score or 0.0) + (r.bonus or 0.0)
     return render_template("gradebook.html", students=list(table.values()), exercises=exercises,
-                           sections=sections, section=section, policy=policy, policies=GRADEBOOK_POLICIES)
+                           sections=sections, section=section, policy=policy, policies=POLICIES)
 
 
 @bp.route("/grades.csv")

@@ -1,0 +1,84 @@
+"""The course's rules in the database: per-student extensions, instructors' edits of an
+exercise's rules, publishing grades, and the check that a new submission is allowed (run inside
+the transaction that stores it, with the student's row locked, so two uploads at once cannot
+both take the last submission of a window)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..course_rules import Allowance, Rules, allowance, check, rules_for
+from ..errors import UsageError
+from .models import Exercise, Extension, Submission, User, utcnow
+
+EDITABLE = ("due_at", "penalty_per_day", "max_penalty", "closed_after_due", "max_submissions", "window_hours",
+            "cooloff_minutes", "show_hidden_points")
+
+
+def extension_due(session: Session, user_id: int, exercise_id: str) -> datetime | None:
+    return session.scalar(select(Extension.due_at).where(Extension.user_id == user_id,
+                                                         Extension.exercise_id == exercise_id))
+
+
+def student_rules(session: Session, user_id: int, exercise: Exercise) -> Rules:
+    return rules_for(exercise, extension_due(session, user_id, exercise.id))
+
+
+def submission_times(session: Session, user_id: int, exercise_id: str) -> list[datetime]:
+    return list(session.scalars(select(Submission.received_at).where(Submission.user_id == user_id,
+                                                                      Submission.exercise_id == exercise_id)))
+
+
+def allowance_for(session: Session, user_id: int, exercise: Exercise, now: datetime | None = None) -> Allowance:
+    return allowance(student_rules(session, user_id, exercise), submission_times(session, user_id, exercise.id),
+                     now or utcnow())
+
+
+def check_allowed(session: Session, user: User, exercise: Exercise, now: datetime) -> None:
+    """Raise SubmissionRefused / TooManySubmissions for a student; staff are never limited."""
+    if user.role != "student":
+        return
+    session.execute(select(User.id).where(User.id == user.id).with_for_update())   # one upload at a time
+    check(student_rules(session, user.id, exercise), submission_times(session, user.id, exercise.id), now)
+
+
+def set_extension(session: Session, user: User, exercise: Exercise, due_at: datetime | None) -> None:
+    """A later due date for one student (None removes it)."""
+    row = session.scalar(select(Extension).where(Extension.user_id == user.id, Extension.exercise_id == exercise.id))
+    if due_at is None:
+        if row is not None:
+            session.delete(row)
+    else:
+        if due_at.tzinfo is None:
+            raise UsageError("an extension's due date needs a time zone (UTC)")
+        row = row or Extension(user_id=user.id, exercise_id=exercise.id)
+        row.due_at = due_at
+        session.add(row)
+    session.flush()
+
+
+def edit_rules(session: Session, exercise: Exercise, **values) -> None:
+    """An instructor's edit: from then on the manifests no longer overwrite these fields."""
+    unknown = set(values) - set(EDITABLE)
+    if unknown:
+        raise UsageError(f"not an exercise rule: {', '.join(sorted(unknown))}")
+    for fraction in ("penalty_per_day", "max_penalty"):
+        if fraction in values and not 0 <= values[fraction] <= 1:
+            raise UsageError(f"{fraction} is a fraction of the score, from 0 to 1")
+    for positive in ("max_submissions", "window_hours"):
+        if values.get(positive) is not None and values[positive] <= 0:
+            raise UsageError(f"{positive} must be above 0 (or empty for no limit)")
+    if values.get("cooloff_minutes", 0) < 0:
+        raise UsageError("cooloff_minutes cannot be negative")
+    for name, value in values.items():
+        setattr(exercise, name, value)
+    exercise.rules_edited_at = utcnow()
+    session.flush()
+
+
+def publish(session: Session, exercise: Exercise, published: bool = True) -> None:
+    """Grades published: tests marked after_published show from now on (unpublish hides them again)."""
+    exercise.published_at = utcnow() if published else None
+    session.flush()

@@ -1,0 +1,67 @@
+"""What a student may see of a graded result: Gradescope's four levels per test, applied in one
+place for every page and the API (staff see everything).
+
+* visible: the test, its status, points and message.
+* after_due_date / after_published: listed, but its result (status, points, message) is shown only
+  once the student's due date has passed (extensions count) / the instructor published grades.
+* hidden: never listed with its message; with `show_hidden_points` its status and points are.
+
+The total is shown only when nothing of it is concealed; otherwise the student sees the points of
+the tests shown so far and how many are not shown yet, never "all tests passed" over hidden ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+LEVELS = ("visible", "after_due_date", "after_published", "hidden")
+
+
+@dataclass(frozen=True)
+class Audience:
+    staff: bool
+    now: datetime
+    due_at: datetime | None          # the student's own due date (an extension's, if any)
+    published_at: datetime | None
+    show_hidden_points: bool
+
+
+def level_open(level: str, who: Audience) -> bool:
+    if who.staff or level == "visible":
+        return True
+    if level == "after_due_date":
+        return who.due_at is None or who.now >= who.due_at
+    if level == "after_published":
+        return who.published_at is not None and who.now >= who.published_at
+    return False
+
+
+def student_view(result: dict, levels: dict[str, str], who: Audience) -> dict:
+    """The result as `who` may see it: the same keys as `grader run --json`, tests filtered, plus
+    `concealed` (tests whose result is not shown yet, or hidden) and `score_complete`."""
+    shown, concealed = [], 0
+    for test in result.get("tests", []):
+        level = levels.get(test["name"], "hidden")
+        if level_open(level, who):
+            shown.append(dict(test))
+        elif level == "hidden":
+            concealed += 1
+            if who.show_hidden_points:
+                shown.append(dict(test, message=None, description=test.get("description", ""), hidden=True))
+        else:
+            concealed += 1
+            shown.append({"name": test["name"], "description": test.get("description", ""), "status": "pending",
+                          "points": None, "max_points": test["max_points"], "bonus": test.get("bonus", False),
+                          "message": None, "duration_s": 0.0,
+                          "pending": "after the due date" if level == "after_due_date" else "when grades are published"})
+    hidden_total = any(levels.get(t["name"], "hidden") == "hidden" for t in result.get("tests", []))
+    complete = who.staff or (all(t["status"] != "pending" for t in shown)
+                             and (not hidden_total or who.show_hidden_points
+                                  or level_open("after_published", who)))
+    view = dict(result, tests=shown, concealed=concealed if not who.staff else 0, score_complete=complete)
+    if not complete:
+        counted = [t for t in shown if t["status"] != "pending"]
+        view["score"] = sum(t["points"] for t in counted if not t.get("bonus"))
+        view["bonus"] = sum(t["points"] for t in counted if t.get("bonus"))
+        view["shown_max_score"] = sum(t["max_points"] for t in counted if not t.get("bonus"))
+    return view
