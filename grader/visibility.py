@@ -36,6 +36,17 @@ def level_open(level: str, who: Audience) -> bool:
     return False
 
 
+def total_open(levels: dict[str, str], who: Audience) -> bool:
+    """May `who` see the whole score? Not while a test waits for its date, nor, with hidden tests
+    whose points are not shown, before grades are published."""
+    if who.staff:
+        return True
+    pending = any(level in ("after_due_date", "after_published") and not level_open(level, who)
+                  for level in levels.values())
+    hidden = any(level == "hidden" for level in levels.values())
+    return not pending and (not hidden or who.show_hidden_points or level_open("after_published", who))
+
+
 def student_view(result: dict, levels: dict[str, str], who: Audience) -> dict:
     """The result as `who` may see it: the same keys as `grader run --json`, tests filtered, plus
     `concealed` (tests whose result is not shown yet, or hidden) and `score_complete`."""
@@ -45,19 +56,17 @@ def student_view(result: dict, levels: dict[str, str], who: Audience) -> dict:
         if level_open(level, who):
             shown.append(dict(test))
         elif level == "hidden":
-            concealed += 1
             if who.show_hidden_points:
-                shown.append(dict(test, message=None, description=test.get("description", ""), hidden=True))
+                shown.append(dict(test, message=None, hidden=True))
+            else:
+                concealed += 1
         else:
             concealed += 1
             shown.append({"name": test["name"], "description": test.get("description", ""), "status": "pending",
                           "points": None, "max_points": test["max_points"], "bonus": test.get("bonus", False),
                           "message": None, "duration_s": 0.0,
                           "pending": "after the due date" if level == "after_due_date" else "when grades are published"})
-    hidden_total = any(levels.get(t["name"], "hidden") == "hidden" for t in result.get("tests", []))
-    complete = who.staff or (all(t["status"] != "pending" for t in shown)
-                             and (not hidden_total or who.show_hidden_points
-                                  or level_open("after_published", who)))
+    complete = total_open({t["name"]: levels.get(t["name"], "hidden") for t in result.get("tests", [])}, who)
     view = dict(result, tests=shown, concealed=concealed if not who.staff else 0, score_complete=complete)
     if not complete:
         counted = [t for t in shown if t["status"] != "pending"]

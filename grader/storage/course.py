@@ -59,6 +59,13 @@ def set_extension(session: Session, user: User, exercise: Exercise, due_at: date
     session.flush()
 
 
+def extensions(session: Session, exercise: Exercise) -> list[tuple[str, datetime]]:
+    """(student name, due date) of the exercise's extensions, by name."""
+    return [(name, due) for name, due in session.execute(
+        select(User.name, Extension.due_at).join(User, User.id == Extension.user_id)
+        .where(Extension.exercise_id == exercise.id).order_by(User.name))]
+
+
 def edit_rules(session: Session, exercise: Exercise, **values) -> None:
     """An instructor's edit: from then on the manifests no longer overwrite these fields."""
     unknown = set(values) - set(EDITABLE)

@@ -11,7 +11,10 @@ from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session
 
 from .models import Exercise, GradingRun, Submission, TestOutcome, User
+from ..course_rules import Allowance, allowance, rules_for
+from .course import extension_due, submission_times
 from .gradebook import gradebook
+from .models import utcnow
 from .repository import latest_run
 
 ACTIVE = ("received", "queued", "running")
@@ -28,12 +31,20 @@ class ExerciseRow:
     max_penalty: float
     closed_after_due: bool
     gpu: bool
+    max_submissions: int | None
+    window_hours: float | None
+    cooloff_minutes: float
+    published_at: datetime | None
+    show_hidden_points: bool
+    tests: list
 
 
 def exercises(session: Session) -> list[ExerciseRow]:
     rows = session.scalars(select(Exercise).order_by(Exercise.due_at.is_(None), Exercise.due_at, Exercise.id))
     return [ExerciseRow(e.id, e.title, e.points, e.bonus_points, e.due_at, e.penalty_per_day, e.max_penalty,
-                        e.closed_after_due, bool((e.limits or {}).get("gpu"))) for e in rows]
+                        e.closed_after_due, bool((e.limits or {}).get("gpu")), e.max_submissions, e.window_hours,
+                        e.cooloff_minutes or 0.0, e.published_at, bool(e.show_hidden_points), list(e.tests or []))
+            for e in rows]
 
 
 @dataclass(frozen=True)
@@ -82,14 +93,17 @@ def submissions(session: Session, user_id: int | None = None, exercise_id: str |
 
 @dataclass(frozen=True)
 class Standing:
-    """One exercise as a student sees it on the home page."""
+    """One exercise as a student sees it on the home page (scores after the late penalty)."""
 
     exercise: ExerciseRow
+    due_at: datetime | None        # the student's own (an extension's, if any)
     best_submission: int | None
     best_score: float | None
     best_bonus: float | None
+    penalty: float
     submissions: int
-    active: int            # submissions still being graded
+    active: int                    # submissions still being graded
+    allowance: Allowance           # may they submit now; how many are left; when next
 
 
 def standings(session: Session, user_id: int, policy: str | None = None) -> list[Standing]:
@@ -98,11 +112,18 @@ def standings(session: Session, user_id: int, policy: str | None = None) -> list
     active = dict(session.execute(select(Submission.exercise_id, func.count())
                                   .where(Submission.user_id == user_id, Submission.status.in_(ACTIVE))
                                   .group_by(Submission.exercise_id)).all())
+    role = session.scalar(select(User.role).where(User.id == user_id))
+    now = utcnow()
     out = []
     for exercise in exercises(session):
         row = rows.get(exercise.id)
-        out.append(Standing(exercise, row.submission_id if row else None, row.score if row else None,
-                            row.bonus if row else None, row.submissions if row else 0, active.get(exercise.id, 0)))
+        extension = extension_due(session, user_id, exercise.id)
+        rules = rules_for(exercise, extension)
+        verdict = (allowance(rules, submission_times(session, user_id, exercise.id), now) if role == "student"
+                   else Allowance(True, None, None, None))
+        out.append(Standing(exercise, rules.due_at, row.submission_id if row else None, row.score if row else None,
+                            row.bonus if row else None, row.penalty if row else 0.0, row.submissions if row else 0,
+                            active.get(exercise.id, 0), verdict))
     return out
 
 

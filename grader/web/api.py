@@ -13,6 +13,7 @@ from flask import Blueprint, Response, abort, g, jsonify, request, url_for
 from .. import export, service
 from ..storage import queries
 from ..storage import repository as repo
+from . import feedback
 from .auth import UserView
 from .db import config, db
 
@@ -79,16 +80,17 @@ def get_submission(submission_id: int):
         if submission.user_id != g.user.id and not g.user.is_staff:
             abort(404, description=f"no submission {submission_id}")
         d = queries.submission_detail(s, submission)
-    body = {"id": d.id, "exercise": d.exercise_id, "user": d.user, "status": d.status, "score": d.score,
-            "max_score": d.max_score, "bonus": d.bonus, "attempts": d.attempts}
+        seen = feedback.visible(s, submission, d)
+    body = {"id": d.id, "exercise": d.exercise_id, "user": d.user, "status": d.status, "score": seen["score"],
+            "max_score": d.max_score, "bonus": seen["bonus"], "attempts": d.attempts}
     if d.reason:
         body["reason"] = d.reason
     if d.progress:
         body["progress"] = d.progress
     if d.queue_position:
         body["queue_position"] = d.queue_position
-    if d.result is not None:
-        body["result"] = d.result
+    if seen["result"] is not None:
+        body["result"] = seen["result"]      # what the caller may see: hidden tests' messages never
     return jsonify(body)
 
 

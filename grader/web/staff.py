@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from .. import export, service
-from ..errors import GraderError
-from ..storage import queries
-from ..storage.gradebook import POLICIES, course_policy, gradebook
-from .auth import staff_required
+from ..errors import GraderError, UsageError
+from ..storage import course, queries
+from ..storage import repository as repo
+from ..storage.gradebook import POLICIES, course_policy, gradebook, set_course_policy
+from .auth import instructor_required, staff_required
 from .db import config, db
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -27,7 +28,8 @@ def _policy() -> str | None:
 def gradebook_page():
     section = request.args.get("section") or None
     with db() as s:
-        policy = _policy() or course_policy(s)
+        course_default = course_policy(s)
+        policy = _policy() or course_default
         rows = gradebook(s, policy)
         exercises = queries.exercises(s)
     sections = sorted({r.section for r in rows if r.section})
@@ -39,7 +41,8 @@ def gradebook_page():
         student["cells"][r.exercise] = r
         student["total"] += (r.score or 0.0) + (r.bonus or 0.0)
     return render_template("gradebook.html", students=list(table.values()), exercises=exercises,
-                           sections=sections, section=section, policy=policy, policies=POLICIES)
+                           sections=sections, section=section, policy=policy, policies=POLICIES,
+                           course_policy=course_default)
 
 
 @bp.route("/grades.csv")
@@ -88,3 +91,75 @@ def analytics(exercise_id: str):
             abort(404)
         data = queries.analytics(s, exercise_id, _policy())
     return render_template("analytics.html", a=data)
+
+
+# ---------------------------------------------------------------- course settings (instructors)
+
+def _form_time(name: str):
+    """A datetime-local field (read as UTC), or None when empty."""
+    from datetime import datetime, timezone
+    text = (request.form.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise UsageError(f"{name}: {text!r} is not a date and time (YYYY-MM-DDTHH:MM, UTC)") from None
+
+
+def _form_number(name: str, kind=float):
+    text = (request.form.get(name) or "").strip()
+    if not text:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        raise UsageError(f"{name}: {text!r} is not a number") from None
+
+
+@bp.route("/exercises/<exercise_id>/settings", methods=["GET", "POST"])
+@instructor_required
+def exercise_settings(exercise_id: str):
+    """Due date, late policy, submission limits, visibility and extensions of one exercise."""
+    with db() as s:
+        exercise = repo.get_exercise(s, exercise_id)
+        if request.method == "POST":
+            action = request.form.get("action", "rules")
+            try:
+                if action == "rules":
+                    course.edit_rules(
+                        s, exercise, due_at=_form_time("due_at"),
+                        penalty_per_day=(_form_number("penalty_percent_per_day") or 0.0) / 100,
+                        max_penalty=(_form_number("max_penalty_percent") or 0.0) / 100,
+                        closed_after_due=request.form.get("closed_after_due") == "on",
+                        max_submissions=_form_number("max_submissions", int),
+                        window_hours=_form_number("window_hours"),
+                        cooloff_minutes=_form_number("cooloff_minutes") or 0.0,
+                        show_hidden_points=request.form.get("show_hidden_points") == "on")
+                    flash("Rules saved.", "info")
+                elif action in ("publish", "unpublish"):
+                    course.publish(s, exercise, action == "publish")
+                    flash("Grades published." if action == "publish" else "Grades unpublished.", "info")
+                elif action == "extension":
+                    student = repo.get_user(s, (request.form.get("student") or "").strip())
+                    course.set_extension(s, student, exercise, _form_time("extension_due_at"))
+                    flash(f"Extension for {student.name} saved.", "info")
+                else:
+                    abort(400, description=f"unknown action {action!r}")
+            except GraderError as e:
+                s.rollback()
+                flash(str(e), "error")
+                return redirect(url_for("staff.exercise_settings", exercise_id=exercise_id), 303)
+            return redirect(url_for("staff.exercise_settings", exercise_id=exercise_id), 303)
+        extensions = course.extensions(s, exercise)
+        row = next(e for e in queries.exercises(s) if e.id == exercise_id)
+    return render_template("exercise_settings.html", e=row, extensions=extensions)
+
+
+@bp.route("/course", methods=["POST"])
+@instructor_required
+def course_settings():
+    with db() as s:
+        set_course_policy(s, request.form.get("policy", ""))
+    flash("Gradebook policy saved.", "info")
+    return redirect(url_for("staff.gradebook_page"), 303)

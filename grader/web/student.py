@@ -11,20 +11,26 @@ from .. import service
 from ..errors import SubmissionError
 from ..storage import queries
 from ..storage import repository as repo
+from . import feedback
 from .auth import login_required
 from .db import config, db
 
 bp = Blueprint("student", __name__)
 
 
+def home_page(status: int = 200):
+    with db() as s:
+        standings = queries.standings(s, g.user.id)
+        open_scores = {st.exercise.id: feedback.score_open(s, st.exercise, g.user.id) for st in standings}
+        recent = queries.submissions(s, user_id=g.user.id, limit=10)
+    return render_template("home.html", standings=standings, recent=recent, open_scores=open_scores,
+                           max_mb=config().max_submission_mb), status
+
+
 @bp.route("/")
 @login_required
 def home():
-    with db() as s:
-        standings = queries.standings(s, g.user.id)
-        recent = queries.submissions(s, user_id=g.user.id, limit=10)
-    return render_template("home.html", standings=standings, recent=recent,
-                           max_mb=config().max_submission_mb)
+    return home_page()
 
 
 @bp.route("/submit", methods=["POST"])
@@ -40,16 +46,8 @@ def upload():
         submission_id = service.submit(config(), g.user.name, exercise_id, upload.filename, data, check=True)
     except SubmissionError as e:
         flash(str(e), "error")
-        return render_upload_error(e)
+        return home_page(e.http_status)
     return redirect(url_for("student.submission", submission_id=submission_id), 303)
-
-
-def render_upload_error(error: SubmissionError):
-    with db() as s:
-        standings = queries.standings(s, g.user.id)
-        recent = queries.submissions(s, user_id=g.user.id, limit=10)
-    return render_template("home.html", standings=standings, recent=recent,
-                           max_mb=config().max_submission_mb), error.http_status
 
 
 def visible_submission(s, submission_id: int):
@@ -67,8 +65,11 @@ def visible_submission(s, submission_id: int):
 @login_required
 def submission(submission_id: int):
     with db() as s:
-        detail = queries.submission_detail(s, visible_submission(s, submission_id))
-    return render_template("submission.html", sub=detail, final=detail.status in ("graded", "failed", "error"))
+        submission = visible_submission(s, submission_id)
+        detail = queries.submission_detail(s, submission)
+        seen = feedback.visible(s, submission, detail)
+    return render_template("submission.html", sub=detail, seen=seen, r=seen["result"],
+                           final=detail.status in ("graded", "failed", "error"))
 
 
 @bp.route("/submissions/<int:submission_id>/status.json")
@@ -76,10 +77,12 @@ def submission(submission_id: int):
 def submission_status(submission_id: int):
     """What the submission page polls while it waits: status, queue position, progress."""
     with db() as s:
-        d = queries.submission_detail(s, visible_submission(s, submission_id))
+        submission = visible_submission(s, submission_id)
+        d = queries.submission_detail(s, submission)
+        seen = feedback.visible(s, submission, d)
     return jsonify(id=d.id, status=d.status, final=d.status in ("graded", "failed", "error"),
                    queue_position=d.queue_position, progress=d.progress, attempts=d.attempts,
-                   score=d.score, max_score=d.max_score)
+                   score=seen["score"], max_score=d.max_score)
 
 
 @bp.route("/history")
@@ -89,4 +92,6 @@ def history():
     with db() as s:
         rows = queries.submissions(s, user_id=g.user.id, exercise_id=exercise_id)
         exercises = queries.exercises(s)
-    return render_template("history.html", rows=rows, exercises=exercises, selected=exercise_id)
+        open_scores = {e.id: feedback.score_open(s, e, g.user.id) for e in exercises}
+    return render_template("history.html", rows=rows, exercises=exercises, selected=exercise_id,
+                           open_scores=open_scores)

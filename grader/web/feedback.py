@@ -1,0 +1,34 @@
+"""Who may see what of a submission, for the pages and the API alike: the result filtered by
+the tests' visibility levels (`grader.visibility`), with the student's own due date."""
+from __future__ import annotations
+
+from flask import g
+
+from ..storage.course import extension_due
+from ..storage.models import utcnow
+from ..visibility import Audience, student_view, total_open
+
+
+def audience(s, exercise, user_id: int) -> Audience:
+    """The logged-in user looking at `user_id`'s work on `exercise`."""
+    return Audience(staff=g.user.is_staff, now=utcnow(),
+                    due_at=extension_due(s, user_id, exercise.id) or exercise.due_at,
+                    published_at=exercise.published_at, show_hidden_points=bool(exercise.show_hidden_points))
+
+
+def levels(exercise) -> dict[str, str]:
+    return {t["name"]: t.get("visibility", "hidden") for t in (exercise.tests or [])}
+
+
+def visible(s, submission, detail) -> dict:
+    """{result, score, bonus, score_complete, concealed} as the logged-in user may see them."""
+    if detail.result is None:
+        return {"result": None, "score": None, "bonus": None, "score_complete": True, "concealed": 0}
+    view = student_view(detail.result, levels(submission.exercise), audience(s, submission.exercise, submission.user_id))
+    complete = view["score_complete"]
+    return {"result": view, "score": detail.score if complete else None, "bonus": detail.bonus if complete else None,
+            "score_complete": complete, "concealed": view["concealed"]}
+
+
+def score_open(s, exercise, user_id: int) -> bool:
+    return total_open(levels(exercise), audience(s, exercise, user_id))
