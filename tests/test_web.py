@@ -314,3 +314,31 @@ def test_openapi_describes_every_api_route(site):
     routes = {re.sub(r"<(\w+)>", "{id}", r) for r in routes}
     assert routes == set(spec["paths"]), (routes, set(spec["paths"]))
     json.dumps(spec)
+
+
+def test_staff_see_the_submitted_notebook_rendered_safely_with_its_problem_cells_marked(site):
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Mine <script>alert(1)</script><img src=x onerror=alert(2)>"),
+                nbformat.v4.new_code_cell("def step_function(z):\n    return z"),
+                nbformat.v4.new_code_cell("def broken(:")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data={
+        "text/html": "<script>alert(3)</script>", "application/javascript": "alert(4)", "text/plain": "shown"})]
+    alice = site.client("alice")
+    location = site.upload(alice, filename="mine.ipynb", data=nbformat.writes(nb).encode()).headers["Location"]
+    submission_id = int(location.rsplit("/", 1)[1])
+    result = a_result()
+    result.skipped_cells = [SkippedCell(3, 1, "invalid syntax", "def broken(:")]
+    site.graded(submission_id, result)
+    ines = site.client("ines")
+    page = ines.get(location).data
+    notebook = page.split(b'<div class="notebook">', 1)[1].split(b"</details>", 1)[0]
+    assert b"celltag_grader-skipped" in notebook and b"def</span>" in notebook and b"shown" in notebook
+    for bad in (b"<script", b"onerror", b"alert(4)"):
+        assert bad not in notebook, bad
+    assert page.count(b"<script") == 1                                  # the app's own file only
+    assert b"celltag_grader" not in alice.get(location).data          # students get their feedback only
+    download = ines.get(f"/staff/submissions/{submission_id}/file")
+    assert download.status_code == 200 and download.data == nbformat.writes(nb).encode()
+    assert "attachment" in download.headers["Content-Disposition"]
+    assert alice.get(f"/staff/submissions/{submission_id}/file").status_code == 403

@@ -67,6 +67,18 @@ def submissions():
     return render_template("staff_submissions.html", rows=rows, exercises=exercises, selected=exercise_id)
 
 
+@bp.route("/submissions/<int:submission_id>/file")
+@staff_required
+def submission_file(submission_id: int):
+    """The file as uploaded, as a download (never shown inline: it is the student's)."""
+    with db() as s:
+        submission = repo.get_submission(s, submission_id)
+        data, filename = repo.submission_data(config(), submission), submission.filename
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename) or "submission"
+    return Response(data, mimetype="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+
+
 @bp.route("/regrade", methods=["POST"])
 @staff_required
 def regrade():

@@ -68,7 +68,13 @@ def submission(submission_id: int):
         submission = visible_submission(s, submission_id)
         detail = queries.submission_detail(s, submission)
         seen = feedback.visible(s, submission, detail)
-    return render_template("submission.html", sub=detail, seen=seen, r=seen["result"],
+        rendered = None
+        if g.user.is_staff:       # the submitted file itself, its skipped and raising cells marked
+            from .notebook import render
+            raw = detail.result or {}
+            rendered = render(repo.submission_data(config(), submission), detail.filename,
+                              raw.get("skipped_cells", []), raw.get("load_errors", []))
+    return render_template("submission.html", sub=detail, seen=seen, r=seen["result"], notebook=rendered,
                            final=detail.status in ("graded", "failed", "error"))
 
 
