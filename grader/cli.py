@@ -103,9 +103,9 @@ def _queue_verbs(sub) -> None:
     status.add_argument("id", type=int)
     status.add_argument("--json", action="store_true")
     regrade = sub.add_parser("regrade", help="grade final submissions again (a new attempt each)")
-    which = regrade.add_mutually_exclusive_group(required=True)
-    which.add_argument("--submission", type=int)
-    which.add_argument("--exercise")
+    regrade.add_argument("--submission", type=int, help="one submission")
+    regrade.add_argument("--exercise", help="every final submission of the exercise (with --user: of that student)")
+    regrade.add_argument("--user", help="every final submission of the student")
     regrade.add_argument("--wait", action="store_true")
     regrade.add_argument("--timeout", type=float, metavar="S", help="with --wait: give up after S seconds each")
     worker = sub.add_parser("worker", help="run a grading worker (Celery, prefork) on GRADER_BROKER_URL")
@@ -133,7 +133,9 @@ def _queue(args, config) -> int:
             return _print_status(_wait(service, config, submission_id, args.timeout), args.json)
         if args.command == "status":
             return _print_status(service.status(config, args.id), args.json)
-        ids = service.regrade(config, args.submission, args.exercise)
+        if args.submission is not None and (args.exercise or args.user):
+            raise UsageError("--submission regrades one submission: leave out --exercise and --user")
+        ids = service.regrade(config, args.submission, args.exercise, args.user)
         print(f"{len(ids)} submission(s) queued again" + (f": {', '.join(map(str, ids))}" if ids else ""))
         code = 0
         for submission_id in ids if args.wait else []:

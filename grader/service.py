@@ -140,15 +140,17 @@ def sweep(config: Config) -> dict:
     return done
 
 
-def regrade(config: Config, submission_id: int | None = None, exercise_id: str | None = None) -> list[int]:
-    """A new attempt for one submission or for every final submission of an exercise; the ids
-    sent. Submissions not final yet are left alone: they will be graded anyway."""
+def regrade(config: Config, submission_id: int | None = None, exercise_id: str | None = None,
+            user_name: str | None = None) -> list[int]:
+    """A new attempt for one submission, or for every final submission of an exercise, of a
+    student, or of a student in one exercise; the ids sent. Submissions not final yet are left
+    alone: they will be graded anyway."""
     from .queue import queue_for, send_grading
     from .storage import repository as repo
     from .storage.db import session_scope
     from .storage.models import FINAL_STATUSES
-    if (submission_id is None) == (exercise_id is None):
-        raise UsageError("regrade one submission or one exercise")
+    if (submission_id is None) == (exercise_id is None and user_name is None):
+        raise UsageError("regrade one submission, or an exercise and/or a student")
     with session_scope(config) as session:
         if submission_id is not None:
             submission = repo.get_submission(session, submission_id)
@@ -156,8 +158,11 @@ def regrade(config: Config, submission_id: int | None = None, exercise_id: str |
                 raise UsageError(f"submission {submission_id} is {submission.status}: it will be graded anyway")
             ids = [submission.id]
         else:
-            repo.get_exercise(session, exercise_id)
-            ids = [s.id for s in repo.submissions_in(session, FINAL_STATUSES, exercise_id=exercise_id)]
+            if exercise_id is not None:
+                repo.get_exercise(session, exercise_id)
+            user_id = repo.get_user(session, user_name).id if user_name is not None else None
+            ids = [s.id for s in repo.submissions_in(session, FINAL_STATUSES, exercise_id=exercise_id)
+                   if user_id is None or s.user_id == user_id]
     app = _app(config)
     sent = []
     for sid in ids:

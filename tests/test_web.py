@@ -342,3 +342,29 @@ def test_staff_see_the_submitted_notebook_rendered_safely_with_its_problem_cells
     assert download.status_code == 200 and download.data == nbformat.writes(nb).encode()
     assert "attachment" in download.headers["Content-Disposition"]
     assert alice.get(f"/staff/submissions/{submission_id}/file").status_code == 403
+
+
+def test_regrade_an_exercise_shows_progress_and_the_scores_that_changed(site):
+    ids = []
+    for name, score in (("alice", 10.0), ("bob", 5.0)):
+        submission_id = int(site.upload(site.client(name)).headers["Location"].rsplit("/", 1)[1])
+        site.graded(submission_id, a_result(score=score))
+        ids.append(submission_id)
+    ines = site.client("ines")
+    page = ines.get("/staff/submissions")
+    tina = site.client("tina")
+    assert tina.post("/staff/regrade", data={"exercise": "perceptron",
+                                             "csrf_token": token(tina.get("/staff/submissions"))}).status_code == 403
+    started = ines.post("/staff/regrade", data={"exercise": "perceptron", "csrf_token": token(page)})
+    assert started.status_code == 303 and "/staff/regrade/report" in started.headers["Location"]
+    report = ines.get(started.headers["Location"]).data
+    assert b"0 of 2 done" in report and b"2 still queued or running" in report
+    site.graded(ids[0], a_result(score=12.0))         # the suite changed: alice's score moves
+    site.graded(ids[1], a_result(score=5.0))
+    report = ines.get(started.headers["Location"]).data
+    assert b"2 of 2 done" in report and b"1 score(s) unchanged" in report
+    changes = report.split(b'id="changes"', 1)[1]
+    assert b"alice" in changes and b"<td>10</td><td><strong>12</strong>" in changes and b"bob" not in changes
+    # one student's submissions
+    student = ines.post("/staff/regrade", data={"user": "bob", "csrf_token": token(page)})
+    assert b"0 of 1 done" in ines.get(student.headers["Location"]).data

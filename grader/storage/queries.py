@@ -223,3 +223,49 @@ def analytics(session: Session, exercise_id: str, policy: str | None = None, buc
                               .group_by(func.date(Submission.received_at)).order_by(func.date(Submission.received_at)))
     return Analytics(exercise, scores, histogram, tests, failures.most_common(10),
                      [(str(day), int(n)) for day, n in per_day])
+
+
+@dataclass(frozen=True)
+class RegradeReport:
+    total: int                  # submissions sent again since `since`
+    active: int                 # of them, still queued or running
+    changed: list[tuple[int, str, str, float | None, float | None]]   # (id, user, exercise, old, new)
+    unchanged: int
+    not_graded: int             # ended failed or error this time
+
+
+def regrade_report(session: Session, since: datetime, exercise_id: str | None = None,
+                   user_id: int | None = None, submission_id: int | None = None) -> RegradeReport:
+    """How a regrade started at `since` is going, and which scores it changed (old -> new: the
+    last scored run before `since` against the one after)."""
+    query = (select(Submission.id, User.name, Submission.exercise_id, Submission.status)
+             .join(User, User.id == Submission.user_id).where(Submission.queued_at >= since)
+             .order_by(Submission.id))
+    if exercise_id is not None:
+        query = query.where(Submission.exercise_id == exercise_id)
+    if user_id is not None:
+        query = query.where(Submission.user_id == user_id)
+    if submission_id is not None:
+        query = query.where(Submission.id == submission_id)
+    rows = session.execute(query).all()
+    ids = [r.id for r in rows]
+    runs: dict[int, list] = {}
+    for run in session.scalars(select(GradingRun).where(GradingRun.submission_id.in_(ids))
+                               .order_by(GradingRun.attempt)):
+        runs.setdefault(run.submission_id, []).append(run)
+    changed, unchanged, not_graded, active = [], 0, 0, 0
+    for sid, name, exercise, status in rows:
+        if status in ACTIVE:
+            active += 1
+            continue
+        if status != "graded":
+            not_graded += 1
+            continue
+        before = [r.score for r in runs.get(sid, []) if r.started_at < since and r.score is not None]
+        after = [r.score for r in runs.get(sid, []) if r.started_at >= since and r.score is not None]
+        old, new = (before[-1] if before else None), (after[-1] if after else None)
+        if old == new:
+            unchanged += 1
+        else:
+            changed.append((sid, name, exercise, old, new))
+    return RegradeReport(len(rows), active, changed, unchanged, not_graded)

@@ -2,13 +2,14 @@
 by section), its CSV exports, every submission with operators' details, regrades and analytics."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 
 from .. import export, service
 from ..errors import GraderError, UsageError
 from ..storage import course, queries
 from ..storage import repository as repo
 from ..storage.gradebook import POLICIES, course_policy, gradebook, set_course_policy
+from ..storage.models import utcnow
 from .auth import instructor_required, staff_required
 from .db import config, db
 
@@ -82,17 +83,40 @@ def submission_file(submission_id: int):
 @bp.route("/regrade", methods=["POST"])
 @staff_required
 def regrade():
+    """One submission (TAs too); a whole exercise or a student's submissions (instructors)."""
     submission_id = request.form.get("submission", type=int)
     exercise_id = request.form.get("exercise") or None
+    user_name = request.form.get("user") or None
+    if submission_id is None and not g.user.is_instructor:
+        abort(403)
+    since = utcnow()
     try:
-        ids = service.regrade(config(), submission_id, None if submission_id else exercise_id)
+        ids = service.regrade(config(), submission_id, None if submission_id else exercise_id,
+                              None if submission_id else user_name)
     except GraderError as e:
         flash(str(e), "error")
         return redirect(request.referrer or url_for("staff.submissions"), 303)
     flash(f"{len(ids)} submission(s) queued again.", "info")
-    if submission_id:
-        return redirect(url_for("student.submission", submission_id=submission_id), 303)
-    return redirect(url_for("staff.submissions", exercise=exercise_id), 303)
+    return redirect(url_for("staff.regrade_report", since=since.isoformat(), submission=submission_id,
+                            exercise=None if submission_id else exercise_id,
+                            user=None if submission_id else user_name), 303)
+
+
+@bp.route("/regrade/report")
+@staff_required
+def regrade_report():
+    """Progress of a regrade and the scores it changed (old -> new), e.g. after a suite changed."""
+    from datetime import datetime
+    try:
+        since = datetime.fromisoformat(request.args.get("since", ""))
+    except ValueError:
+        abort(400, description="since must be an ISO date-time")
+    with db() as s:
+        user_name = request.args.get("user") or None
+        user_id = repo.get_user(s, user_name).id if user_name else None
+        report = queries.regrade_report(s, since, request.args.get("exercise") or None, user_id,
+                                        request.args.get("submission", type=int))
+    return render_template("regrade_report.html", report=report, since=since, args=request.args)
 
 
 @bp.route("/analytics/<exercise_id>")

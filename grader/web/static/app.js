@@ -54,6 +54,10 @@
     setTimeout(poll, parseInt(box.dataset.pollMs, 10) || 1000);
   }
 
+  // A regrade in progress: reload its report every two seconds until nothing is left to grade.
+  var regrade = document.getElementById("regrade-progress");
+  if (regrade && parseInt(regrade.dataset.active, 10) > 0) setTimeout(function () { window.location.reload(); }, 2000);
+
   // Sortable tables: click a header; numbers sort by data-value.
   document.querySelectorAll("table.sortable").forEach(function (table) {
     table.querySelectorAll("th[data-sort]").forEach(function (th, index) {
