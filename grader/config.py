@@ -20,6 +20,7 @@
 | worker_concurrency   | GRADER_WORKER_CONCURRENCY | 2 (grading processes per worker) |
 | gpu_slots            | GRADER_GPU_SLOTS         | "" (none; grader/gpus.py: 0,1 or MIG-.. or 0*4=20000) |
 | sweep_after_s        | GRADER_SWEEP_AFTER_S     | None: derived from the manifests' suite_timeout_s (grader/queue/settings.py) |
+| lti_config           | GRADER_LTI_CONFIG        | None (no LMS): a pylti1p3 tool configuration JSON file (grader/web/lti.py) |
 
 The service settings (the last six) are only read by the storage, the queue and the web; the
 default broker is kombu's SQLAlchemy transport on a SQLite file: unlike `memory://` (one process
@@ -75,6 +76,8 @@ class Config:
     # the queue's sweep: a submission queued or running this long without news is sent again
     # (None: derived from the longest suite_timeout_s, see grader/queue/settings.py); tests shorten it
     sweep_after_s: float | None = None
+    # LTI 1.3 (an LMS opens exercises and receives scores): pylti1p3's ToolConfJsonFile format
+    lti_config: Path | None = None
 
     @classmethod
     def from_env(cls, environ=None) -> "Config":
@@ -108,6 +111,7 @@ class Config:
             worker_concurrency=_integer(env, "GRADER_WORKER_CONCURRENCY", cls.worker_concurrency),
             gpu_slots=env.get("GRADER_GPU_SLOTS", cls.gpu_slots),
             sweep_after_s=_number(env, "GRADER_SWEEP_AFTER_S", None),
+            lti_config=path("GRADER_LTI_CONFIG", None),
         )
 
     def __post_init__(self):
@@ -141,6 +145,14 @@ class Config:
                               "device ids such as 0,1")
         if not re.fullmatch(r"[\w][\w.:/@-]*", self.docker_image):
             raise ConfigError(f"GRADER_DOCKER_IMAGE={self.docker_image!r} is not an image name")
+        if self.lti_config is not None:          # its keys and issuers: grader/lti_passback.py
+            import json
+            try:
+                json.loads(Path(self.lti_config).read_text(encoding="utf-8"))
+            except OSError as e:
+                raise ConfigError(f"GRADER_LTI_CONFIG={self.lti_config} cannot be read ({e.strerror})") from None
+            except ValueError as e:
+                raise ConfigError(f"GRADER_LTI_CONFIG={self.lti_config} is not a JSON file ({e})") from None
         self._validate_service()
 
     def _validate_service(self) -> None:

@@ -156,6 +156,12 @@ def run_attempt(app, submission_id: int, attempt: int) -> str:
         except Exception as e:  # noqa: BLE001 - the broker is down: the sweep sends it later
             log.warning("submission %s: cannot send attempt %s (%s); the sweep will", submission_id, attempt + 1, e)
     log.info("submission %s attempt %s: %s", submission_id, attempt, outcome)
+    if outcome == "graded" and config.lti_config is not None:      # the score to the LMS (LTI 1.3)
+        try:
+            from ..lti_passback import send_score
+            send_score(config, submission_id)
+        except Exception as e:  # noqa: BLE001 - a platform that is down never changes the grading
+            log.warning("submission %s: score not sent to the LMS: %s", submission_id, e)
     return outcome
 
 

@@ -243,3 +243,26 @@ class TestOutcome(Base):
     bonus: Mapped[bool] = mapped_column(Boolean, default=False)
 
     run: Mapped[GradingRun] = relationship(back_populates="tests")
+
+
+class LtiLink(Base):
+    """An LMS link (LTI 1.3) of one user to one exercise, from their last launch: who they are on
+    that platform (issuer + sub: a later launch finds the same user) and where their score goes
+    (the AGS lineitem and the scopes the platform granted; None when the link has no grade column)."""
+
+    __tablename__ = "lti_links"
+    __table_args__ = (
+        UniqueConstraint("user_id", "exercise_id", "issuer"),
+        Index("ix_lti_links_issuer_sub", "issuer", "sub"),       # a launch finds its user
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    exercise_id: Mapped[str] = mapped_column(ForeignKey("exercises.id", ondelete="CASCADE"))
+    issuer: Mapped[str] = mapped_column(String(255))
+    client_id: Mapped[str] = mapped_column(String(255))
+    deployment_id: Mapped[str] = mapped_column(String(255))
+    sub: Mapped[str] = mapped_column(String(255))             # the user's id on the platform
+    lineitem: Mapped[str | None] = mapped_column(Text)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -40,6 +40,8 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
     views.init_app(app)
     for blueprint in (auth.bp, student.bp, staff.bp, api.bp):
         app.register_blueprint(blueprint)
+    from . import lti                      # LTI 1.3 (/lti/...): answers 404 unless GRADER_LTI_CONFIG is set
+    app.register_blueprint(lti.bp)
     app.after_request(_security_headers)
     return app
 

@@ -1,0 +1,223 @@
+"""LTI 1.3: a course on Canvas or Moodle opens an exercise here and gets its scores back
+(grader/lti_passback.py sends them after each grading).
+
+Registered on the platform: the login URL `/lti/login`, the redirect (launch) URL `/lti/launch`,
+the key set URL `/lti/jwks`, and on each link the custom parameter `exercise=ID`; the platform's
+side (issuer, client id, its URLs, deployment ids, the tool's key files) is GRADER_LTI_CONFIG.
+Without it every route here answers 404 saying so.
+
+The flow (OIDC third-party login, pylti1p3's Flask adapter): the platform sends the browser to
+/lti/login; we redirect it to the platform's auth URL with a state (also in a cookie) and a nonce
+(kept here); the platform posts its signed id_token to /lti/launch, where pylti1p3 checks the state
+cookie, the nonce (good for one launch), the signature against the platform's JWKS, the client id
+and the deployment. The platform's user (issuer + sub) then gets their grader user (created on the
+first launch, role from the LTI roles), is logged in as auth.py logs in, their link with the
+score's lineitem is stored, and the browser goes to the exercise.
+
+* The launch is a cross-site form POST: the CSRF check exempts this blueprint (the signature, the
+  state cookie and the one-time nonce protect it), and the grader's session cookie (SameSite=Lax)
+  does not come with it, so the nonce lives in files under <instance_dir>/lti-state, shared by
+  every web process of the host, not in the session; over https pylti1p3's cookies are
+  SameSite=None; Secure.
+* The grader's pages refuse frames (CSP frame-ancestors 'none'): the LMS opens the link in a new
+  window or tab.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from flask import Blueprint, jsonify, redirect, session, url_for
+from pylti1p3.contrib.flask import FlaskCacheDataStorage, FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import ConfigError, DuplicateUser
+from ..lti_passback import TimeoutSession, tool_config
+from ..storage.lti_links import add_lti_user, lti_user, upsert_lti_link
+from ..storage.models import Exercise
+from .db import config, db
+from .errors import respond
+
+bp = Blueprint("lti", __name__, url_prefix="/lti")
+log = logging.getLogger("grader.web.lti")
+
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+AGS_CLAIM = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+MEMBERSHIP = "http://purl.imsglobal.org/vocab/lis/v2/membership"
+LIFETIME_S = 600             # from the login to its launch (the nonce, the state's record)
+# the id_token must say when it was made and until when it holds (pylti1p3 checks `aud` itself)
+JWT_OPTIONS = {"verify_aud": False, "require": ["exp", "iat"]}
+NOT_CONFIGURED = ("LTI is not configured on this server: its administrator sets GRADER_LTI_CONFIG (a tool "
+                  "configuration file) to let an LMS open exercises here.")
+
+
+@bp.before_request
+def configured():
+    if config().lti_config is None:
+        return respond(404, NOT_CONFIGURED)
+    return None
+
+
+def grader_role(roles) -> str:
+    """The course roles (LIS membership) of the launch as a grader role: a teaching assistant (also
+    when the platform sends Instructor with it, its principal role) is a TA, an instructor an
+    instructor, anyone else a student. Institution and system roles do not count."""
+    context = set()
+    for role in roles or []:
+        if role.startswith(MEMBERSHIP):
+            context.add(role[len(MEMBERSHIP):])                 # "#Instructor", "/Instructor#TeachingAssistant"
+        elif "/" not in role and "#" not in role:
+            context.add("#" + role)                              # a simple name: "Instructor"
+    if any(r.endswith("#TeachingAssistant") for r in context):
+        return "ta"
+    return "instructor" if "#Instructor" in context else "student"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """OIDC login initiation: to the platform's auth URL, with a state and a nonce."""
+    tool = tool_config(config())
+    storage = launch_storage()
+    storage.cache.sweep()
+    oidc = FlaskOIDCLogin(FlaskRequest(), tool)
+    try:
+        return (oidc.set_launch_data_storage(storage).set_launch_data_lifetime(LIFETIME_S)
+                .redirect(url_for("lti.launch", _external=True)))
+    except Exception as e:  # noqa: BLE001 - pylti1p3: OIDCException, or a plain one for an unknown issuer
+        log.warning("LTI login refused: %s", e)
+        return respond(400, f"This LMS login cannot be used here ({e}). The platform may not be registered "
+                            "with this grader.")
+
+
+@bp.route("/launch", methods=["POST"])
+def launch():
+    """The platform's signed launch: checked, its user logged in, their link stored, then the exercise."""
+    tool = tool_config(config())
+    try:
+        message = FlaskMessageLaunch(FlaskRequest(), tool, launch_data_storage=launch_storage(),
+                                     requests_session=TimeoutSession())
+        message.set_launch_data_lifetime(LIFETIME_S).set_jwt_verify_options(dict(JWT_OPTIONS))
+        claims = message.get_launch_data()                       # validates
+        if not message.is_resource_launch():
+            raise ValueError("only a resource link launch opens an exercise")
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001 - LtiException and pylti1p3's plain ones: the launch is refused
+        log.warning("LTI launch refused: %s", e)
+        return respond(400, f"This LMS launch was refused ({e}). Open the exercise from the LMS again.")
+    exercise_id = str((claims.get(CLAIM + "custom") or {}).get("exercise") or "").strip()
+    if not exercise_id:
+        return respond(400, "This LMS link does not say which exercise to open: the course staff add the custom "
+                            "parameter exercise=ID to it.")
+    ags = claims.get(AGS_CLAIM) or {}
+    for attempt in range(3):        # a double launch of a new user: the second finds the first's user
+        try:
+            with db() as s:
+                if s.get(Exercise, exercise_id) is None:
+                    return respond(404, f"This LMS link opens the exercise {exercise_id!r}, which this grader does "
+                                        "not have. The course staff fix the link's custom parameter exercise=ID.")
+                user = lti_user(s, claims["iss"], claims["sub"]) or add_lti_user(
+                    s, grader_role(claims.get(CLAIM + "roles")), name=_full_name(claims),
+                    email=claims.get("email"), sub=claims["sub"])
+                upsert_lti_link(s, user, exercise_id, issuer=claims["iss"], client_id=message.get_client_id(),
+                                deployment_id=claims[CLAIM + "deployment_id"], sub=claims["sub"],
+                                lineitem=ags.get("lineitem"), scopes=ags.get("scope") or [])
+                user_id, staff = user.id, user.role in ("ta", "instructor")
+            break
+        except (DuplicateUser, IntegrityError):
+            if attempt == 2:
+                raise
+    session.clear()                       # as auth.login: a new session, no fixation of an earlier one
+    session["user_id"] = user_id
+    session.permanent = True
+    if staff:
+        return redirect(url_for("staff.analytics", exercise_id=exercise_id), 303)
+    return redirect(url_for("student.history", exercise=exercise_id), 303)
+
+
+@bp.route("/jwks")
+def jwks():
+    """The tool's public keys: the platform checks our service requests (grade passback) with them."""
+    return jsonify(tool_config(config()).get_jwks())
+
+
+def _full_name(claims) -> str | None:
+    return claims.get("name") or " ".join(filter(None, (claims.get("given_name"), claims.get("family_name")))) or None
+
+
+# ---------------------------------------------------------------- the state between login and launch
+
+def launch_storage() -> "LaunchStorage":
+    return LaunchStorage(FileCache(Path(config().instance_dir) / "lti-state"))
+
+
+class LaunchStorage(FlaskCacheDataStorage):
+    """pylti1p3's cache storage, with a nonce good for one launch only and the launch's claims
+    (names, e-mail) never written: they are used at once."""
+
+    def __init__(self, cache: "FileCache"):
+        super().__init__(cache)
+        self.cache = cache
+
+    def set_value(self, key, value, exp=None):
+        if key.startswith("lti1p3-launch-"):
+            return
+        super().set_value(key, value, exp)
+
+    def check_value(self, key):
+        if key.startswith("lti1p3-nonce-"):
+            return self.cache.take(self._prepare_key(key))
+        return super().check_value(key)
+
+
+class FileCache:
+    """The get/set a pylti1p3 cache needs, as small JSON files in one folder (mode 700): every web
+    process on this host sees the same values, with no server. Expired values read as None."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def _path(self, key: str) -> Path:
+        return self.folder / hashlib.sha256(key.encode()).hexdigest()
+
+    def get(self, key: str):
+        path = self._path(key)
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if entry.get("expires", 0) < time.time():
+            path.unlink(missing_ok=True)
+            return None
+        return entry.get("value")
+
+    def set(self, key: str, value, exp: int | None = None) -> None:
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"expires": time.time() + (exp or LIFETIME_S), "value": value}, f)
+        os.replace(tmp, self._path(key))            # whole, or not at all
+
+    def take(self, key: str) -> bool:
+        """True for the one caller that removes an unexpired value (two launches with one nonce: one wins)."""
+        found = self.get(key) is not None
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            return False
+        return found
+
+    def sweep(self) -> None:
+        """Drop what no launch can use any more (run on each login)."""
+        cutoff = time.time() - LIFETIME_S
+        try:
+            for path in self.folder.iterdir():
+                if path.stat().st_mtime < cutoff:
+                    path.unlink(missing_ok=True)
+        except OSError:
+            pass

@@ -1,0 +1,482 @@
+"""LTI 1.3 against a fake platform that the test serves on localhost: its own RSA key and JWKS, a
+token endpoint that checks the tool's client assertion against the key set the tool publishes at
+/lti/jwks, and a lineitem that records the scores it receives. The tool is the real app through
+Flask's test client (over https, as in production: pylti1p3's cookies are then SameSite=None), the
+platform real HTTP; the OIDC login, the launch and the grade passback run as they do with an LMS.
+No mocks: a platform that is down is a server that was shut down."""
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask, jsonify, request
+from jwt.algorithms import RSAAlgorithm
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from conftest import FIXTURES, ROOT, TOY_SOLUTION
+from grader.config import Config
+from grader.errors import ConfigError, SetupError
+from grader.lti_passback import send_score, tool_config
+from grader.results import GradeResult
+from grader.results import TestResult as Outcome
+from grader.storage import migrate
+from grader.storage import repository as repo
+from grader.storage.db import dispose_engines, session_scope
+from grader.storage.lti_links import lti_link_for
+from grader.storage.models import Exercise, LtiLink, User
+from grader.web import create_app
+
+PERCEPTRON = (ROOT / "reference" / "perceptron.py").read_bytes()
+BASE = "https://localhost"                   # the tool, as the platform knows it
+CLIENT_ID = "grader-client-1"
+DEPLOYMENT = "deployment-1"
+PLATFORM_KID = "platform-key-1"
+CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
+AGS = "https://purl.imsglobal.org/spec/lti-ags/claim/endpoint"
+SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
+LINEITEM_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/lineitem"
+SCORE_TYPE = "application/vnd.ims.lis.v1.score+json"
+INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
+LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
+TEACHING_ASSISTANT = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"
+
+
+def rsa_key():
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def pem(key) -> tuple[str, str]:
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+class FakePlatform:
+    """An LMS's side of LTI 1.3 on a free localhost port, in a thread."""
+
+    def __init__(self):
+        self.key = rsa_key()
+        self.tool_jwks: dict = {"keys": []}       # what the tool publishes: the test fetches /lti/jwks
+        self.tokens: dict[str, list[str]] = {}    # access token -> its scopes
+        self.token_requests: list[dict] = []
+        self.scores: list[dict] = []
+        self.seen_jti: set[str] = set()
+        app = Flask("fake_platform")
+        app.add_url_rule("/jwks", view_func=self.jwks)
+        app.add_url_rule("/token", view_func=self.token, methods=["POST"])
+        app.add_url_rule("/courses/<course>/line_items/<item>/scores", view_func=self.score, methods=["POST"])
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def issuer(self) -> str:
+        return self.url
+
+    @property
+    def token_url(self) -> str:
+        return self.url + "/token"
+
+    @property
+    def lineitem(self) -> str:
+        return self.url + "/courses/1/line_items/7"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+    # ---------------------------------------------------------------- its endpoints
+
+    def jwks(self):
+        public = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
+        return jsonify(keys=[{**public, "kid": PLATFORM_KID, "alg": "RS256", "use": "sig"}])
+
+    def token(self):
+        """Client credentials with a JWT assertion, checked against the tool's published key set."""
+        form = request.form
+        record = {"scope": form.get("scope", ""), "granted": False}
+        self.token_requests.append(record)
+        try:
+            assert form.get("grant_type") == "client_credentials"
+            assert form.get("client_assertion_type") == "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+            assertion = form["client_assertion"]
+            kid = jwt.get_unverified_header(assertion)["kid"]
+            (jwk,) = [k for k in self.tool_jwks["keys"] if k.get("kid") == kid]
+            claims = jwt.decode(assertion, RSAAlgorithm.from_jwk(json.dumps(jwk)), algorithms=["RS256"],
+                                audience=self.token_url, issuer=CLIENT_ID,
+                                options={"require": ["exp", "iat", "jti", "sub"]})
+            assert claims["sub"] == CLIENT_ID and claims["jti"] not in self.seen_jti
+            self.seen_jti.add(claims["jti"])
+        except (AssertionError, KeyError, ValueError, jwt.InvalidTokenError) as e:
+            record["error"] = repr(e)
+            return jsonify(error="invalid_client"), 401
+        access = secrets.token_urlsafe(24)
+        self.tokens[access] = record["scope"].split()
+        record["granted"] = True
+        return jsonify(access_token=access, token_type="Bearer", expires_in=3600, scope=record["scope"])
+
+    def score(self, course, item):
+        scheme, _, access = request.headers.get("Authorization", "").partition(" ")
+        authorized = scheme == "Bearer" and SCORE_SCOPE in self.tokens.get(access, [])
+        self.scores.append({"path": request.path, "authorized": authorized, "content_type": request.content_type,
+                            "body": json.loads(request.get_data(as_text=True) or "null")})
+        if not authorized:
+            return jsonify(error="unauthorized"), 401
+        return jsonify(resultUrl=f"{self.url}/courses/{course}/line_items/{item}/results/1")
+
+    # ---------------------------------------------------------------- what its auth endpoint would post
+
+    def id_token(self, nonce: str, *, sub="lms-user-1", roles=(LEARNER,), exercise="perceptron", key=None,
+                 **claims) -> str:
+        now = int(time.time())
+        body = {
+            "iss": self.issuer, "aud": CLIENT_ID, "azp": CLIENT_ID, "sub": sub, "nonce": nonce,
+            "iat": now, "exp": now + 300,
+            "name": "Ada Lovelace", "email": "ada@example.edu",
+            CLAIM + "deployment_id": DEPLOYMENT,
+            CLAIM + "message_type": "LtiResourceLinkRequest",
+            CLAIM + "version": "1.3.0",
+            CLAIM + "roles": list(roles),
+            CLAIM + "resource_link": {"id": "resource-link-1", "title": "The perceptron"},
+            CLAIM + "custom": {"exercise": exercise},
+            CLAIM + "target_link_uri": BASE + "/lti/launch",
+            AGS: {"scope": [LINEITEM_SCOPE, SCORE_SCOPE], "lineitem": self.lineitem,
+                  "lineitems": self.url + "/courses/1/line_items"},
+            **claims,
+        }
+        private, _ = pem(key or self.key)
+        return jwt.encode(body, private, algorithm="RS256", headers={"kid": PLATFORM_KID})
+
+
+@pytest.fixture
+def platform():
+    p = FakePlatform()
+    yield p
+    p.close()
+
+
+class LtiSite:
+    """The grader with GRADER_LTI_CONFIG naming this platform, on a fresh SQLite database."""
+
+    def __init__(self, tmp_path, platform: FakePlatform, exercises_dir=None):
+        self.platform = platform
+        private, public = pem(rsa_key())
+        (tmp_path / "tool-private.key").write_text(private)
+        (tmp_path / "tool-public.key").write_text(public)
+        self.tool_public = public
+        tool = {platform.issuer: {
+            "client_id": CLIENT_ID,
+            "auth_login_url": platform.url + "/auth",
+            "auth_token_url": platform.token_url,
+            "key_set_url": platform.url + "/jwks",
+            "private_key_file": "tool-private.key",
+            "public_key_file": "tool-public.key",
+            "deployment_ids": [DEPLOYMENT],
+        }}
+        (tmp_path / "lti.json").write_text(json.dumps(tool))
+        extra = {"exercises_dir": exercises_dir} if exercises_dir else {}
+        self.config = Config(instance_dir=tmp_path, lti_config=tmp_path / "lti.json", secret_key="k" * 32, **extra)
+        migrate.upgrade(self.config)
+        with session_scope(self.config) as s:
+            repo.sync_exercises(s, self.config)
+        self.app = create_app(self.config, TESTING=True, SESSION_COOKIE_SECURE=False)
+        # the platform knows the tool's keys from the URL registered with it
+        platform.tool_jwks = self.app.test_client().get("/lti/jwks", base_url=BASE).get_json()
+
+    def login(self, client, **params):
+        """GET /lti/login as the platform sends the browser there; the redirect's (state, nonce)."""
+        query = {"iss": self.platform.issuer, "login_hint": "hint-42", "target_link_uri": BASE + "/lti/launch",
+                 "lti_message_hint": "message-hint-7", **params}
+        response = client.get("/lti/login", query_string=query, base_url=BASE)
+        assert response.status_code == 302, response.data[:500]
+        location = urlsplit(response.headers["Location"])
+        assert f"{location.scheme}://{location.netloc}{location.path}" == self.platform.url + "/auth"
+        auth = {k: v[0] for k, v in parse_qs(location.query).items()}
+        assert auth["client_id"] == CLIENT_ID and auth["redirect_uri"] == BASE + "/lti/launch"
+        assert auth["response_type"] == "id_token" and auth["response_mode"] == "form_post"
+        assert auth["scope"] == "openid" and auth["prompt"] == "none"
+        assert auth["login_hint"] == "hint-42" and auth["lti_message_hint"] == "message-hint-7"
+        return auth["state"], auth["nonce"], response
+
+    def launch(self, client, **token_claims):
+        """The whole flow: login, the platform's id_token for its nonce, the form post to /lti/launch."""
+        state, nonce, _ = self.login(client)
+        id_token = self.platform.id_token(nonce, **token_claims)
+        return client.post("/lti/launch", data={"id_token": id_token, "state": state}, base_url=BASE), id_token, state
+
+    def user(self, sub: str) -> User | None:
+        with session_scope(self.config) as s:
+            return s.scalar(select(User).join(LtiLink, LtiLink.user_id == User.id).where(LtiLink.sub == sub))
+
+    def graded(self, user_name: str, exercise="perceptron", score=14.5, bonus=1.0) -> int:
+        """A submission of the user, written graded as the worker does (tests/test_web.py's Site.graded)."""
+        result = GradeResult(exercise=exercise, score=score, max_score=20.0, bonus=bonus, bonus_max=3.0, tests=[
+            Outcome("test_step_function_values", "step_function", "passed", score, 20.0)],
+            output="", sandbox={"backend": "local", "device": "cpu"})
+        with session_scope(self.config) as s:
+            submission = repo.create_submission(s, self.config, user_name, exercise, "mine.py", PERCEPTRON)
+            repo.mark_status(s, submission, "queued")
+            repo.mark_status(s, submission, "running")
+            repo.record_run(s, submission, result, backend="local")
+            repo.mark_status(s, submission, "graded")
+            return submission.id
+
+
+@pytest.fixture
+def site(tmp_path, platform):
+    yield LtiSite(tmp_path, platform)
+    dispose_engines()
+
+
+# ---------------------------------------------------------------- the launch
+
+def test_launch_creates_the_user_logs_them_in_and_opens_the_exercise(site, platform):
+    client = site.app.test_client()
+    state, nonce, login = site.login(client)
+    cookies = login.headers.getlist("Set-Cookie")
+    state_cookie = next(c for c in cookies if c.startswith(f"lti1p3-{state}="))
+    # the launch comes back as a cross-site POST: only a SameSite=None; Secure cookie comes with it
+    assert "SameSite=None" in state_cookie and "Secure" in state_cookie and "HttpOnly" in state_cookie
+
+    response = client.post("/lti/launch", data={"id_token": platform.id_token(nonce), "state": state},
+                           base_url=BASE)         # no CSRF token: the blueprint is exempt
+    assert response.status_code == 303, response.data[:500]
+    assert response.headers["Location"] == "/history?exercise=perceptron"
+
+    user = site.user("lms-user-1")
+    assert user is not None and user.name == "Ada_Lovelace" and user.role == "student"
+    assert user.email == "ada@example.edu" and user.password_hash is None
+    with session_scope(site.config) as s:
+        link = lti_link_for(s, user.id, "perceptron")
+        assert (link.issuer, link.client_id, link.deployment_id, link.sub) == \
+            (platform.issuer, CLIENT_ID, DEPLOYMENT, "lms-user-1")
+        assert link.lineitem == platform.lineitem and link.scopes == [LINEITEM_SCOPE, SCORE_SCOPE]
+
+    home = client.get("/", base_url=BASE)
+    assert home.status_code == 200 and b"Ada_Lovelace" in home.data and b"The perceptron" in home.data
+    assert client.get(response.headers["Location"], base_url=BASE).status_code == 200
+    # what the login left for its launch is on disk; the launch's claims (name, e-mail) are not
+    kept = [p.read_text() for p in (site.config.instance_dir / "lti-state").iterdir()]
+    assert kept and not any("ada@example.edu" in text or "Lovelace" in text for text in kept)
+
+
+def test_a_second_launch_finds_the_same_user_and_names_stay_unique(site, platform):
+    first, _, _ = site.launch(site.app.test_client())
+    again, _, _ = site.launch(site.app.test_client(), exercise="feedforward", name="Someone Else")
+    assert first.status_code == again.status_code == 303
+    assert again.headers["Location"] == "/history?exercise=feedforward"
+    other, _, _ = site.launch(site.app.test_client(), sub="lms-user-2")     # another Ada Lovelace
+    assert other.status_code == 303
+    with session_scope(site.config) as s:
+        users = {u.name: u for u in s.scalars(select(User))}
+        assert set(users) == {"Ada_Lovelace", "Ada_Lovelace-2"}
+        links = s.scalars(select(LtiLink).order_by(LtiLink.id)).all()
+        assert [(l.user_id, l.exercise_id, l.sub) for l in links] == [
+            (users["Ada_Lovelace"].id, "perceptron", "lms-user-1"),
+            (users["Ada_Lovelace"].id, "feedforward", "lms-user-1"),
+            (users["Ada_Lovelace-2"].id, "perceptron", "lms-user-2")]
+
+
+@pytest.mark.parametrize("roles, role, location", [
+    ([INSTRUCTOR], "instructor", "/staff/analytics/perceptron"),
+    ([INSTRUCTOR, TEACHING_ASSISTANT], "ta", "/staff/analytics/perceptron"),
+    (["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor", LEARNER], "student",
+     "/history?exercise=perceptron"),
+])
+def test_lti_roles_map_to_grader_roles(site, roles, role, location):
+    client = site.app.test_client()
+    response, _, _ = site.launch(client, sub="staff-1", roles=roles, name=None, email="pat@example.edu")
+    assert response.status_code == 303 and response.headers["Location"] == location
+    user = site.user("staff-1")
+    assert user.role == role and user.name == "pat@example.edu"
+    assert client.get(location, base_url=BASE).status_code == 200
+
+
+def test_a_launch_signed_by_another_key_is_refused_and_logs_nobody_in(site, platform):
+    client = site.app.test_client()
+    state, nonce, _ = site.login(client)
+    forged = platform.id_token(nonce, sub="intruder", roles=[INSTRUCTOR], key=rsa_key())
+    response = client.post("/lti/launch", data={"id_token": forged, "state": state}, base_url=BASE)
+    assert response.status_code == 400 and b"launch was refused" in response.data
+    assert b"Signature verification failed" in response.data
+    assert site.user("intruder") is None
+    with session_scope(site.config) as s:
+        assert s.scalars(select(User)).all() == []
+    home = client.get("/", base_url=BASE)
+    assert home.status_code == 302 and "/login" in home.headers["Location"]
+
+
+def test_a_launch_is_good_once_and_only_with_its_state(site, platform):
+    client = site.app.test_client()
+    response, id_token, state = site.launch(client)
+    assert response.status_code == 303
+    replay = client.post("/lti/launch", data={"id_token": id_token, "state": state}, base_url=BASE)
+    assert replay.status_code == 400 and b"Invalid Nonce" in replay.data
+    # another browser (without the login's cookies) with a fresh, validly signed token
+    state2, nonce2, _ = site.login(site.app.test_client())
+    stranger = site.app.test_client()
+    stolen = stranger.post("/lti/launch", data={"id_token": platform.id_token(nonce2), "state": state2},
+                           base_url=BASE)
+    assert stolen.status_code == 400 and b"launch was refused" in stolen.data and b"cookie" in stolen.data
+    assert stranger.get("/", base_url=BASE).status_code == 302
+
+
+def test_an_expired_id_token_is_refused(site, platform):
+    client = site.app.test_client()
+    response, _, _ = site.launch(client, exp=int(time.time()) - 60)
+    assert response.status_code == 400 and b"expired" in response.data
+    assert site.user("lms-user-1") is None
+
+
+def test_an_unknown_exercise_is_a_clear_404_and_creates_nobody(site):
+    client = site.app.test_client()
+    response, _, _ = site.launch(client, exercise="no-such-exercise")
+    assert response.status_code == 404
+    assert b"no-such-exercise" in response.data and b"exercise=ID" in response.data
+    with session_scope(site.config) as s:
+        assert s.scalars(select(User)).all() == []
+    missing, _, _ = site.launch(site.app.test_client(), **{CLAIM + "custom": {}})
+    assert missing.status_code == 400 and b"custom parameter exercise=ID" in missing.data
+
+
+def test_a_login_from_an_unregistered_platform_is_refused(site):
+    response = site.app.test_client().get("/lti/login", base_url=BASE, query_string={
+        "iss": "https://unknown-lms.example", "login_hint": "x", "target_link_uri": BASE + "/lti/launch"})
+    assert response.status_code == 400 and b"not be registered" in response.data
+
+
+def test_jwks_publishes_the_tools_public_key_only(site):
+    keys = site.app.test_client().get("/lti/jwks", base_url=BASE).get_json()["keys"]
+    assert len(keys) == 1 and keys[0]["kty"] == "RSA" and keys[0]["alg"] == "RS256" and keys[0]["kid"]
+    assert "d" not in keys[0] and "p" not in keys[0]
+    published = RSAAlgorithm.from_jwk(json.dumps(keys[0]))
+    expected = serialization.load_pem_public_key(site.tool_public.encode())
+    assert published.public_numbers() == expected.public_numbers()
+
+
+# ---------------------------------------------------------------- the grade passback
+
+def test_graded_submission_sends_the_counting_score_to_the_lineitem(site, platform):
+    client = site.app.test_client()
+    assert site.launch(client)[0].status_code == 303
+    submission_id = site.graded("Ada_Lovelace", score=14.5, bonus=1.0)
+    sent = send_score(site.config, submission_id)
+    with session_scope(site.config) as s:
+        points = s.get(Exercise, "perceptron").points
+    assert points == 20.0
+    assert sent == {"scoreGiven": 15.5, "scoreMaximum": points, "userId": "lms-user-1", "lineitem": platform.lineitem}
+
+    (score,) = platform.scores
+    assert score["authorized"] and score["path"] == "/courses/1/line_items/7/scores"
+    assert score["content_type"] == SCORE_TYPE
+    body = score["body"]
+    assert body["scoreGiven"] == 15.5 and body["scoreMaximum"] == 20.0 and body["userId"] == "lms-user-1"
+    assert body["activityProgress"] == "Completed" and body["gradingProgress"] == "FullyGraded"
+    assert abs(datetime.fromisoformat(body["timestamp"]).timestamp() - time.time()) < 60
+    (token,) = platform.token_requests
+    assert token["granted"] and token["scope"] == SCORE_SCOPE          # asks for the score scope only
+
+    # a worse submission later: the counting (best) score is sent again, not the worse one
+    worse = site.graded("Ada_Lovelace", score=3.0, bonus=0.0)
+    assert send_score(site.config, worse)["scoreGiven"] == 15.5
+    assert [s["body"]["scoreGiven"] for s in platform.scores] == [15.5, 15.5]
+
+
+def test_no_link_no_config_or_not_graded_sends_nothing(site, platform, tmp_path):
+    with session_scope(site.config) as s:
+        repo.add_user(s, "carol")
+    assert send_score(site.config, site.graded("carol")) is None          # never launched from an LMS
+    assert site.launch(site.app.test_client())[0].status_code == 303
+    with session_scope(site.config) as s:
+        pending = repo.create_submission(s, site.config, "Ada_Lovelace", "perceptron", "a.py", PERCEPTRON).id
+    assert send_score(site.config, pending) is None                       # received, not graded
+    without_lti = Config(instance_dir=tmp_path, secret_key="k" * 32)
+    assert send_score(without_lti, site.graded("Ada_Lovelace")) is None
+    assert platform.scores == [] and platform.token_requests == []
+
+
+def test_a_platform_that_refuses_the_tools_key_or_is_down_raises_setup_error(site, platform):
+    assert site.launch(site.app.test_client())[0].status_code == 303
+    submission_id = site.graded("Ada_Lovelace")
+    platform.tool_jwks = {"keys": []}                                   # it no longer knows our key
+    with pytest.raises(SetupError, match="HTTP 401"):
+        send_score(site.config, submission_id)
+    assert platform.token_requests[-1]["granted"] is False and platform.scores == []
+    platform.close()                                                      # and now it is down
+    with pytest.raises(SetupError, match="not accepted"):
+        send_score(site.config, submission_id)
+
+
+def test_the_worker_sends_the_score_after_grading_and_a_down_platform_changes_nothing(tmp_path, platform, caplog):
+    """grader/queue/tasks.py: a real grading (the toy exercise, local sandbox) in this process,
+    then the score to the platform; with the platform shut down the submission is graded all the same."""
+    from grader import service
+    from grader.queue.app import make_celery
+    from grader.queue.tasks import run_attempt
+    site = LtiSite(tmp_path, platform, exercises_dir=FIXTURES / "exercises")
+    try:
+        assert site.launch(site.app.test_client(), exercise="toy")[0].status_code == 303
+        app = make_celery(site.config)
+        first = service.submit(site.config, "Ada_Lovelace", "toy", "sub.py", TOY_SOLUTION.encode())
+        assert run_attempt(app, first, 1) == "graded"
+        (score,) = platform.scores
+        assert score["authorized"] and score["body"]["scoreGiven"] == 7.0 and score["body"]["scoreMaximum"] == 6.0
+
+        platform.close()
+        second = service.submit(site.config, "Ada_Lovelace", "toy", "sub2.py", TOY_SOLUTION.encode())
+        with caplog.at_level(logging.WARNING, logger="grader.queue"):
+            assert run_attempt(app, second, 1) == "graded"
+        with session_scope(site.config) as s:
+            assert repo.get_submission(s, second).status == "graded"
+        assert any("score not sent to the LMS" in r.getMessage() for r in caplog.records)
+        assert len(platform.scores) == 1
+    finally:
+        dispose_engines()
+
+
+# ---------------------------------------------------------------- without LTI, and the setting
+
+def test_without_lti_config_the_routes_answer_404_saying_so(tmp_path):
+    config = Config(instance_dir=tmp_path, secret_key="k" * 32)
+    migrate.upgrade(config)
+    client = create_app(config, TESTING=True, SESSION_COOKIE_SECURE=False).test_client()
+    try:
+        for response in (client.get("/lti/login?iss=x&login_hint=y"), client.post("/lti/login"),
+                         client.post("/lti/launch", data={"id_token": "x", "state": "y"}), client.get("/lti/jwks")):
+            assert response.status_code == 404
+            assert b"LTI is not configured" in response.data and b"GRADER_LTI_CONFIG" in response.data
+    finally:
+        dispose_engines()
+
+
+def test_the_setting_is_read_and_checked(tmp_path):
+    good = tmp_path / "lti.json"
+    good.write_text("{}")
+    env = {"GRADER_INSTANCE_DIR": str(tmp_path), "GRADER_LTI_CONFIG": str(good)}
+    assert Config.from_env(env).lti_config == good
+    assert Config.from_env({"GRADER_INSTANCE_DIR": str(tmp_path)}).lti_config is None
+    with pytest.raises(ConfigError, match="GRADER_LTI_CONFIG=.*missing.json cannot be read"):
+        Config.from_env({**env, "GRADER_LTI_CONFIG": str(tmp_path / "missing.json")})
+    (tmp_path / "bad.json").write_text("{ not json")
+    with pytest.raises(ConfigError, match="GRADER_LTI_CONFIG=.*bad.json is not a JSON file"):
+        Config(instance_dir=tmp_path, lti_config=tmp_path / "bad.json")
+    # JSON, but a key file that is not there: the web and the worker say which setting to fix
+    (tmp_path / "nokey.json").write_text(json.dumps({"https://lms.example": {
+        "client_id": "c", "auth_login_url": "https://lms.example/auth", "auth_token_url": "https://lms.example/token",
+        "key_set_url": "https://lms.example/jwks", "private_key_file": "absent.key", "deployment_ids": ["d"]}}))
+    with pytest.raises(ConfigError, match="GRADER_LTI_CONFIG=.*nokey.json cannot be used .*absent.key"):
+        tool_config(Config(instance_dir=tmp_path, lti_config=tmp_path / "nokey.json"))
