@@ -79,13 +79,13 @@ def gradebook(session: Session, policy: str | None = None, roles: tuple[str, ...
     counts = dict(((u, e), n) for u, e, n in session.execute(
         select(Submission.user_id, Submission.exercise_id, func.count())
         .where(Submission.user_id.in_(ids)).group_by(Submission.user_id, Submission.exercise_id)))
+    by_id = {e.id: e for e in exercises}
     rules = {}
     best: dict[tuple[int, str], tuple] = {}
     for user_id, exercise_id, sid, received, score, max_score, bonus in graded:
         key = (user_id, exercise_id)
         if key not in rules:
-            exercise = next(e for e in exercises if e.id == exercise_id)
-            rules[key] = rules_for(exercise, extensions.get(key))
+            rules[key] = rules_for(by_id[exercise_id], extensions.get(key))
         penalty = late_penalty(rules[key], received)
         kept = 1.0 - penalty
         candidate = (score * kept, (bonus or 0.0) * kept, received, sid, max_score, score, penalty)

@@ -1,0 +1,151 @@
+"""Web request times on a full course: the gradebook page for 500 students x 6 exercises x 5
+submissions each (target p95 < 250 ms on PostgreSQL), and the upload request (target p95 <
+100 ms: it checks, stores and enqueues; it never grades).
+
+Usage: .venv/bin/python bench/web_times.py [--database-url postgresql://127.0.0.1:5432/postgres]
+       [--broker-url redis://127.0.0.1:6379/14] [--students 500] [--submissions 5] [--requests 30]
+A scratch database is created on the server of --database-url and dropped afterwards; the
+requests go through Flask's test client (the app's own time: no network, no TLS)."""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def fill(config, students: int, per_exercise: int) -> int:
+    """Users, and graded submissions with one run each, by bulk inserts."""
+    from sqlalchemy import insert, select
+    from grader.storage import repository as repo
+    from grader.storage.db import session_scope
+    from grader.storage.models import Exercise, GradingRun, Submission, TestOutcome, User, utcnow
+    rng = random.Random(1)
+    now = utcnow()
+    with session_scope(config) as s:
+        repo.sync_exercises(s, config)
+        repo.add_user(s, "ines", "instructor", password="bench-password")
+        s.execute(insert(User), [{"name": f"student{i:04d}", "role": "student", "section": f"S{i % 8}",
+                                  "created_at": now} for i in range(students)])
+    with session_scope(config) as s:
+        users = list(s.scalars(select(User.id).where(User.role == "student")))
+        exercises = [(e.id, e.points, e.tests) for e in s.scalars(select(Exercise))]
+    count = 0
+    for user_id in users:
+        with session_scope(config) as s:
+            subs = []
+            for exercise_id, points, _ in exercises:
+                for k in range(per_exercise):
+                    subs.append({"user_id": user_id, "exercise_id": exercise_id, "filename": "nb.ipynb",
+                                 "sha256": uuid.uuid4().hex * 2, "size": 1000, "status": "graded", "attempts": 1,
+                                 "received_at": now - timedelta(days=10 - k), "finished_at": now})
+            ids = s.scalars(insert(Submission).returning(Submission.id, sort_by_parameter_order=True), subs).all()
+            runs = []
+            for sid, sub in zip(ids, subs):
+                points = next(p for e, p, _ in exercises if e == sub["exercise_id"])
+                score = round(rng.uniform(0, points), 1)
+                runs.append({"submission_id": sid, "attempt": 1, "backend": "docker", "device": "cpu",
+                             "started_at": now, "finished_at": now, "duration_s": 3.0, "score": score,
+                             "max_score": points, "bonus": 0.0, "infrastructure": False,
+                             "result": {"score": score, "max_score": points, "tests": []}})
+            run_ids = s.scalars(insert(GradingRun).returning(GradingRun.id, sort_by_parameter_order=True), runs).all()
+            outcomes = []
+            for run_id, sub in zip(run_ids, subs):
+                tests = next(t for e, _, t in exercises if e == sub["exercise_id"])
+                outcomes += [{"run_id": run_id, "name": t["name"], "status": rng.choice(["passed", "failed"]),
+                              "points": 0.0, "max_points": t["points"], "bonus": t["bonus"]} for t in tests]
+            s.execute(insert(TestOutcome), outcomes)
+            count += len(subs)
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--broker-url", default="redis://127.0.0.1:6379/14")
+    parser.add_argument("--students", type=int, default=500)
+    parser.add_argument("--submissions", type=int, default=5, help="per student and exercise")
+    parser.add_argument("--requests", type=int, default=30)
+    args = parser.parse_args()
+    from sqlalchemy import create_engine, text
+    from grader.config import Config
+    from grader.storage import migrate
+    from grader.storage.db import dispose_engines
+    from grader.web import create_app
+    server, _, _ = args.database_url.rpartition("/")
+    name = f"grader_bench_{os.getpid()}"
+    admin = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        with tempfile.TemporaryDirectory() as instance:
+            config = Config(instance_dir=Path(instance), database_url=f"{server}/{name}", broker_url=args.broker_url,
+                            secret_key="b" * 32)
+            migrate.upgrade(config)
+            started = time.monotonic()
+            n = fill(config, args.students, args.submissions)
+            print(f"cores: {os.cpu_count()}; PostgreSQL; {args.students} students, {n} graded submissions "
+                  f"(filled in {time.monotonic() - started:.0f} s)")
+            app = create_app(config, SESSION_COOKIE_SECURE=False, TESTING=True)
+            client = app.test_client()
+            import re
+            page = client.get("/login")
+            csrf = re.search(rb'name="csrf_token" value="([^"]+)"', page.data).group(1).decode()
+            client.post("/login", data={"username": "ines", "password": "bench-password", "csrf_token": csrf})
+            timings = []
+            for _ in range(args.requests + 2):
+                t0 = time.perf_counter()
+                response = client.get("/staff/gradebook")
+                timings.append((time.perf_counter() - t0) * 1000)
+                assert response.status_code == 200, response.status_code
+            timings = timings[2:]                 # the first two warm caches
+            print(f"gradebook page: p50 {statistics.median(timings):.0f} ms, p95 {percentile(timings, 95):.0f} ms "
+                  f"(target p95 < 250 ms; {len(timings)} requests, {len(response.data) // 1024} KB)")
+            # uploads: a student with no limits, the perceptron reference, stored and enqueued
+            from grader.storage import repository as repo
+            from grader.storage.db import session_scope
+            with session_scope(config) as s:
+                repo.add_user(s, "uploader", "student", password="bench-password")
+            student = app.test_client()
+            page = student.get("/login")
+            csrf = re.search(rb'name="csrf_token" value="([^"]+)"', page.data).group(1).decode()
+            student.post("/login", data={"username": "uploader", "password": "bench-password", "csrf_token": csrf})
+            csrf = re.search(rb'name="csrf_token" value="([^"]+)"', student.get("/").data).group(1).decode()
+            data = (ROOT / "reference" / "perceptron.py").read_bytes()
+            uploads = []
+            for _ in range(args.requests + 2):
+                t0 = time.perf_counter()
+                response = student.post("/submit", data={"exercise": "perceptron", "csrf_token": csrf,
+                                                         "file": (io.BytesIO(data), "perceptron.py")},
+                                        content_type="multipart/form-data")
+                uploads.append((time.perf_counter() - t0) * 1000)
+                assert response.status_code == 303, response.data[:300]
+            uploads = uploads[2:]
+            print(f"upload request: p50 {statistics.median(uploads):.0f} ms, p95 {percentile(uploads, 95):.0f} ms "
+                  f"(target p95 < 100 ms; broker {args.broker_url.split('://')[0]})")
+            if args.broker_url.startswith("redis://"):      # the messages no worker will take
+                import redis
+                redis.Redis.from_url(args.broker_url).flushdb()
+    finally:
+        dispose_engines()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()
