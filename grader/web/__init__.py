@@ -34,14 +34,13 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
     app.config.update(overrides)
     app.grader_config = config
 
-    from . import api, auth, errors, staff, student, views
+    from . import api, auth, errors, lti, staff, student, views
     auth.init_app(app)
     errors.init_app(app)
     views.init_app(app)
-    for blueprint in (auth.bp, student.bp, staff.bp, api.bp):
+    # lti (LTI 1.3, /lti/...) answers 404 unless GRADER_LTI_CONFIG is set
+    for blueprint in (auth.bp, student.bp, staff.bp, api.bp, lti.bp):
         app.register_blueprint(blueprint)
-    from . import lti                      # LTI 1.3 (/lti/...): answers 404 unless GRADER_LTI_CONFIG is set
-    app.register_blueprint(lti.bp)
     app.after_request(_security_headers)
     return app
 
