@@ -368,3 +368,39 @@ def test_regrade_an_exercise_shows_progress_and_the_scores_that_changed(site):
     # one student's submissions
     student = ines.post("/staff/regrade", data={"user": "bob", "csrf_token": token(page)})
     assert b"0 of 1 done" in ines.get(student.headers["Location"]).data
+
+
+LAYERS = r'''
+import io, re, sys, tempfile
+from pathlib import Path
+from grader.config import Config
+from grader.storage import migrate, repository as repo
+from grader.storage.db import session_scope
+from grader.web import create_app
+config = Config(instance_dir=Path(tempfile.mkdtemp()), secret_key="k" * 32)
+migrate.upgrade(config)
+with session_scope(config) as s:
+    repo.sync_exercises(s, config)
+    repo.add_user(s, "ines", "instructor", password="pw")
+client = create_app(config, SESSION_COOKIE_SECURE=False).test_client()
+token = lambda page: re.search(rb'name="csrf_token" value="([^"]+)"', page.data).group(1).decode()
+client.post("/login", data={"username": "ines", "password": "pw", "csrf_token": token(client.get("/login"))})
+sent = client.post("/submit", data={"exercise": "perceptron", "csrf_token": token(client.get("/")),
+                                    "file": (io.BytesIO(b"def relu(z):\n    return z\n"), "a.py")},
+                   content_type="multipart/form-data")
+assert sent.status_code == 303, sent.status_code
+for path in (sent.headers["Location"], "/staff/gradebook", "/staff/analytics/perceptron", "/api/v1/openapi.json"):
+    assert client.get(path).status_code == 200, path
+print(" ".join(sorted(m for m in sys.modules if m.split(".")[0] in ("pytest", "_pytest", "torch")
+                      or m.startswith(("grader.harness", "grader.sandbox", "grader.grading", "grader.scoring")))))
+'''
+
+
+def test_the_web_never_loads_the_harness_the_sandbox_or_pytest(tmp_path):
+    """The layering rule, checked in a fresh interpreter that serves an upload and staff pages."""
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, "-c", LAYERS], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in __import__("os").environ.items() if not k.startswith("GRADER_")})
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "", run.stdout

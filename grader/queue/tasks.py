@@ -214,9 +214,7 @@ def _progress_writer(config, submission_id: int, attempt: int, every_s: float = 
         last[0] = now
         try:
             with session_scope(config) as session:
-                repo.set_progress(session, submission_id, attempt,
-                                  {"index": event.index, "total": event.total, "name": event.name,
-                                   "kind": event.kind})
+                repo.set_progress(session, submission_id, attempt, event.to_dict())
         except Exception as e:  # noqa: BLE001
             log.debug("progress of submission %s not stored: %s", submission_id, e)
     return write

@@ -40,7 +40,7 @@ def upload():
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         flash("Choose a file to upload (.ipynb or .py).", "error")
-        return redirect(url_for("student.home")), 303
+        return redirect(url_for("student.home"), 303)
     data = upload.read(config().max_submission_bytes + 1)
     try:
         submission_id = service.submit(config(), g.user.name, exercise_id, upload.filename, data, check=True)
