@@ -17,7 +17,7 @@ Mapping:
 """
 from __future__ import annotations
 
-from .results import GradeResult, TestResult
+from .results import GradeResult, TestResult, code_notes
 
 # Our statuses are passed/failed/error/timeout; Gradescope knows passed/failed, so say which.
 STATUS_NOTES = {"error": "(the test could not complete: error)", "timeout": "(the test ran out of time)"}
@@ -35,16 +35,13 @@ def _test_output(test: TestResult) -> str:
 def _summary(result: GradeResult) -> str:
     lines = [f"{result.exercise}: {result.score:g} / {result.max_score:g} points"
              + (f", bonus {result.bonus:g} / {result.bonus_max:g}" if result.bonus_max else "")]
+    notes = code_notes(result.to_dict())
     if result.skipped_cells or result.load_errors:
         lines += ["", "Some of your code did not run; tests that need it fail:"]
-    for c in result.skipped_cells:
-        lines.append(f"- cell {c.cell}, line {c.line} was not run: {c.message}"
-                     + (f"  [{c.excerpt}]" if c.excerpt else ""))
-    for e in result.load_errors:
-        lines.append(f"- cell {e.cell}, line {e.line} raised while loading: {e.message}")
-    if result.not_run:
-        lines += ["", f"{result.not_run} top-level statements (plots, prints, training runs) were not "
-                      "needed for grading and were not run."]
+    lines += [f"- {text}" for kind, text in notes if kind != "not_run"]
+    for kind, text in notes:
+        if kind == "not_run":
+            lines += ["", text]
     return "\n".join(lines)
 
 

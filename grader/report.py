@@ -4,7 +4,7 @@ rich is imported on first use: `grader run` starts the student's process before 
 """
 from __future__ import annotations
 
-from .results import GradeResult, ProgressEvent
+from .results import GradeResult, ProgressEvent, code_notes
 
 MARKS = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "error": "[red]error[/]",
          "timeout": "[yellow]timeout[/]"}
@@ -44,13 +44,8 @@ def print_result(result: GradeResult, console=None) -> None:
         table.add_row(t.name + (" (bonus)" if t.bonus else ""), MARKS.get(t.status, t.status),
                       f"{t.points:g}/{t.max_points:g}", text)
     console.print(table)
-    for c in result.skipped_cells:
-        console.print(f"[yellow]cell {c.cell}, line {c.line} was not run:[/] {escape(c.message)}"
-                      + (f"  [dim]{escape(c.excerpt)}[/]" if c.excerpt else ""))
-    for e in result.load_errors:
-        console.print(f"[yellow]cell {e.cell}, line {e.line} raised while loading:[/] {escape(e.message)}")
-    if result.not_run:
-        console.print(f"[dim]{result.not_run} top-level statements (plots, prints, training runs) were not needed and not run.[/]")
+    for kind, text in code_notes(result.to_dict()):
+        console.print(f"[{'dim' if kind == 'not_run' else 'yellow'}]{escape(text)}[/]")
     console.print(f"[dim]graded in {result.duration_s:.2f} s; sandbox: "
                   + ", ".join(f"{k} {v}" for k, v in result.sandbox.items() if k != "backend")
                   + f" ({result.sandbox.get('backend')})[/]")

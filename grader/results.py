@@ -68,6 +68,22 @@ class GradeResult:
         return cls(**data)
 
 
+def code_notes(result: dict) -> list[tuple[str, str]]:
+    """The sentences about the student's code that did not run, the same in the terminal, on
+    Gradescope and on the web: (kind, text), kind `skipped`, `raised` or `not_run`. Takes the
+    result as a dict (`to_dict()`, or the stored JSON)."""
+    notes = []
+    for c in result.get("skipped_cells", []):
+        notes.append(("skipped", f"cell {c['cell']}, line {c['line']} was not run: {c['message']}"
+                                 + (f"  [{c['excerpt']}]" if c.get("excerpt") else "")))
+    for e in result.get("load_errors", []):
+        notes.append(("raised", f"cell {e['cell']}, line {e['line']} raised while loading: {e['message']}"))
+    if result.get("not_run"):
+        notes.append(("not_run", f"{result['not_run']} top-level statement(s) (plots, prints, training runs) were "
+                                 "not needed for grading and were not run."))
+    return notes
+
+
 # ---------------------------------------------------------------- shared by harness and scoring
 
 @dataclass

@@ -225,7 +225,7 @@ def test_feedback_shows_tests_cells_and_escapes_what_the_student_controls(site):
     page = alice.get(f"/submissions/{submission_id}").data
     assert b"&lt;script&gt;" in page
     assert b"3 / 20" in page and b"1 of 3 tests passed" in page
-    assert b"Cell 4, line 2: invalid syntax" in page
+    assert b"cell 4, line 2 was not run: invalid syntax" in page
     assert b"details hidden for this test" in page        # a hidden test's message is never shown
     assert b"all tests passed" not in page.lower()
 

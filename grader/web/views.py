@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from ..results import code_notes
+
 STATUS_WORDS = {"received": "received", "queued": "waiting in the queue", "running": "being graded",
                 "graded": "graded", "failed": "could not be graded", "error": "grader problem"}
 
 
 def init_app(app) -> None:
     app.jinja_env.filters.update(when=when, points=points, ago=ago, size=size)
-    app.jinja_env.globals.update(STATUS_WORDS=STATUS_WORDS, now=lambda: datetime.now(timezone.utc))
+    app.jinja_env.globals.update(STATUS_WORDS=STATUS_WORDS, code_notes=code_notes)
     app.jinja_env.autoescape = True        # also for templates not ending in .html
 
 
