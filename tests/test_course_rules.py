@@ -131,6 +131,7 @@ def test_only_instructors_change_course_settings(site):
     assert ta.get("/staff/exercises/perceptron/settings").status_code == 403
     page = ines.get("/staff/exercises/perceptron/settings")
     assert page.status_code == 200 and b"Save rules" in page.data
+    assert b'<option value="bob">' in page.data and b'<option value="ines">' not in page.data   # students to pick
     ta_page = ta.get("/staff/gradebook")
     assert ta.post("/staff/exercises/perceptron/settings",
                    data={"csrf_token": token(ta_page), "action": "publish"}).status_code == 403

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..course_rules import Allowance, Rules, allowance, check, rules_for
+from ..course_rules import Rules, check, rules_for
 from ..errors import UsageError
 from .models import Exercise, Extension, Submission, User, utcnow
 
@@ -29,11 +29,6 @@ def student_rules(session: Session, user_id: int, exercise: Exercise) -> Rules:
 def submission_times(session: Session, user_id: int, exercise_id: str) -> list[datetime]:
     return list(session.scalars(select(Submission.received_at).where(Submission.user_id == user_id,
                                                                       Submission.exercise_id == exercise_id)))
-
-
-def allowance_for(session: Session, user_id: int, exercise: Exercise, now: datetime | None = None) -> Allowance:
-    return allowance(student_rules(session, user_id, exercise), submission_times(session, user_id, exercise.id),
-                     now or utcnow())
 
 
 def check_allowed(session: Session, user: User, exercise: Exercise, now: datetime) -> None:

@@ -97,6 +97,14 @@ def get_user(session: Session, user: User | str) -> User:
     return found
 
 
+def users(session: Session, role: str | None = None) -> list[User]:
+    """Every user (of one role), by name."""
+    query = select(User).order_by(User.name)
+    if role is not None:
+        query = query.where(User.role == role)
+    return list(session.scalars(query))
+
+
 @dataclass(frozen=True)
 class RosterImport:
     added: int

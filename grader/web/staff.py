@@ -189,7 +189,8 @@ def exercise_settings(exercise_id: str):
             return redirect(url_for("staff.exercise_settings", exercise_id=exercise_id), 303)
         extensions = course.extensions(s, exercise)
         row = next(e for e in queries.exercises(s) if e.id == exercise_id)
-    return render_template("exercise_settings.html", e=row, extensions=extensions)
+        students = [u.name for u in repo.users(s, role="student")]
+    return render_template("exercise_settings.html", e=row, extensions=extensions, students=students)
 
 
 @bp.route("/course", methods=["POST"])
