@@ -96,6 +96,7 @@ def test_cli_db_upgrade_default_database_is_in_the_instance_dir(tmp_path):
                                        "GRADER_EXERCISES_DIR": str(FIXTURES / "exercises")})
     assert run.code == 0, run.stderr
     assert (tmp_path / "instance" / "grader.db").is_file()
+    assert (tmp_path / "instance").stat().st_mode & 0o777 == 0o700      # hashes and grades: not for others
 
 
 def test_cli_db_bad_url_names_the_variable(tmp_path):

@@ -182,6 +182,7 @@ def test_upload_stores_queues_and_shows_the_live_status(any_site):
     assert b"waiting in the queue" in page.data and b"position 1 in the queue" in page.data
     status = alice.get(response.headers["Location"] + "/status.json").get_json()
     assert status["status"] == "queued" and status["queue_position"] == 1 and status["final"] is False
+    assert any_site.config.storage_dir.stat().st_mode & 0o777 == 0o700     # students' files are private
 
 
 @pytest.mark.parametrize("filename, data, status, words", [

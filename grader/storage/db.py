@@ -42,7 +42,8 @@ def make_engine(config: Config) -> Engine:
         url = make_url(url_text)
         if url.get_backend_name() == "sqlite":
             if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
-                Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                # the folder holds password hashes and grades: private to the service's user
+                Path(url.database).expanduser().parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             engine = create_engine(url, connect_args={"timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:

@@ -37,7 +37,8 @@ class FileStore:
         if target.is_file() and target.stat().st_size == len(data):
             return digest
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            target.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)     # students' files: private
+            target.parent.mkdir(mode=0o700, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{digest[:8]}.")
             try:
                 with os.fdopen(fd, "wb") as f:
