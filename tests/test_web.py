@@ -129,6 +129,23 @@ def test_login_is_rate_limited(site):
     page = client.get("/login")
     blocked = client.post("/login", data={"username": "bob", "password": "bob-pw", "csrf_token": token(page)})
     assert blocked.status_code == 429 and b"Too many failed logins" in blocked.data
+    # another web process on the same database counts the same failures
+    other = create_app(site.config, TESTING=True, SESSION_COOKIE_SECURE=False).test_client()
+    page = other.get("/login")
+    assert other.post("/login", data={"username": "bob", "password": "bob-pw", "csrf_token": token(page)}
+                      ).status_code == 429
+    page = other.get("/login")                     # another student from the same address is not blocked
+    assert other.post("/login", data={"username": "alice", "password": "alice-pw", "csrf_token": token(page)}
+                      ).status_code == 302
+    # ... until the address itself has too many failures
+    crowded = create_app(site.config, TESTING=True, SESSION_COOKIE_SECURE=False, LOGIN_ATTEMPTS_PER_ADDRESS=6)
+    client = crowded.test_client()
+    page = client.get("/login")
+    assert client.post("/login", data={"username": "tina", "password": "x", "csrf_token": token(page)}
+                       ).status_code == 401                              # the 6th failure from this address
+    page = client.get("/login")
+    assert client.post("/login", data={"username": "tina", "password": "tina-pw", "csrf_token": token(page)}
+                       ).status_code == 429
 
 
 def test_open_redirect_after_login_is_refused(site):

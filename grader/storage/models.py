@@ -266,3 +266,15 @@ class LtiLink(Base):
     lineitem: Mapped[str | None] = mapped_column(Text)
     scopes: Mapped[list] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LoginFailure(Base):
+    """A failed login, by key ("user:<name>" or "addr:<ip>"): the rate limit counts them in the
+    database, so every web process and host sees the same count."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -27,7 +27,8 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
         SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_NAME="grader_session",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-        LOGIN_ATTEMPTS=5,              # per user name and per address, in LOGIN_WINDOW_S
+        LOGIN_ATTEMPTS=5,              # failed logins per user name in LOGIN_WINDOW_S
+        LOGIN_ATTEMPTS_PER_ADDRESS=50, # ... per address (a lab or campus NAT is many students)
         LOGIN_WINDOW_S=300,
         STATUS_POLL_MS=1000,
     )

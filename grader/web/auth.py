@@ -4,23 +4,22 @@
   user's id; every request loads the user again, so a deleted user is logged out at once.
 * Every form POST carries the session's CSRF token (`csrf_token()` in templates); the JSON API
   is exempt: it authenticates with a bearer token, never with the cookie.
-* Login attempts are limited per user name and per address (LOGIN_ATTEMPTS in LOGIN_WINDOW_S),
-  counted in this process (one web process per host, or a few: the limit is then per process).
+* Failed logins are limited per user name (LOGIN_ATTEMPTS in LOGIN_WINDOW_S) and, more loosely,
+  per address (LOGIN_ATTEMPTS_PER_ADDRESS: a campus behind one NAT is many students), counted in
+  the database (`storage.logins`): every web process and host sees the same count.
 """
 from __future__ import annotations
 
 import functools
 import hmac
 import secrets
-import threading
-import time
-from collections import defaultdict, deque
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
 
 from ..errors import UnknownUser
+from ..storage import logins
 from ..storage import repository as repo
 from ..storage.models import User
 from .db import db
@@ -34,7 +33,6 @@ def init_app(app) -> None:
     app.before_request(load_user)
     app.before_request(check_csrf)
     app.jinja_env.globals["csrf_token"] = csrf_token
-    app.login_limiter = LoginLimiter()
 
 
 def load_user() -> None:
@@ -105,37 +103,6 @@ staff_required = role_required(*STAFF)
 instructor_required = role_required("instructor")
 
 
-class LoginLimiter:
-    """Failed logins per key in a sliding window."""
-
-    def __init__(self):
-        self.failures: dict[str, deque] = defaultdict(deque)
-        self.lock = threading.Lock()
-
-    def blocked_for(self, keys, limit: int, window_s: float) -> float:
-        """Seconds until another try is allowed (0: allowed now)."""
-        now = time.monotonic()
-        wait = 0.0
-        with self.lock:
-            for key in keys:
-                times = self.failures[key]
-                while times and now - times[0] > window_s:
-                    times.popleft()
-                if len(times) >= limit:
-                    wait = max(wait, window_s - (now - times[0]))
-        return wait
-
-    def failed(self, keys) -> None:
-        with self.lock:
-            for key in keys:
-                self.failures[key].append(time.monotonic())
-
-    def succeeded(self, keys) -> None:
-        with self.lock:
-            for key in keys:
-                self.failures.pop(key, None)
-
-
 def _safe_next(target: str | None) -> str:
     """Only a path on this site (never //evil.example or https://...)."""
     if not target:
@@ -155,8 +122,10 @@ def login():
     name = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
     keys = [f"user:{name.lower()}", f"addr:{request.remote_addr}"]
-    limiter: LoginLimiter = current_app.login_limiter
-    wait = limiter.blocked_for(keys, current_app.config["LOGIN_ATTEMPTS"], current_app.config["LOGIN_WINDOW_S"])
+    window = current_app.config["LOGIN_WINDOW_S"]
+    limits = dict(zip(keys, (current_app.config["LOGIN_ATTEMPTS"], current_app.config["LOGIN_ATTEMPTS_PER_ADDRESS"])))
+    with db() as s:
+        wait = logins.wait_s(s, limits, window)
     if wait > 0:
         flash(f"Too many failed logins. Try again in {int(wait // 60) + 1} minute(s).", "error")
         return render_template("login.html", next=request.form.get("next", ""), username=name), 429
@@ -167,11 +136,13 @@ def login():
             user = None
         ok = user is not None and repo.verify_password(user, password)
         user_id = user.id if ok else None
+        if ok:
+            logins.succeeded(s, keys[:1])
+        else:
+            logins.failed(s, keys, window)
     if not ok:
-        limiter.failed(keys)
         flash("Wrong user name or password.", "error")
         return render_template("login.html", next=request.form.get("next", ""), username=name), 401
-    limiter.succeeded(keys[:1])
     session.clear()                       # a new session: no fixation of an earlier one
     session["user_id"] = user_id
     session.permanent = True
