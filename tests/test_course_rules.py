@@ -13,7 +13,7 @@ from grader.storage import course
 from grader.storage import repository as repo
 from grader.storage.db import session_scope
 from grader.visibility import Audience, student_view, total_open
-from test_web import PERCEPTRON, Site, a_result, api_token, site, token  # noqa: F401 - the fixture
+from test_web import PERCEPTRON, a_result, api_token, site, token  # noqa: F401 - `site` is the fixture
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 

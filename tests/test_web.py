@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from conftest import FIXTURES, ROOT
+from conftest import ROOT
 from grader.config import Config
 from grader.results import GradeResult, SkippedCell, TestResult
 from grader.storage import migrate

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path, PurePath
 
-from sqlalchemy import and_, func, select, true, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..config import Config
 from ..errors import (DuplicateUser, InvalidTransition, ManifestError, RosterError, UnknownExercise,
-                      UnknownSubmission, UnknownUser, UsageError, UserError)
+                      UnknownSubmission, UnknownUser, UserError)
 from ..results import GradeResult
 from .files import FileStore
 from .models import (FINAL_STATUSES, ROLES, TRANSITIONS, ApiToken, Exercise, GradingRun, Submission,

@@ -73,14 +73,7 @@ def create_submission():
 @token_required
 def get_submission(submission_id: int):
     with db() as s:
-        try:
-            submission = repo.get_submission(s, submission_id)
-        except LookupError:
-            abort(404, description=f"no submission {submission_id}")
-        if submission.user_id != g.user.id and not g.user.is_staff:
-            abort(404, description=f"no submission {submission_id}")
-        d = queries.submission_detail(s, submission)
-        seen = feedback.visible(s, submission, d)
+        _, d, seen = feedback.submission_for(s, submission_id)
     body = {"id": d.id, "exercise": d.exercise_id, "user": d.user, "status": d.status, "score": seen["score"],
             "max_score": d.max_score, "bonus": seen["bonus"], "attempts": d.attempts}
     if d.reason:

@@ -5,7 +5,7 @@ Everyone logged in may use these pages for themselves; a submission page is open
 and to staff only (anyone else gets 404, not 403: an id says nothing about who submitted it)."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
 
 from .. import service
 from ..errors import SubmissionError
@@ -50,24 +50,11 @@ def upload():
     return redirect(url_for("student.submission", submission_id=submission_id), 303)
 
 
-def visible_submission(s, submission_id: int):
-    """The submission if the logged-in user may see it; 404 otherwise."""
-    try:
-        submission = repo.get_submission(s, submission_id)
-    except SubmissionError:
-        abort(404)
-    if submission.user_id != g.user.id and not g.user.is_staff:
-        abort(404)
-    return submission
-
-
 @bp.route("/submissions/<int:submission_id>")
 @login_required
 def submission(submission_id: int):
     with db() as s:
-        submission = visible_submission(s, submission_id)
-        detail = queries.submission_detail(s, submission)
-        seen = feedback.visible(s, submission, detail)
+        submission, detail, seen = feedback.submission_for(s, submission_id)
         rendered = None
         if g.user.is_staff:       # the submitted file itself, its skipped and raising cells marked
             from .notebook import render
@@ -83,9 +70,7 @@ def submission(submission_id: int):
 def submission_status(submission_id: int):
     """What the submission page polls while it waits: status, queue position, progress."""
     with db() as s:
-        submission = visible_submission(s, submission_id)
-        d = queries.submission_detail(s, submission)
-        seen = feedback.visible(s, submission, d)
+        _, d, seen = feedback.submission_for(s, submission_id)
     return jsonify(id=d.id, status=d.status, final=d.status in ("graded", "failed", "error"),
                    queue_position=d.queue_position, progress=d.progress, attempts=d.attempts,
                    score=seen["score"], max_score=d.max_score)
