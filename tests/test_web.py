@@ -422,3 +422,23 @@ def test_the_web_never_loads_the_harness_the_sandbox_or_pytest(tmp_path):
                          env={k: v for k, v in __import__("os").environ.items() if not k.startswith("GRADER_")})
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "", run.stdout
+
+
+def test_a_database_that_is_down_is_a_503_with_a_plain_sentence(tmp_path):
+    """A real fault: PostgreSQL URL on a port where nothing listens."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = Config(instance_dir=tmp_path, database_url=f"postgresql://nobody@127.0.0.1:{port}/none",
+                    secret_key="k" * 32)
+    client = create_app(config, TESTING=True, SESSION_COOKIE_SECURE=False).test_client()
+    page = client.get("/login")
+    assert page.status_code == 200                      # no database needed to show the form
+    down = client.post("/login", data={"username": "alice", "password": "x", "csrf_token": token(page)})
+    assert down.status_code == 503 and b"nothing was changed or stored" in down.data
+    assert b"127.0.0.1" not in down.data and b"Traceback" not in down.data        # operators' details stay in the log
+    from grader.storage.repository import TOKEN_PREFIX
+    api = client.get("/api/v1/exercises", headers={"Authorization": f"Bearer {TOKEN_PREFIX}abc"})
+    assert api.status_code == 503 and "try again" in api.get_json()["message"]
+    dispose_engines()

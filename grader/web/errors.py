@@ -34,8 +34,8 @@ def respond(status: int, message: str):
 def _grader_error(e: GraderError):
     if isinstance(e, SetupError):
         log.error("setup problem: %s", e)           # operators' details stay in the log
-        return respond(503, "The grader cannot reach one of its services right now. Your work is not lost; "
-                            "please try again in a minute.")
+        return respond(503, "The grader cannot reach one of its services right now, so nothing was changed or "
+                            "stored by this request. Please try again in a minute; work stored before is safe.")
     if e.http_status >= 500:
         log.exception("internal error", exc_info=e)
         return respond(500, "Something went wrong on our side. Please try again later.")
