@@ -211,4 +211,13 @@ def test_student_uploads_and_instructor_grades_in_a_browser(server, browser, tmp
     staff.screenshot(path=shots / "10-staff-notebook.png", full_page=True)
     staff.goto(url + "/staff/exercises/perceptron/settings")
     staff.screenshot(path=shots / "11-exercise-settings.png", full_page=True)
+    # the instructor limits the exercise to one submission a day: the student sees it before uploading
+    staff.fill("input[name=max_submissions]", "1")
+    staff.fill("input[name=window_hours]", "24")
+    staff.click("#rules-form button[type=submit]")
+    assert "Rules saved." in staff.inner_text(".flash")
+    page.goto(url + "/")
+    assert "You have used your 1 submission of the last 24 hours" in page.inner_text("body")
+    assert "0 of 1 left" in page.inner_text("body")
+    page.screenshot(path=shots / "12-student-home-limited.png", full_page=True)
     assert dialogs == [], dialogs                     # no script from a submission ever ran

@@ -37,7 +37,7 @@ def test_allowance_closed_limit_window_and_cooloff():
     assert "2026-11-02 12:00 UTC" in used.reason
     assert allowance(limit, times, T0 + timedelta(hours=24, seconds=1)).left == 1      # the first left the window
     forever = allowance(Rules(due_at=None, max_submissions=1), [T0 - timedelta(days=300)], T0)
-    assert not forever.allowed and "all 1 submissions" in forever.reason
+    assert not forever.allowed and "your 1 submission for this exercise" in forever.reason
     cool = allowance(Rules(due_at=None, cooloff_minutes=10), [T0], T0 + timedelta(minutes=5))
     assert not cool.allowed and cool.kind == "cooloff" and cool.next_at == T0 + timedelta(minutes=10)
     assert allowance(Rules(due_at=None, cooloff_minutes=10), [T0], T0 + timedelta(minutes=10)).allowed
@@ -107,7 +107,7 @@ def test_closed_late_and_over_limit_uploads_are_refused_and_an_extension_honoure
     set_rules(site, due_at=None, closed_after_due=False, max_submissions=2, window_hours=24, cooloff_minutes=0)
     assert site.upload(alice).status_code == 303
     over = site.upload(alice)
-    assert over.status_code == 429 and b"You have used all 2 submissions of the last 24 hours" in over.data
+    assert over.status_code == 429 and b"You have used your 2 submissions of the last 24 hours" in over.data
     assert b"0 of 2 left" in alice.get("/").data
 
     set_rules(site, max_submissions=None, window_hours=None, cooloff_minutes=30)
