@@ -32,8 +32,7 @@ def demo_users(config: Config) -> list[tuple[str, str, str]]:
         for name, role in DEMO_USERS:
             password = secrets.token_urlsafe(9)
             try:
-                user = repo.get_user(session, name)
-                user.password_hash = repo.hash_password(password)
+                repo.set_password(session, name, password)
             except UnknownUser:
                 repo.add_user(session, name, role, password=password, section="demo")
             out.append((name, role, password))

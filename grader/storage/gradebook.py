@@ -80,6 +80,9 @@ def gradebook(session: Session, policy: str | None = None, roles: tuple[str, ...
         select(Submission.user_id, Submission.exercise_id, func.count())
         .where(Submission.user_id.in_(ids)).group_by(Submission.user_id, Submission.exercise_id)))
     by_id = {e.id: e for e in exercises}
+
+    def rank(c):        # best: score + bonus after penalty; latest: received; the later wins a tie
+        return (c[0] + c[1], c[2], c[3]) if policy == "best" else (c[2], c[3])
     rules = {}
     best: dict[tuple[int, str], tuple] = {}
     for user_id, exercise_id, sid, received, score, max_score, bonus in graded:
@@ -90,12 +93,7 @@ def gradebook(session: Session, policy: str | None = None, roles: tuple[str, ...
         kept = 1.0 - penalty
         candidate = (score * kept, (bonus or 0.0) * kept, received, sid, max_score, score, penalty)
         current = best.get(key)
-        if current is None:
-            best[key] = candidate
-        elif policy == "best":
-            if (candidate[0] + candidate[1], candidate[2], candidate[3]) > (current[0] + current[1], current[2], current[3]):
-                best[key] = candidate
-        elif (candidate[2], candidate[3]) > (current[2], current[3]):
+        if current is None or rank(candidate) > rank(current):
             best[key] = candidate
     rows = []
     for user in users:

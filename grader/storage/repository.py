@@ -87,6 +87,13 @@ def add_user(session: Session, name: str, role: str = "student", *, email: str |
     return user
 
 
+def set_password(session: Session, user: User | str, password: str) -> None:
+    if not password:
+        raise UserError("the password is empty")
+    get_user(session, user).password_hash = hash_password(password)
+    session.flush()
+
+
 def get_user(session: Session, user: User | str) -> User:
     """The user of that name (a User is returned as it is); UnknownUser if none."""
     if isinstance(user, User):
