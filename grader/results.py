@@ -30,6 +30,8 @@ class CellError:
 
 @dataclass
 class TestResult:
+    __test__ = False     # a result, not a pytest test class
+
     name: str
     description: str
     status: str        # one of STATUSES

@@ -4,7 +4,7 @@ import shutil
 
 import nbformat
 
-from conftest import FIXTURES, TOY_SOLUTION, grader
+from support import FIXTURES, TOY_SOLUTION, grader
 
 TOY_ENV = {"GRADER_EXERCISES_DIR": str(FIXTURES / "exercises")}
 

@@ -5,13 +5,13 @@ import types
 
 import pytest
 
-from conftest import FIXTURES, TOY_SOLUTION, grader
 from grader import errors
 from grader.config import Config
 from grader.grading import grade
 from grader.harness.student_runner import apply_gpu_budget
 from grader.results import STATUSES, GradeResult, ProgressEvent
 from grader.sandbox.base import Limits, student_environment
+from support import FIXTURES, TOY_SOLUTION, grader
 
 TOY_CONFIG = Config(exercises_dir=FIXTURES / "exercises")
 
@@ -70,7 +70,7 @@ def test_gpu_exercises_carry_their_memory_budget_to_the_runner():
     cpu = student_environment(Limits(gpu=False, gpu_memory_mb=6144), "/tmp", "/tmp", "student")
     assert gpu["GRADER_GPU_MEMORY_MB"] == "6144" and "GRADER_GPU_MEMORY_MB" not in cpu
     from grader.manifest import load_exercise
-    from conftest import ROOT
+    from support import ROOT
     for exercise_id in ("pytorch-basics", "pytorch-advanced"):
         exercise = load_exercise(ROOT / "exercises", exercise_id)
         assert exercise.gpu and exercise.gpu_memory_mb == 8192

@@ -1,5 +1,5 @@
 """`grader export grades` on real databases: SQLite (a file per test) and PostgreSQL (scratch
-databases, marker `postgres`; the fixtures are tests/test_storage.py's). The data goes in through
+databases, marker `postgres`; the fixtures are tests/conftest.py's). The data goes in through
 the repository (users, submissions, runs of GradeResults built here); the CSV and Canvas outputs are
 checked to the character: numbers, order, the Points Possible row, best vs latest; then the CLI
 verb end to end, including its exit statuses.
@@ -16,13 +16,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import FIXTURES, grader
 from grader import errors, export, results
 from grader.config import Config
 from grader.results import GradeResult
 from grader.storage import repository as repo
 from grader.storage.db import dispose_engines, session_scope
-from test_storage import db, postgres_url, scratch_database  # noqa: F401 - the storage tests' fixtures
+from support import FIXTURES, grader, scratch_database
 
 EXERCISES = FIXTURES / "exercises"      # courseenv (5 points), probe (1), toy (6 + 1 bonus), toytorch (6)
 
@@ -161,6 +160,7 @@ def test_late_penalty_is_applied_and_an_extension_honoured(db, tmp_path):
     submit(config, "alice", "toy", run=result("toy", 5.0, 6.0, 0.5, 1.0))
     assert export.build(config, "csv").text.splitlines()[1] == "alice,,,,,3.85,"      # (5 + 0.5) x 0.7
     from datetime import datetime, timezone
+
     from grader.storage import course
     with session_scope(config) as session:
         course.set_extension(session, repo.get_user(session, "alice"), repo.get_exercise(session, "toy"),

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import nbformat
 
-from conftest import FIXTURES, ROOT, TOY_SOLUTION, grader
 from grader.gradescope import to_gradescope
 from grader.results import CellError, GradeResult, SkippedCell
-from grader.results import TestResult as GradedTest   # not collected as a test class
+from grader.results import TestResult as GradedTest  # not collected as a test class
+from support import FIXTURES, ROOT, TOY_SOLUTION, grader
 
 TOY_ENV = {"GRADER_EXERCISES_DIR": str(FIXTURES / "exercises")}
 BUNDLE = ROOT / "docker" / "gradescope"

@@ -6,35 +6,32 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 
-from conftest import ROOT
-from test_queue import _free_port, free_redis_db
+from support import ROOT, free_port, free_redis_db, wait_for
 
 
 @pytest.mark.redis
 def test_serve_with_a_real_broker_runs_gunicorn(tmp_path):
     with free_redis_db() as broker:
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
         env.update(GRADER_INSTANCE_DIR=str(tmp_path), GRADER_BROKER_URL=broker, GRADER_SECRET_KEY="s" * 32)
         log = open(tmp_path / "serve.log", "w")
         proc = subprocess.Popen([sys.executable, "-m", "grader", "serve", "--port", str(port), "--workers", "1"],
                                 env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            deadline = time.monotonic() + 60
-            while True:
+            def answered():
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as response:
-                        body, headers = response.read(), response.headers
-                    break
+                        return response.read(), response.headers
                 except OSError:
                     assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-                    assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                    time.sleep(0.3)
+                    return None
+            body, headers = wait_for(answered, 60, "gunicorn answers", every_s=0.3,
+                                     details=(tmp_path / "serve.log").read_text)
             assert b"Log in" in body
             assert "Secure" in headers["Set-Cookie"] and "HttpOnly" in headers["Set-Cookie"]
             text = (tmp_path / "serve.log").read_text()

@@ -1,5 +1,5 @@
 """The tables, as SQLAlchemy 2.0 typed models. `migrations/` must create exactly this schema
-(tests/test_migrations.py compares them).
+(tests/storage/test_migrations.py compares them).
 
 A submission moves forward through SUBMISSION_STATUSES along TRANSITIONS only; each grading
 attempt of it is one GradingRun (history is kept), with one TestOutcome row per test.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import time
+import threading
 
 import pytest
 from docker.types import DeviceRequest
@@ -19,6 +19,7 @@ from grader.results import GradeResult, TestResult
 from grader.sandbox import Limits
 from grader.sandbox.container import DockerSettings, container_options, gpu_request
 from grader.sandbox.local import descendants, gpu_device_nodes
+from support import wait_for
 
 
 def test_slot_forms():
@@ -48,9 +49,8 @@ def _hold(lock_dir, spec, ready, release, seen):
     with pool.lease(wait_s=30) as slot:
         seen.put(slot.index)
         ready.set()
-        deadline = time.monotonic() + 60
-        while not release.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(release.exists, 60, "the test releases the slot", every_s=0.05)
+    (release.parent / f"released-{slot.index}").touch()
 
 
 def test_leases_are_exclusive_across_processes_and_freed_when_the_holder_dies(tmp_path):
@@ -84,17 +84,25 @@ def test_lease_alone_waits_for_every_slot_of_the_gpu(tmp_path):
     holder = ctx.Process(target=_hold, args=(tmp_path, "0*2", ready, release, seen))
     holder.start()
     assert ready.wait(30)
+    held = seen.get(timeout=5)
     pool = SlotPool(parse_slots("0*2"), tmp_path)
-    started = time.monotonic()
-    ctx_timer = ctx.Process(target=lambda: (time.sleep(1.0), release.touch()))
-    ctx_timer.start()
-    with pool.lease_alone("0") as whole:
-        waited = time.monotonic() - started
-        assert whole == GpuSlot("0", 0, 1, None)        # the whole GPU, no per-slot budget
-        assert pool.busy_neighbours(GpuSlot("0", 1, 2)) == 1    # slot 0 is held by us
-    assert waited >= 0.9, waited
+    got: dict = {}
+
+    def take_whole_gpu():
+        got["trying"] = True
+        with pool.lease_alone("0") as whole:
+            # only once the holder had let its slot go
+            got["after_release"] = (tmp_path / f"released-{held}").exists()
+            got["whole"] = whole
+            got["neighbours"] = pool.busy_neighbours(GpuSlot("0", 1, 2))     # slot 0 is held by us
+    taker = threading.Thread(target=take_whole_gpu)
+    taker.start()
+    wait_for(lambda: got.get("trying"), 10, "lease_alone is asked for")
+    release.touch()
+    taker.join(30)
+    assert got["after_release"] is True and got["whole"] == GpuSlot("0", 0, 1, None)   # no per-slot budget
+    assert got["neighbours"] == 1
     holder.join(10)
-    ctx_timer.join(10)
 
 
 def test_local_backend_shows_only_the_leased_gpu(tmp_path):
@@ -153,8 +161,7 @@ def test_memory_watch_counts_only_other_processes():
     assert watch.peak_neighbour_mb == 3500               # the peak stays
     assert MemoryWatch("0", own_pids=set, nvml=None).peak_neighbour_mb is None    # no NVML: nothing measured
     with MemoryWatch("0", own_pids=lambda: {1}, interval_s=0.01, nvml=FakeNvml({2: 700})) as live:
-        time.sleep(0.1)
-    assert live.peak_neighbour_mb == 700
+        wait_for(lambda: live.peak_neighbour_mb == 700, 10, "the watch's thread samples")
 
 
 def test_oom_regrade_needs_a_shared_slot_a_measured_neighbour_and_a_cuda_oom():

@@ -9,12 +9,11 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from conftest import FIXTURES, ROOT, grader
 from grader.config import Config
 from grader.storage import migrate
 from grader.storage.db import make_engine
 from grader.storage.models import Base
-from test_storage import scratch_database
+from support import FIXTURES, ROOT, grader, scratch_database
 
 # the newest revision file's name starts with its id (0001_initial.py, 0002_...): read, not hard-coded
 LATEST = max(p.name.split("_")[0] for p in (ROOT / "migrations" / "versions").glob("[0-9]*_*.py"))

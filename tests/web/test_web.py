@@ -1,6 +1,6 @@
 """The web app through Flask's test client, on a fresh database per test (SQLite, and PostgreSQL
 for the storage-heavy cases) with the embedded broker: uploads are stored and queued, nothing is
-graded here (tests/test_browser.py runs a real worker). Results the pages show are written with
+graded here (tests/web/test_browser.py runs a real worker). Results the pages show are written with
 the repository as a worker would."""
 from __future__ import annotations
 
@@ -9,89 +9,12 @@ import re
 
 import pytest
 
-from conftest import ROOT
 from grader.config import Config
-from grader.results import GradeResult, SkippedCell, TestResult
-from grader.storage import migrate
+from grader.results import SkippedCell
 from grader.storage import repository as repo
 from grader.storage.db import dispose_engines, session_scope
 from grader.web import create_app
-from test_storage import scratch_database
-
-PERCEPTRON = (ROOT / "reference" / "perceptron.py").read_bytes()
-
-
-class Site:
-    """An app on its own database, its users, and helpers to log in and post forms."""
-
-    def __init__(self, tmp_path, database_url=None, **overrides):
-        self.config = Config(instance_dir=tmp_path, database_url=database_url, secret_key="k" * 32,
-                             max_submission_mb=1)
-        migrate.upgrade(self.config)
-        with session_scope(self.config) as s:
-            repo.sync_exercises(s, self.config)
-            for name, role, section in (("alice", "student", "A"), ("bob", "student", "B"),
-                                        ("tina", "ta", None), ("ines", "instructor", None)):
-                repo.add_user(s, name, role, password=f"{name}-pw", section=section)
-        self.app = create_app(self.config, TESTING=True, SESSION_COOKIE_SECURE=False, **overrides)
-
-    def client(self, user: str | None = None):
-        client = self.app.test_client()
-        if user:
-            page = client.get("/login")
-            response = client.post("/login", data={"username": user, "password": f"{user}-pw",
-                                                   "csrf_token": token(page)})
-            assert response.status_code == 302, response.data
-        return client
-
-    def upload(self, client, exercise="perceptron", filename="mine.py", data=PERCEPTRON):
-        import io
-        page = client.get("/")
-        return client.post("/submit", data={"exercise": exercise, "csrf_token": token(page),
-                                            "file": (io.BytesIO(data), filename)},
-                           content_type="multipart/form-data")
-
-    def graded(self, submission_id: int, result: GradeResult) -> None:
-        """Write a run as the worker does: running, the run, graded."""
-        with session_scope(self.config) as s:
-            submission = repo.get_submission(s, submission_id)
-            if submission.status == "received":
-                repo.mark_status(s, submission, "queued")
-            repo.mark_status(s, submission, "running")
-            repo.record_run(s, submission, result, backend="local")
-            repo.mark_status(s, submission, "graded")
-
-
-def token(page) -> str:
-    match = re.search(rb'name="csrf_token" value="([^"]+)"', page.data)
-    assert match, page.data[:500]
-    return match.group(1).decode()
-
-
-@pytest.fixture
-def site(tmp_path):
-    yield Site(tmp_path)
-    dispose_engines()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def any_site(request, tmp_path):
-    if request.param == "sqlite":
-        yield Site(tmp_path)
-    else:
-        with scratch_database() as url:
-            yield Site(tmp_path, url)
-    dispose_engines()
-
-
-def a_result(score=3.0, message="expected 1.0, got 0.5", output="hello") -> GradeResult:
-    return GradeResult(exercise="perceptron", score=score, max_score=20.0, bonus=0.0, bonus_max=3.0, tests=[
-        TestResult("test_step_function_values", "step_function is 1 where z >= 0", "passed", 1.0, 1.0),
-        TestResult("test_sigmoid_values", "sigmoid matches", "failed", 0.0, 1.0, message=message),
-        TestResult("test_hidden_one", "a hidden test", "failed", 0.0, 2.0, message=None)],
-        skipped_cells=[SkippedCell(4, 2, "invalid syntax", "def broken(:")], output=output,
-        sandbox={"backend": "local", "device": "cpu"})
-
+from support import PERCEPTRON, ROOT, Site, csrf, perceptron_result
 
 # ---------------------------------------------------------------- auth
 
@@ -99,12 +22,12 @@ def test_login_logout_and_wrong_password(site):
     anonymous = site.client()
     assert anonymous.get("/").status_code == 302 and "/login" in anonymous.get("/").headers["Location"]
     page = anonymous.get("/login")
-    wrong = anonymous.post("/login", data={"username": "alice", "password": "nope", "csrf_token": token(page)})
+    wrong = anonymous.post("/login", data={"username": "alice", "password": "nope", "csrf_token": csrf(page)})
     assert wrong.status_code == 401 and b"Wrong user name or password" in wrong.data
     alice = site.client("alice")
     home = alice.get("/")
     assert home.status_code == 200 and b"alice" in home.data and b"The perceptron" in home.data
-    out = alice.post("/logout", data={"csrf_token": token(home)})
+    out = alice.post("/logout", data={"csrf_token": csrf(home)})
     assert out.status_code == 302
     assert alice.get("/").status_code == 302
 
@@ -124,34 +47,34 @@ def test_login_is_rate_limited(site):
     client = site.client()
     for _ in range(5):
         page = client.get("/login")
-        assert client.post("/login", data={"username": "bob", "password": "x", "csrf_token": token(page)}
+        assert client.post("/login", data={"username": "bob", "password": "x", "csrf_token": csrf(page)}
                            ).status_code == 401
     page = client.get("/login")
-    blocked = client.post("/login", data={"username": "bob", "password": "bob-pw", "csrf_token": token(page)})
+    blocked = client.post("/login", data={"username": "bob", "password": "bob-pw", "csrf_token": csrf(page)})
     assert blocked.status_code == 429 and b"Too many failed logins" in blocked.data
     # another web process on the same database counts the same failures
     other = create_app(site.config, TESTING=True, SESSION_COOKIE_SECURE=False).test_client()
     page = other.get("/login")
-    assert other.post("/login", data={"username": "bob", "password": "bob-pw", "csrf_token": token(page)}
+    assert other.post("/login", data={"username": "bob", "password": "bob-pw", "csrf_token": csrf(page)}
                       ).status_code == 429
     page = other.get("/login")                     # another student from the same address is not blocked
-    assert other.post("/login", data={"username": "alice", "password": "alice-pw", "csrf_token": token(page)}
+    assert other.post("/login", data={"username": "alice", "password": "alice-pw", "csrf_token": csrf(page)}
                       ).status_code == 302
     # ... until the address itself has too many failures
     crowded = create_app(site.config, TESTING=True, SESSION_COOKIE_SECURE=False, LOGIN_ATTEMPTS_PER_ADDRESS=6)
     client = crowded.test_client()
     page = client.get("/login")
-    assert client.post("/login", data={"username": "tina", "password": "x", "csrf_token": token(page)}
+    assert client.post("/login", data={"username": "tina", "password": "x", "csrf_token": csrf(page)}
                        ).status_code == 401                              # the 6th failure from this address
     page = client.get("/login")
-    assert client.post("/login", data={"username": "tina", "password": "tina-pw", "csrf_token": token(page)}
+    assert client.post("/login", data={"username": "tina", "password": "tina-pw", "csrf_token": csrf(page)}
                        ).status_code == 429
 
 
 def test_open_redirect_after_login_is_refused(site):
     client = site.client()
     page = client.get("/login")
-    response = client.post("/login", data={"username": "alice", "password": "alice-pw", "csrf_token": token(page),
+    response = client.post("/login", data={"username": "alice", "password": "alice-pw", "csrf_token": csrf(page),
                                            "next": "//evil.example/x"})
     assert response.headers["Location"] == "/"
 
@@ -231,7 +154,7 @@ def test_feedback_shows_tests_cells_and_escapes_what_the_student_controls(site):
     alice = site.client("alice")
     response = site.upload(alice, filename="<img src=x onerror=alert(1)>.py")
     submission_id = int(response.headers["Location"].rsplit("/", 1)[1])
-    site.graded(submission_id, a_result(message=NASTY, output=NASTY))
+    site.graded(submission_id, perceptron_result(message=NASTY, output=NASTY))
     for client, path in ((alice, f"/submissions/{submission_id}"), (alice, "/"), (alice, "/history"),
                          (site.client("ines"), f"/submissions/{submission_id}"),
                          (site.client("ines"), "/staff/submissions"),
@@ -254,8 +177,8 @@ def test_gradebook_and_canvas_export(any_site):
     alice, bob = any_site.client("alice"), any_site.client("bob")
     a = int(any_site.upload(alice).headers["Location"].rsplit("/", 1)[1])
     b = int(any_site.upload(bob).headers["Location"].rsplit("/", 1)[1])
-    any_site.graded(a, a_result(score=20.0))
-    any_site.graded(b, a_result(score=7.5))
+    any_site.graded(a, perceptron_result(score=20.0))
+    any_site.graded(b, perceptron_result(score=7.5))
     ines = any_site.client("ines")
     page = ines.get("/staff/gradebook")
     assert page.status_code == 200 and b"alice" in page.data and b"bob" in page.data
@@ -274,31 +197,26 @@ def test_gradebook_and_canvas_export(any_site):
 def test_staff_regrade_requeues_a_final_submission(site):
     alice = site.client("alice")
     submission_id = int(site.upload(alice).headers["Location"].rsplit("/", 1)[1])
-    site.graded(submission_id, a_result())
+    site.graded(submission_id, perceptron_result())
     ines = site.client("ines")
     page = ines.get(f"/submissions/{submission_id}")
     assert b"Regrade this submission" in page.data and b"For staff" in page.data
     assert b"For staff" not in alice.get(f"/submissions/{submission_id}").data
-    done = ines.post("/staff/regrade", data={"submission": submission_id, "csrf_token": token(page)})
+    done = ines.post("/staff/regrade", data={"submission": submission_id, "csrf_token": csrf(page)})
     assert done.status_code == 303
     assert alice.get(f"/submissions/{submission_id}/status.json").get_json()["status"] == "queued"
 
 
 # ---------------------------------------------------------------- the JSON API
 
-def api_token(site, name) -> str:
-    with session_scope(site.config) as s:
-        return repo.issue_token(s, name)
-
-
 def test_api_tokens_and_who_sees_what(any_site):
     client = any_site.client()
     assert client.get("/api/v1/exercises").status_code == 401
     bad = client.get("/api/v1/exercises", headers={"Authorization": "Bearer nope"})
     assert bad.status_code == 401 and bad.get_json()["message"] and "Bearer" in bad.headers["WWW-Authenticate"]
-    alice = {"Authorization": f"Bearer {api_token(any_site, 'alice')}"}
-    bob = {"Authorization": f"Bearer {api_token(any_site, 'bob')}"}
-    staff = {"Authorization": f"Bearer {api_token(any_site, 'tina')}"}
+    alice = {"Authorization": f"Bearer {any_site.token('alice')}"}
+    bob = {"Authorization": f"Bearer {any_site.token('bob')}"}
+    staff = {"Authorization": f"Bearer {any_site.token('tina')}"}
     exercises = client.get("/api/v1/exercises", headers=alice).get_json()
     assert "perceptron" in {e["id"] for e in exercises}
     import io
@@ -307,7 +225,7 @@ def test_api_tokens_and_who_sees_what(any_site):
     assert created.status_code == 201, created.data
     body = created.get_json()
     assert body["status"] == "queued" and isinstance(body["id"], int)
-    any_site.graded(body["id"], a_result(score=12.0))
+    any_site.graded(body["id"], perceptron_result(score=12.0))
     mine = client.get(f"/api/v1/submissions/{body['id']}", headers=alice).get_json()
     assert mine["score"] == 12.0 and mine["max_score"] == 20.0 and mine["result"]["tests"][0]["name"]
     assert client.get(f"/api/v1/submissions/{body['id']}", headers=bob).status_code == 404
@@ -345,7 +263,7 @@ def test_staff_see_the_submitted_notebook_rendered_safely_with_its_problem_cells
     alice = site.client("alice")
     location = site.upload(alice, filename="mine.ipynb", data=nbformat.writes(nb).encode()).headers["Location"]
     submission_id = int(location.rsplit("/", 1)[1])
-    result = a_result()
+    result = perceptron_result()
     result.skipped_cells = [SkippedCell(3, 1, "invalid syntax", "def broken(:")]
     site.graded(submission_id, result)
     ines = site.client("ines")
@@ -366,25 +284,25 @@ def test_regrade_an_exercise_shows_progress_and_the_scores_that_changed(site):
     ids = []
     for name, score in (("alice", 10.0), ("bob", 5.0)):
         submission_id = int(site.upload(site.client(name)).headers["Location"].rsplit("/", 1)[1])
-        site.graded(submission_id, a_result(score=score))
+        site.graded(submission_id, perceptron_result(score=score))
         ids.append(submission_id)
     ines = site.client("ines")
     page = ines.get("/staff/submissions")
     tina = site.client("tina")
     assert tina.post("/staff/regrade", data={"exercise": "perceptron",
-                                             "csrf_token": token(tina.get("/staff/submissions"))}).status_code == 403
-    started = ines.post("/staff/regrade", data={"exercise": "perceptron", "csrf_token": token(page)})
+                                             "csrf_token": csrf(tina.get("/staff/submissions"))}).status_code == 403
+    started = ines.post("/staff/regrade", data={"exercise": "perceptron", "csrf_token": csrf(page)})
     assert started.status_code == 303 and "/staff/regrade/report" in started.headers["Location"]
     report = ines.get(started.headers["Location"]).data
     assert b"0 of 2 done" in report and b"2 still queued or running" in report
-    site.graded(ids[0], a_result(score=12.0))         # the suite changed: alice's score moves
-    site.graded(ids[1], a_result(score=5.0))
+    site.graded(ids[0], perceptron_result(score=12.0))         # the suite changed: alice's score moves
+    site.graded(ids[1], perceptron_result(score=5.0))
     report = ines.get(started.headers["Location"]).data
     assert b"2 of 2 done" in report and b"1 score(s) unchanged" in report
     changes = report.split(b'id="changes"', 1)[1]
     assert b"alice" in changes and b"<td>10</td><td><strong>12</strong>" in changes and b"bob" not in changes
     # one student's submissions
-    student = ines.post("/staff/regrade", data={"user": "bob", "csrf_token": token(page)})
+    student = ines.post("/staff/regrade", data={"user": "bob", "csrf_token": csrf(page)})
     assert b"0 of 1 done" in ines.get(student.headers["Location"]).data
 
 
@@ -401,9 +319,9 @@ with session_scope(config) as s:
     repo.sync_exercises(s, config)
     repo.add_user(s, "ines", "instructor", password="pw")
 client = create_app(config, SESSION_COOKIE_SECURE=False).test_client()
-token = lambda page: re.search(rb'name="csrf_token" value="([^"]+)"', page.data).group(1).decode()
-client.post("/login", data={"username": "ines", "password": "pw", "csrf_token": token(client.get("/login"))})
-sent = client.post("/submit", data={"exercise": "perceptron", "csrf_token": token(client.get("/")),
+csrf = lambda page: re.search(rb'name="csrf_token" value="([^"]+)"', page.data).group(1).decode()
+client.post("/login", data={"username": "ines", "password": "pw", "csrf_token": csrf(client.get("/login"))})
+sent = client.post("/submit", data={"exercise": "perceptron", "csrf_token": csrf(client.get("/")),
                                     "file": (io.BytesIO(b"def relu(z):\n    return z\n"), "a.py")},
                    content_type="multipart/form-data")
 assert sent.status_code == 303, sent.status_code
@@ -435,7 +353,7 @@ def test_a_database_that_is_down_is_a_503_with_a_plain_sentence(tmp_path):
     client = create_app(config, TESTING=True, SESSION_COOKIE_SECURE=False).test_client()
     page = client.get("/login")
     assert page.status_code == 200                      # no database needed to show the form
-    down = client.post("/login", data={"username": "alice", "password": "x", "csrf_token": token(page)})
+    down = client.post("/login", data={"username": "alice", "password": "x", "csrf_token": csrf(page)})
     assert down.status_code == 503 and b"nothing was changed or stored" in down.data
     assert b"127.0.0.1" not in down.data and b"Traceback" not in down.data        # operators' details stay in the log
     from grader.storage.repository import TOKEN_PREFIX

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from conftest import FIXTURES
+from support import FIXTURES
 
 FULL = 6.0   # main score of the toy solution (bonus 1 extra)
 
@@ -224,7 +224,7 @@ def _sandbox_processes() -> list[int]:
                 continue
             if uid >= 200_000 or uid == 65534 or namespace != own_namespace:
                 pids.append(int(entry))
-    from conftest import docker_problem
+    from support import docker_problem
     if docker_problem() is None:
         from grader.sandbox.container import LABEL, engine
         pids += [-1 for _ in engine().containers.list(all=True, filters={"label": LABEL})]

@@ -5,13 +5,13 @@ the reference's, the last definition winning as in a notebook) is the reference 
 the combined softmax + cross-entropy shortcut (Softmax.backward passes its gradient through,
 CategoricalCrossEntropyLoss.backward() returns y_pred - y_true) and loss gradients not divided by
 the batch size. It must score full marks, bonus included, and its feedback must name the accepted
-variants; the textbook reference scores full marks too (tests/test_exercises.py). Wrong variants of
+variants; the textbook reference scores full marks too (tests/exercises/test_exercises.py). Wrong variants of
 it, made here by editing one method, lose exactly the tests that method affects, with a message
 that says what was found.
 """
 import pytest
 
-from conftest import FIXTURES, ROOT, grader
+from support import FIXTURES, ROOT, grader
 
 COURSE_FORM = (ROOT / "reference" / "numpy-nn.py").read_text() + "\n\n" + \
     (FIXTURES / "course_forms" / "numpy_nn_course.py").read_text()

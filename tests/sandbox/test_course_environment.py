@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, TOY_SOLUTION, grader
+from support import FIXTURES, TOY_SOLUTION, grader
 
 FIXTURE_ENV = {"GRADER_EXERCISES_DIR": str(FIXTURES / "exercises")}
 SITE_PACKAGES = sysconfig.get_paths()["purelib"]

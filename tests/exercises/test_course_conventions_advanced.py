@@ -11,8 +11,8 @@ the tests about that class, with a message that says what is wrong.
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, ROOT, grader
 from grader.suitekit import attention
+from support import FIXTURES, ROOT, grader
 
 # the reference, then the course's classes replacing its own (the last definition wins, as in a notebook)
 COURSE_FORM = (ROOT / "reference" / "pytorch-advanced.py").read_text() + "\n\n" + \
@@ -129,7 +129,7 @@ VARIANTS = [
 # ---------------------------------------------------------------------------
 
 def test_suitekit_attention_is_torchs_scaled_dot_product_attention():
-    import torch    # here, not at import: collecting this file must not load torch
+    import torch  # here, not at import: collecting this file must not load torch
     gen = torch.Generator().manual_seed(0)
     for shape in [(5, 8), (3, 6, 8)]:                  # rows attend to rows; positions within a sample
         q, k, v = (torch.randn(*shape, generator=gen, dtype=torch.float64) for _ in range(3))

@@ -13,106 +13,25 @@ import shutil
 import stat
 import subprocess
 import sys
-import uuid
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 
-from conftest import FIXTURES, ROOT, grader, require
-from grader import errors, results
+from grader import errors
 from grader.config import Config
 from grader.results import GradeResult
-from grader.storage import migrate, repository as repo
+from grader.storage import repository as repo
 from grader.storage.db import dispose_engines, session_scope
 from grader.storage.files import FileStore
 from grader.storage.gradebook import gradebook
 from grader.storage.models import ApiToken, GradingRun, Submission, TestOutcome, User
-
-PG_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
-TABLES = ("test_outcomes", "grading_runs", "submissions", "api_tokens", "exercises", "users")
-
-
-# ---------------------------------------------------------------- databases
-
-def require_postgres() -> None:
-    """Skip without a server, except in CI (CI=true), where PostgreSQL is part of the setup."""
-    problem = None
-    try:
-        engine = create_engine(f"{PG_SERVER}/postgres", connect_args={"connect_timeout": 5})
-        with engine.connect():
-            pass
-        engine.dispose()
-    except Exception as e:  # noqa: BLE001
-        problem = f"PostgreSQL at {PG_SERVER} unavailable: {str(e).splitlines()[0]}"
-    require(problem, "CI starts PostgreSQL before the tests")
-
-
-@contextmanager
-def scratch_database():
-    """A new, empty PostgreSQL database; its URL; dropped afterwards (connections closed first)."""
-    require_postgres()
-    name = f"grader_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        dispose_engines()
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@pytest.fixture(scope="session")
-def postgres_url():
-    """One upgraded scratch database for this test run's repository tests."""
-    with scratch_database() as url:
-        migrate.upgrade(Config(database_url=url))
-        yield url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request, tmp_path) -> Config:
-    """A config on an upgraded, empty database (the fixture exercises synced), files in tmp_path."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'grader.db'}"
-        config = Config(exercises_dir=FIXTURES / "exercises", instance_dir=tmp_path, database_url=url)
-        migrate.upgrade(config)
-    else:
-        url = request.getfixturevalue("postgres_url")
-        config = Config(exercises_dir=FIXTURES / "exercises", instance_dir=tmp_path, database_url=url)
-        with session_scope(config) as session:
-            session.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    with session_scope(config) as session:
-        repo.sync_exercises(session, config)
-    yield config
-    dispose_engines()
-
-
-def toy_result(score: float, bonus: float = 0.0) -> GradeResult:
-    """A toy GradeResult: test_add (1), test_scale (2), test_counter (3), bonus test_counter_reset (1)."""
-    def test(name, points, max_points, is_bonus=False):
-        return results.TestResult(name, f"{name} works", "passed" if points == max_points else "failed", points, max_points,
-                          bonus=is_bonus, message=None if points == max_points else "wrong", duration_s=0.01)
-    scale, counter = (2.0, score - 3.0) if score >= 3 else (0.0, score - 1.0) if score >= 1 else (0.0, 0.0)
-    tests = [test("test_add", min(score, 1.0), 1.0), test("test_scale", scale, 2.0),
-             test("test_counter", max(counter, 0.0), 3.0), test("test_counter_reset", bonus, 1.0, True)]
-    return GradeResult("toy", score, 6.0, bonus, 1.0, tests, duration_s=1.5, sandbox={"backend": "local",
-                                                                                     "device": "cpu"})
+from support import FIXTURES, ROOT, grader, stored_graded, toy_result
 
 
 def graded(config: Config, user: str, data: bytes, score: float, bonus: float = 0.0) -> int:
-    """A submission taken through queued -> running -> one run -> graded; its id."""
-    with session_scope(config) as session:
-        submission = repo.create_submission(session, config, user, "toy", "sub.py", data)
-        repo.mark_status(session, submission, "queued")
-        repo.start_attempt(session, submission)
-        repo.record_run(session, submission, toy_result(score, bonus), backend="local")
-        repo.mark_status(session, submission, "graded")
-        return submission.id
+    """A toy submission taken through queued -> running -> one run -> graded; its id."""
+    return stored_graded(config, user, data, toy_result(score, bonus))
 
 
 # ---------------------------------------------------------------- users, roster, tokens

@@ -7,10 +7,10 @@ import os
 import numpy as np
 import pytest
 
-from conftest import grader
 from grader import datasets
 from grader.config import Config
 from grader.datasets import DatasetError, grading_split, load
+from support import grader
 
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]   # README
 T10K = ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]

@@ -23,7 +23,6 @@ from jwt.algorithms import RSAAlgorithm
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from conftest import FIXTURES, ROOT, TOY_SOLUTION
 from grader.config import Config
 from grader.errors import ConfigError, SetupError
 from grader.lti_passback import send_score, tool_config
@@ -35,6 +34,7 @@ from grader.storage.db import dispose_engines, session_scope
 from grader.storage.lti_links import lti_link_for
 from grader.storage.models import Exercise, LtiLink, User
 from grader.web import create_app
+from support import FIXTURES, ROOT, TOY_SOLUTION
 
 PERCEPTRON = (ROOT / "reference" / "perceptron.py").read_bytes()
 BASE = "https://localhost"                   # the tool, as the platform knows it
@@ -223,7 +223,7 @@ class LtiSite:
             return s.scalar(select(User).join(LtiLink, LtiLink.user_id == User.id).where(LtiLink.sub == sub))
 
     def graded(self, user_name: str, exercise="perceptron", score=14.5, bonus=1.0) -> int:
-        """A submission of the user, written graded as the worker does (tests/test_web.py's Site.graded)."""
+        """A submission of the user, written graded as the worker does (support.Site.graded)."""
         result = GradeResult(exercise=exercise, score=score, max_score=20.0, bonus=bonus, bonus_max=3.0, tests=[
             Outcome("test_step_function_values", "step_function", "passed", score, 20.0)],
             output="", sandbox={"backend": "local", "device": "cpu"})

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES, ROOT, grader
+from support import FIXTURES, ROOT, grader
 
 MARKERS = json.loads((FIXTURES / "exercises" / "probe" / "hidden" / "markers.json").read_text())
 SECRET = MARKERS[-1]

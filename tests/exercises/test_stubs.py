@@ -1,7 +1,11 @@
-"""Stub submissions: every name an exercise's contract asks for, defined and doing nothing useful.
+"""Stubs earn nothing: every exercise's hidden suite gives a stub submission 0 points and 0 bonus.
 
-A hidden suite must give such a submission 0 points: a test that a stub passes checks a shape or
-an attribute, never a value. `stub_source(exercise, kind)` writes the stub as .py source from the
+A stub defines every name the contract asks for and returns its input, zeros, a constant or None;
+a class stub has the contract's parameter shapes (numpy) or is an nn.Module with the right layer
+sizes whose forward ignores them (torch). A test a stub passes checks only a shape or an
+attribute: it must check a value too.
+
+`stub_source(exercise, kind)` writes the stub as .py source from the
 manifest's `names` (exercises/<id>/exercise.toml):
 
 - functions (lower-case names) take anything and return, by kind: their first argument
@@ -21,20 +25,17 @@ manifest's `names` (exercises/<id>/exercise.toml):
   size), None ("none"), or a pair (zeros, zeros) ("pair", like an attention block's (output,
   weights)). The parameters are in the graph (times 0), so optimizers and backward
   work and only the values are wrong.
-
-`python tests/stubs.py perceptron zeros` prints one.
 """
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import pytest
 
-from grader.manifest import Exercise, load_exercise  # noqa: E402
+from grader.manifest import Exercise, exercise_ids, load_exercise
+from support import ROOT, grader
 
+EXERCISES = ROOT / "exercises"
 KINDS = ("identity", "zeros", "constant", "none", "pair")
 
 # Parameters a numpy class's constructor makes, per the contract: attribute -> shape, from the
@@ -195,5 +196,26 @@ def stub_source(exercise: Exercise, kind: str) -> str:
     return "\n\n".join(parts)
 
 
-if __name__ == "__main__":
-    print(stub_source(load_exercise(ROOT / "exercises", sys.argv[1]), sys.argv[2]))
+def _cases():
+
+    for exercise_id in exercise_ids(EXERCISES):
+        marks = [pytest.mark.slow]
+        if load_exercise(EXERCISES, exercise_id).datasets:
+            marks.append(pytest.mark.datasets)
+        for kind in KINDS:
+            yield pytest.param(exercise_id, kind, marks=marks, id=f"{exercise_id}-{kind}")
+
+
+@pytest.mark.parametrize("exercise_id, kind", list(_cases()))
+def test_stub_scores_zero(exercise_id, kind, tmp_path):
+    exercise = load_exercise(EXERCISES, exercise_id)
+    path = tmp_path / f"stub_{kind}.py"
+    path.write_text(stub_source(exercise, kind))
+    run = grader("run", exercise_id, str(path), "--json")
+    assert run.code == 0, run.stderr
+    earned = [(t["name"], t["points"], "bonus" if t["bonus"] else "points") for t in run.result["tests"]
+              if t["points"] > 0]
+    assert run.result["score"] == 0 and run.result["bonus"] == 0, (
+        f"a {kind!r} stub of {exercise_id} earned {run.result['score']} points and "
+        f"{run.result['bonus']} bonus, from: {earned}")
+    assert not earned

@@ -9,8 +9,8 @@ import functools
 
 import pytest
 
-from conftest import ROOT, grader
 from grader.harness.client import accepts, call_optional, signature
+from support import ROOT, grader
 
 
 def drop_parameter(source: str, name: str) -> str:

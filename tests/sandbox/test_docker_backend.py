@@ -2,8 +2,7 @@
 are operator errors (never a zero), and no container outlives its run."""
 import pytest
 
-from conftest import FIXTURES, ROOT, grader, require_docker
-from test_exercises import exercise_params
+from support import FIXTURES, ROOT, exercise_params, grader, require_docker
 
 TOY = str(FIXTURES / "toy_solution.py")
 TOY_ENV = {"GRADER_EXERCISES_DIR": str(FIXTURES / "exercises")}
@@ -49,8 +48,8 @@ def test_unreachable_engine_is_an_operator_error(tmp_path):
 
 def test_stale_image_is_refused(tmp_path):
     """An image whose runner differs from this grader's is refused before any test runs."""
-    from grader.sandbox.container import engine
     from grader.config import Config
+    from grader.sandbox.container import engine
     client = engine()
     stale = "grader-sandbox:stale-test"
     dockerfile = (f"FROM {Config.from_env().docker_image}\nUSER 0\n"

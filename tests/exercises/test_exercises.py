@@ -4,18 +4,12 @@ import ast
 import nbformat
 import pytest
 
-from conftest import ROOT, grader
 from grader.manifest import exercise_ids, load_exercise
+from support import ROOT, exercise_params, grader
 
 EXERCISES = ROOT / "exercises"
 IDS = exercise_ids(EXERCISES)
 COURSE = ["perceptron", "feedforward", "backprop", "numpy-nn", "pytorch-basics", "pytorch-advanced"]
-
-
-def exercise_params(ids=IDS):
-    """One param per exercise, with the markers its grading needs (slow; datasets when it reads them)."""
-    return [pytest.param(i, marks=[pytest.mark.slow] + ([pytest.mark.datasets] if load_exercise(EXERCISES, i).datasets
-                                                        else [])) for i in ids]
 
 
 def test_the_first_three_exercises_exist():

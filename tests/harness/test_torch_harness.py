@@ -2,7 +2,7 @@
 threads and the grading splits (the toy torch exercise in tests/fixtures)."""
 import pytest
 
-from conftest import FIXTURES, grader
+from support import FIXTURES, grader
 
 TOY_ENV = {"GRADER_EXERCISES_DIR": str(FIXTURES / "exercises")}
 

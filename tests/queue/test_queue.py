@@ -8,155 +8,33 @@ Markers: postgres (PostgreSQL on 127.0.0.1:5432), redis (Redis on 127.0.0.1:6379
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
 
-from conftest import FIXTURES, ROOT, TOY_SOLUTION, grader, require
 from grader.config import Config
-from grader.storage import migrate, repository as repo
+from grader.queue import get_app, send_grading
+from grader.storage import repository as repo
 from grader.storage.db import dispose_engines, session_scope
 from grader.storage.gradebook import gradebook
-from grader.storage.models import GradingRun, TestOutcome
-from test_storage import scratch_database
-
-EXERCISES = FIXTURES / "exercises"
-REDIS = os.environ.get("TEST_REDIS_HOST", "127.0.0.1:6379")
-
-
-# ---------------------------------------------------------------- the components
-
-def require_redis() -> None:
-    import redis
-    problem = None
-    try:
-        redis.Redis.from_url(f"redis://{REDIS}/0", socket_connect_timeout=3).ping()
-    except Exception as e:  # noqa: BLE001
-        problem = f"Redis at {REDIS} unavailable: {e}"
-    require(problem, "CI starts Redis before the tests")
-
-
-@contextmanager
-def free_redis_db():
-    """A broker URL on an empty Redis database number (flushed afterwards)."""
-    import redis
-    require_redis()
-    for number in range(15, 0, -1):
-        client = redis.Redis.from_url(f"redis://{REDIS}/{number}")
-        # claim it: a key that says whose it is, set only if the database is empty of claims
-        if client.dbsize() == 0 and client.set("grader-test-claim", str(os.getpid()), nx=True):
-            try:
-                yield f"redis://{REDIS}/{number}"
-            finally:
-                client.flushdb()
-            return
-    pytest.skip("no free Redis database number")
-
-
-class Service:
-    """One service setup: its settings (as environment variables and as a Config), and the
-    worker processes started from it (each in its own process group, killed at the end)."""
-
-    def __init__(self, tmp_path: Path, database_url: str | None, broker_url: str | None, **env):
-        self.tmp = tmp_path
-        self.env = {**os.environ, "GRADER_EXERCISES_DIR": str(EXERCISES), "GRADER_INSTANCE_DIR": str(tmp_path),
-                    **({"GRADER_DATABASE_URL": database_url} if database_url else {}),
-                    **({"GRADER_BROKER_URL": broker_url} if broker_url else {}), **env}
-        self.config = Config.from_env(self.env)
-        self.workers: list[subprocess.Popen] = []
-        migrate.upgrade(self.config)
-        with session_scope(self.config) as session:
-            repo.sync_exercises(session, self.config)
-            repo.add_user(session, "alice")
-
-    def start_worker(self, concurrency: int = 1, **env) -> subprocess.Popen:
-        log = open(self.tmp / f"worker-{len(self.workers)}.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", "grader", "worker", "--concurrency", str(concurrency)],
-                                env={**self.env, **env}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        proc.log_path = Path(log.name)
-        self.workers.append(proc)
-        deadline = time.monotonic() + 60
-        while " ready." not in proc.log_path.read_text():
-            assert proc.poll() is None, proc.log_path.read_text()
-            assert time.monotonic() < deadline, "worker not ready after 60 s:\n" + proc.log_path.read_text()
-            time.sleep(0.2)
-        return proc
-
-    def kill(self, proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
-        """The worker and its pool children (its own process group)."""
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                pass
-        proc.wait(timeout=30)
-
-    def close(self) -> None:
-        for proc in self.workers:
-            if proc.poll() is None:
-                self.kill(proc)
-        dispose_engines()
-
-    def cli(self, *args, timeout=180):
-        return subprocess.run([sys.executable, "-m", "grader", *args], env=self.env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=timeout)
-
-    def submit(self, source: str, name: str = "sub.py") -> int:
-        from grader import service
-        return service.submit(self.config, "alice", "toy", name, source.encode())
-
-    def wait(self, submission_id: int, timeout_s: float = 120) -> dict:
-        from grader import service
-        try:
-            return service.wait(self.config, submission_id, timeout_s)
-        except TimeoutError:
-            logs = "\n".join(p.log_path.read_text()[-3000:] for p in self.workers)
-            raise AssertionError(f"submission {submission_id} not final after {timeout_s} s; workers:\n{logs}")
-
-    def runs(self, submission_id: int) -> list[GradingRun]:
-        with session_scope(self.config) as session:
-            return list(session.scalars(select(GradingRun).where(GradingRun.submission_id == submission_id)
-                                        .order_by(GradingRun.attempt)))
-
-    def outcome_rows(self, submission_id: int) -> int:
-        with session_scope(self.config) as session:
-            return session.scalar(select(func.count()).select_from(TestOutcome).join(GradingRun)
-                                  .where(GradingRun.submission_id == submission_id))
-
-
-@pytest.fixture
-def production(tmp_path):
-    """PostgreSQL (scratch database) + Redis (a free database number)."""
-    with scratch_database() as database_url, free_redis_db() as broker_url:
-        service = Service(tmp_path, database_url, broker_url, GRADER_SWEEP_AFTER_S="15")
-        try:
-            yield service
-        finally:
-            service.close()
-
-
-def reference_run(source: str, tmp_path: Path) -> dict:
-    path = tmp_path / "reference-run.py"
-    path.write_text(source)
-    run = grader("run", "toy", str(path), "--json", env={"GRADER_EXERCISES_DIR": str(EXERCISES)})
-    assert run.code == 0, run.stderr
-    return run.result
-
-
-def same_grading(result: dict, expected: dict) -> None:
-    assert (result["score"], result["max_score"], result["bonus"]) == \
-           (expected["score"], expected["max_score"], expected["bonus"])
-    assert [(t["name"], t["status"], t["points"]) for t in result["tests"]] == \
-           [(t["name"], t["status"], t["points"]) for t in expected["tests"]]
-
+from support import (
+    EXERCISES,
+    FIXTURES,
+    PG_SERVER,
+    ROOT,
+    TOY_SOLUTION,
+    Service,
+    free_port,
+    free_redis_db,
+    grader,
+    reference_run,
+    require_docker,
+    same_grading,
+    scratch_database,
+    wait_for,
+)
 
 # ---------------------------------------------------------------- the app's settings
 
@@ -183,6 +61,7 @@ def test_celery_app_settings_follow_the_manifests(tmp_path):
 @pytest.mark.redis
 def test_gpu_exercises_go_to_the_gpu_queue(production):
     import redis
+
     from grader import service
     client = redis.Redis.from_url(production.config.broker_url)
     gpu = service.submit(production.config, "alice", "toytorch", "sub.py",
@@ -257,6 +136,11 @@ def test_embedded_default_needs_no_server(tmp_path):
 
 # ---------------------------------------------------------------- b. a worker killed mid-grading
 
+def nothing_to_do(service) -> int:
+    """How many messages the service's workers took and found nothing to do for (duplicates)."""
+    return service.logs(tail=None).count("'nothing to do'")
+
+
 SLOW = TOY_SOLUTION + "\n\nimport time\n\ndef add(a, b):\n    time.sleep(2.5)\n    return a + b\n" \
                       "\n\ndef scale(x, k):\n    time.sleep(2.5)\n    return np.asarray(x) * k\n"
 
@@ -267,14 +151,11 @@ SLOW = TOY_SOLUTION + "\n\nimport time\n\ndef add(a, b):\n    time.sleep(2.5)\n 
 def test_worker_killed_mid_grading_is_graded_exactly_once(production, tmp_path):
     first = production.start_worker()
     submission_id = production.submit(SLOW)
-    deadline = time.monotonic() + 60
-    from grader import service
-    while service.status(production.config, submission_id)["status"] != "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    time.sleep(1.0)                                   # inside test_add's sleep
+    # the suite has started (its first progress is stored): the grading is under way
+    wait_for(lambda: production.status(submission_id).get("progress"), 60, "the grading has started",
+             details=production.logs)
     production.kill(first)                            # SIGKILL: the worker and its pool child
-    assert service.status(production.config, submission_id)["status"] == "running"
+    assert production.status(submission_id)["status"] == "running"
     production.start_worker()
     final = production.wait(submission_id, timeout_s=90)
     assert final["status"] == "graded"
@@ -284,7 +165,13 @@ def test_worker_killed_mid_grading_is_graded_exactly_once(production, tmp_path):
     assert [(r.attempt, r.infrastructure, r.score) for r in runs] == [(1, True, None), (2, False, 6.0)]
     assert "worker grading it stopped" in runs[0].error
     assert production.outcome_rows(submission_id) == 4          # no duplicate per-test rows
-    time.sleep(3)                                     # a late duplicate message changes nothing
+    # late duplicates of both attempts' messages change nothing
+    done = nothing_to_do(production)
+    app = get_app(production.config)
+    for attempt in (1, 2):
+        send_grading(app, submission_id, attempt, "cpu")
+    wait_for(lambda: nothing_to_do(production) >= done + 2, 30, "the worker took both duplicates",
+             details=production.logs)
     assert len(production.runs(submission_id)) == 2
 
 
@@ -302,13 +189,13 @@ def test_progress_is_stored_while_running_and_wait_gives_up_after_its_timeout(pr
     assert service.status(production.config, submission_id)["status"] == "queued"
     production.start_worker()
     seen = []
-    deadline = time.monotonic() + 60
-    while service.status(production.config, submission_id)["status"] != "graded":
-        assert time.monotonic() < deadline
-        current = service.status(production.config, submission_id)
+
+    def graded() -> bool:
+        current = production.status(submission_id)
         if current.get("progress"):
             seen.append(current["progress"])
-        time.sleep(0.2)
+        return current["status"] == "graded"
+    wait_for(graded, 60, "the slow submission is graded", every_s=0.2, details=production.logs)
     assert seen, "no progress was stored while it ran"
     assert all(p["total"] == 4 for p in seen if p["kind"] == "test")
     names = {p["name"] for p in seen if p["kind"] == "test"}
@@ -320,7 +207,6 @@ def test_progress_is_stored_while_running_and_wait_gives_up_after_its_timeout(pr
 @pytest.mark.redis
 @pytest.mark.docker
 def test_a_worker_on_the_docker_backend(production, tmp_path):
-    from conftest import require_docker
     require_docker()
     production.start_worker(GRADER_BACKEND="docker")
     submission_id = production.submit(PARTIAL)
@@ -393,7 +279,7 @@ def _notebook(source: str) -> str:
 
 def mixed_submissions() -> list[tuple[str, str, str]]:
     """(exercise, file name, content): references, toy variants, broken notebooks, attacks
-    (snippets of tests/test_attacks.py on the toy exercise). No fork bomb: with two gradings at
+    (snippets of tests/sandbox/test_attacks.py on the toy exercise). No fork bomb: with two gradings at
     once under one throwaway uid, its process limit would be shared with the other sandbox."""
     toy = TOY_SOLUTION
     attacks = {
@@ -419,16 +305,6 @@ def mixed_submissions() -> list[tuple[str, str, str]]:
             source = toy + "\n\n" + snippet
         kinds.append(("toy", f"{name}.py", source))
     return [kinds[i % len(kinds)] for i in range(50)]
-
-
-@pytest.fixture
-def mixed_exercises(tmp_path) -> Path:
-    folder = tmp_path / "exercises"
-    folder.mkdir()
-    (folder / "toy").symlink_to(EXERCISES / "toy")
-    for ex in ("perceptron", "backprop", "feedforward"):
-        (folder / ex).symlink_to(ROOT / "exercises" / ex)
-    return folder
 
 
 @pytest.mark.postgres
@@ -466,13 +342,6 @@ def test_fifty_mixed_submissions_score_as_grader_run(tmp_path, mixed_exercises):
 
 # ---------------------------------------------------------------- f. Redis and PostgreSQL restarting
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class OwnRedis:
     """A redis-server of this test's own (no persistence), stopped and started at will."""
 
@@ -481,21 +350,20 @@ class OwnRedis:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             pytest.skip("redis-server is not installed")
-        self.port, self.dir, self.proc = _free_port(), tmp_path, None
+        self.port, self.dir, self.proc = free_port(), tmp_path, None
 
     def start(self) -> None:
         import redis
         self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no", "--dir", str(self.dir)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while True:
+
+        def up() -> bool:
             try:
-                redis.Redis(port=self.port, socket_connect_timeout=1).ping()
-                return
+                return redis.Redis(port=self.port, socket_connect_timeout=1).ping()
             except Exception:  # noqa: BLE001 - not up yet
-                assert time.monotonic() < deadline, "own redis-server did not start"
-                time.sleep(0.1)
+                return False
+        wait_for(up, 20, "the test's own redis-server answers")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -512,7 +380,7 @@ class OwnRedis:
 @pytest.mark.slow
 def test_redis_restart_and_postgres_refusing_connections_lose_nothing(tmp_path):
     from sqlalchemy import create_engine, text
-    from test_storage import PG_SERVER
+
     from grader import service as use_cases
     own = OwnRedis(tmp_path)
     own.start()
@@ -535,10 +403,7 @@ def test_redis_restart_and_postgres_refusing_connections_lose_nothing(tmp_path):
                                                                          ["status"] == "passed" else 4.0)
             # PostgreSQL refuses connections for a few seconds while gradings are in progress
             slow = [service.submit(SLOW) for _ in range(3)]
-            deadline = time.monotonic() + 60
-            while use_cases.status(service.config, slow[0])["status"] != "running":
-                assert time.monotonic() < deadline
-                time.sleep(0.1)
+            service.wait_status(slow[0], "running")
             dispose_engines()
             name = database_url.rsplit("/", 1)[1]
             admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
@@ -546,7 +411,10 @@ def test_redis_restart_and_postgres_refusing_connections_lose_nothing(tmp_path):
                 connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
                 connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                         "WHERE datname = :name"), {"name": name})
-                time.sleep(6)
+                # until the worker has met the outage (its sweep could not read the database)
+                failed = service.logs(tail=None).count("sweep failed")
+                wait_for(lambda: service.logs(tail=None).count("sweep failed") > failed, 60,
+                         "the worker notices that the database refuses it", details=service.logs)
                 connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
             admin.dispose()
             # ... and Redis restarts once more meanwhile
@@ -570,7 +438,6 @@ def test_redis_restart_and_postgres_refusing_connections_lose_nothing(tmp_path):
 @pytest.mark.redis
 def test_duplicate_messages_do_nothing_and_a_regrade_is_a_new_attempt(production):
     from grader import service
-    from grader.queue import get_app, send_grading
     production.start_worker(concurrency=2)
     first, second = production.submit(TOY_SOLUTION), production.submit(PARTIAL)
     # the same message three times at once, and a stale one for an attempt that never was
@@ -578,7 +445,8 @@ def test_duplicate_messages_do_nothing_and_a_regrade_is_a_new_attempt(production
     for attempt in (1, 1, 1, 5):
         send_grading(app, first, attempt, "cpu")
     assert production.wait(first)["score"] == 6.0 and production.wait(second)["score"] == 4.0
-    time.sleep(3)
+    # of the five messages for `first`, one graded it and four found nothing to do
+    wait_for(lambda: nothing_to_do(production) >= 4, 30, "the worker took every duplicate", details=production.logs)
     assert len(production.runs(first)) == 1 and production.outcome_rows(first) == 4
     regrade = production.cli("regrade", "--exercise", "toy", "--wait")
     assert regrade.returncode == 0 and "2 submission(s) queued again" in regrade.stdout, regrade.stderr
