@@ -172,7 +172,9 @@ def assertion_message(exc: AssertionError) -> str | None:
 def run_suite(exercise: Exercise, process: StudentProcess, progress=None, data=None) -> SuiteRun:
     """Run the hidden suite in this (trusted) process against the student process."""
     plugin = GradingPlugin(exercise, process, progress, data)
-    args = [str(exercise.suite_dir), "-c", os.devnull, "--rootdir", str(exercise.suite_dir),
+    # --noconftest: no conftest.py of the folders around the exercises (a checkout's own tests)
+    # reaches into a grading; a suite keeps its helpers in its own module
+    args = [str(exercise.suite_dir), "-c", os.devnull, "--rootdir", str(exercise.suite_dir), "--noconftest",
             *[arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}")],
             "--import-mode=importlib", "-W", "ignore::DeprecationWarning"]
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
