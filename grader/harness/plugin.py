@@ -8,8 +8,10 @@ whole-suite time limits, and never lets pytest print (its tracebacks would show 
 from __future__ import annotations
 
 import os
+import sys
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +21,10 @@ from ..manifest import Exercise
 from ..results import STATUSES, Outcome, ProgressEvent, SuiteRun
 from ..sandbox import SandboxUnavailable
 from .client import StudentError, StudentProcess
+
+
+# pytest's runner sets this variable while a test runs and deletes it afterwards: put back as it was
+CURRENT_TEST = "PYTEST_CURRENT_TEST"
 
 
 class SuiteTimeout(Exception):
@@ -170,18 +176,28 @@ def assertion_message(exc: AssertionError) -> str | None:
 
 
 def run_suite(exercise: Exercise, process: StudentProcess, progress=None, data=None) -> SuiteRun:
-    """Run the hidden suite in this (trusted) process against the student process."""
+    """Run the hidden suite in this (trusted) process against the student process.
+
+    A long-lived caller (a worker's pool child) runs many suites: each run imports its suite
+    afresh (see `forget_suite`) and changes nothing process-wide (plugins are kept out with a
+    flag, not with PYTEST_DISABLE_PLUGIN_AUTOLOAD; no assertion-rewriting import hook or bytecode
+    cache survives it)."""
     plugin = GradingPlugin(exercise, process, progress, data)
     # --noconftest: no conftest.py of the folders around the exercises (a checkout's own tests)
     # reaches into a grading; a suite keeps its helpers in its own module
     args = [str(exercise.suite_dir), "-c", os.devnull, "--rootdir", str(exercise.suite_dir), "--noconftest",
-            *[arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}")],
-            "--import-mode=importlib", "-W", "ignore::DeprecationWarning"]
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+            "--disable-plugin-autoload", *[arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}")],
+            # the suite's messages are its own (`assertion_message` drops pytest's introspection),
+            # so plain asserts lose nothing and leave no rewritten bytecode beside the suite
+            "--import-mode=importlib", "--assert=plain", "-W", "ignore::DeprecationWarning"]
     started = time.monotonic()
+    forget_suite(exercise.suite_dir)
+    current_test = os.environ.get(CURRENT_TEST)
     try:
         code = pytest.main(args, plugins=[plugin])
     finally:
+        forget_suite(exercise.suite_dir)
+        _restore(CURRENT_TEST, current_test)
         output = process.output() or getattr(process, "last_output", "")
         process.stop(graceful=True)
     if plugin.infrastructure_error:
@@ -191,3 +207,24 @@ def run_suite(exercise: Exercise, process: StudentProcess, progress=None, data=N
         raise SuiteError(f"the hidden suite for {exercise.id} could not run: {detail}")
     return SuiteRun(plugin.outcomes, process.load_errors, output, time.monotonic() - started,
                     plugin.suite_time, plugin.device_used)
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def forget_suite(suite_dir: Path) -> None:
+    """Drop from sys.modules every module imported from `suite_dir` (the suite, its conftest,
+    its helpers). pytest's importlib mode hands back a module already in sys.modules under its
+    name, so without this a suite fixed on disk would keep running its old code in a worker for
+    the rest of the process's life (a regrade after a suite change included), its module-level
+    state would carry from one student's grading to the next, and another exercise whose suite
+    file has the same name would run this one's tests."""
+    folder = Path(suite_dir).resolve()
+    for name, module in list(sys.modules.items()):
+        origin = getattr(module, "__file__", None)
+        if origin and Path(origin).resolve().is_relative_to(folder):
+            del sys.modules[name]

@@ -53,7 +53,8 @@ def make_celery(config: Config) -> Celery:
         task_time_limit=int(t.hard_limit_s),
         # Processes, not threads: pytest runs the hidden suite in-process and is not thread-safe.
         worker_pool="prefork",
-        # pytest, numpy and torch accumulate state in a process: a fresh child after a few gradings.
+        # Each grading imports its suite afresh (harness.plugin.forget_suite); a fresh child after
+        # a few gradings still gives back the memory that numpy and pytest leave fragmented.
         worker_max_tasks_per_child=25,
         # Ids in, statuses in the database out: no result backend, JSON only (never pickle).
         task_ignore_result=True,
