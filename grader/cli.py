@@ -15,6 +15,8 @@ from pathlib import Path
 from .config import Config
 from .errors import ConfigError, SetupError, SubmissionError, UsageError
 
+LOGLEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -111,6 +113,8 @@ def _queue_verbs(sub) -> None:
     worker = sub.add_parser("worker", help="run a grading worker (Celery, prefork) on GRADER_BROKER_URL")
     worker.add_argument("--concurrency", type=int, help="grading processes (default GRADER_WORKER_CONCURRENCY)")
     worker.add_argument("--queues", default="cpu,gpu", help="cpu, gpu or cpu,gpu (default)")
+    worker.add_argument("--loglevel", default="INFO", choices=LOGLEVELS, type=str.upper,
+                        help="how much the worker logs (default INFO)")
 
 
 def _queue(args, config) -> int:
@@ -121,7 +125,7 @@ def _queue(args, config) -> int:
     try:
         if args.command == "worker":
             from .queue.worker import run_worker
-            return run_worker(config, args.concurrency, args.queues)
+            return run_worker(config, args.concurrency, args.queues, args.loglevel)
         if args.command == "submit":
             from .ingest import read_submission_file
             if not args.file.is_file():

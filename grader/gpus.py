@@ -103,6 +103,16 @@ class SlotPool:
             os.close(fd)
             return None
 
+    def check(self) -> None:
+        """A worker's start check: every slot's lock file can be made and opened (a SetupError
+        naming the folder otherwise; a worker that could lease nothing must not take work)."""
+        for slot in self.slots:
+            try:
+                os.close(self._open(slot))
+            except OSError as e:
+                raise SetupError(f"cannot use the GPU slots' lock folder {self.lock_dir} ({e.strerror}): "
+                                 "check GRADER_INSTANCE_DIR") from None
+
     @contextlib.contextmanager
     def lease(self, wait_s: float = LEASE_WAIT_S):
         """One free slot (the first found), held until the block ends."""

@@ -6,9 +6,10 @@ is removed (`reap_orphans(..., only_dead_owners=False)`: run one worker per host
 Each pool child builds its sandbox backend once (`tasks.sandbox_for`).
 
 GPU slots (GRADER_GPU_SLOTS, `grader/gpus.py`): a worker on the gpu queue runs one pool child per
-slot (each grading leases one). A worker asked for both queues with slots declared starts the gpu
-queue as a second Celery worker in a child process, so that CPU exercises never wait behind GPU
-ones in the same pool.
+slot (each grading leases one) and checks at start that it can lease them. A worker asked for both
+queues with slots declared runs the gpu queue as a second Celery worker in a child process, so
+that CPU exercises never wait behind GPU ones in the same pool, and watches it
+(`supervisor.Supervised`: restarted when it dies, the whole worker stops when it cannot start).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import threading
 
 from ..config import Config
 from .app import QUEUES, make_celery
+from .settings import timings
 
 log = logging.getLogger("grader.queue")
 
@@ -55,30 +57,33 @@ class Sweeper(threading.Thread):
 
 def run_worker(config: Config, concurrency: int | None = None, queues: str = "cpu,gpu",
                loglevel: str = "INFO") -> int:
+    """Serve `queues` until stopped; 0, or 1 when the GPU side could not start (said in the log)."""
     names = check_queues(queues)
-    from ..gpus import parse_slots
+    from ..gpus import parse_slots, slot_pool
     slots = parse_slots(config.gpu_slots)
-    gpu_worker = None
+    gpu_side = None
     if slots and "gpu" in names:
         if "cpu" in names:
-            import subprocess
-            gpu_worker = subprocess.Popen([sys.executable, "-m", "grader.cli", "worker", "--queues", "gpu",
-                                           "--loglevel", loglevel])
+            from .supervisor import Supervised, gpu_worker_argv
+            timeout = timings(config).hard_limit_s       # its gradings may finish at a warm shutdown
+            gpu_side = Supervised(gpu_worker_argv(loglevel), "the GPU worker (queue gpu)", stop_timeout_s=timeout)
             names = ["cpu"]
         else:
             concurrency = len(slots)      # one grading per slot, never one waiting for a slot
+            slot_pool(config).check()     # a lock folder it cannot use: say so now, not at every grading
     try:
-        return _run_celery_worker(config, names, concurrency, loglevel)
+        _run_celery_worker(config, names, concurrency, loglevel, gpu_side)
     finally:
-        if gpu_worker is not None:
-            gpu_worker.terminate()
-            try:
-                gpu_worker.wait(timeout=60)
-            except Exception:  # noqa: BLE001
-                gpu_worker.kill()
+        if gpu_side is not None:
+            gpu_side.stop()
+    if gpu_side is not None and gpu_side.gave_up:
+        print(f"grader: {gpu_side.gave_up}", file=sys.stderr)
+        return 1
+    return 0
 
 
-def _run_celery_worker(config: Config, names: list[str], concurrency: int | None, loglevel: str) -> int:
+def _run_celery_worker(config: Config, names: list[str], concurrency: int | None, loglevel: str,
+                       gpu_side=None) -> None:
     logging.basicConfig(level=loglevel, format="%(asctime)s %(processName)s %(name)s %(levelname)s %(message)s",
                         stream=sys.stderr)
     if config.backend == "docker":
@@ -107,6 +112,8 @@ def _run_celery_worker(config: Config, names: list[str], concurrency: int | None
     @signals.worker_ready.connect(weak=False)
     def _start_sweeper(**_):
         sweeper.start()
+        if gpu_side is not None:
+            gpu_side.start()
 
     @signals.worker_shutdown.connect(weak=False)
     def _stop_sweeper(**_):
@@ -116,4 +123,3 @@ def _run_celery_worker(config: Config, names: list[str], concurrency: int | None
             "--queues", ",".join(names), "--hostname", f"grader-{os.getpid()}@{socket.gethostname()}",
             "--loglevel", loglevel, "--without-gossip", "--without-mingle", "--without-heartbeat"]
     app.worker_main(argv)
-    return 0
