@@ -12,12 +12,16 @@ Mapping:
 - Gradescope has no separate bonus: the top-level `score` is given explicitly as main score + bonus,
   so bonus points count on top of the assignment's points (set those to `max_score`);
 - cells that were not run (skipped, raised while loading) go into the top-level `output`;
-- every test is "visible": what a student may not see is already left out of the result, and
-  run_autograder's stdout (the grader's progress on stderr) stays hidden: it is for instructors.
+- each test's `visibility` is its level (`grader.visibility`), under Gradescope's own name:
+  hidden tests are never shown to the student, after_due_date / after_published ones from then on
+  (a hidden test's message is already left out of the result). Gradescope counts every test's
+  points in the total it shows; run_autograder's stdout (the grader's progress on stderr) stays
+  hidden: it is for instructors.
 """
 from __future__ import annotations
 
 from .results import GradeResult, TestResult, code_notes
+from .visibility import GRADESCOPE
 
 # Our statuses are passed/failed/error/timeout; Gradescope knows passed/failed, so say which.
 STATUS_NOTES = {"error": "(the test could not complete: error)", "timeout": "(the test ran out of time)"}
@@ -54,7 +58,7 @@ def to_gradescope(result: GradeResult) -> dict:
         "name": t.name + (" (bonus)" if t.bonus else ""),
         "number": str(number),
         "output": _test_output(t),
-        "visibility": "visible",
+        "visibility": GRADESCOPE[t.visibility],
     } for number, t in enumerate(ordered, start=1)]
     return {
         "score": float(result.score + result.bonus),

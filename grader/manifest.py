@@ -6,19 +6,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ManifestError, UnknownExercise
+from .visibility import declared_level
 
 
 @dataclass(frozen=True)
 class TestSpec:
+    __test__ = False     # a manifest entry, not a pytest test class
+
     name: str
     points: float
     description: str
-    visible: bool = False      # its assertion messages are kept for students (see `visibility`)
     bonus: bool = False
-    # Gradescope's four levels: "visible"; "after_due_date" and "after_published" (shown from then
-    # on); "hidden" (never listed for students; its points only if the instructor allows). Default:
-    # "visible" for a test with visible = true, else "hidden".
-    visibility: str = "hidden"
+    visibility: str = "hidden"     # one of `visibility.LEVELS` (what a student may see, and when)
 
 
 @dataclass(frozen=True)
@@ -46,16 +45,13 @@ class Exercise:
         return next((t for t in self.tests if t.name == name), None)
 
 
-VISIBILITY = ("visible", "after_due_date", "after_published", "hidden")
-
-
 def _test_spec(t: dict, path: Path) -> TestSpec:
-    visible = bool(t.get("visible", False))
-    visibility = t.get("visibility", "visible" if visible else "hidden")
-    if visibility not in VISIBILITY:
-        raise ManifestError(f"{path}: test {t.get('name')!r}: visibility must be one of {', '.join(VISIBILITY)}")
+    try:
+        level = declared_level(t)
+    except ValueError as e:
+        raise ManifestError(f"{path}: test {t.get('name')!r}: {e}") from None
     return TestSpec(name=t["name"], points=float(t["points"]), description=t.get("description", ""),
-                    visible=visibility != "hidden", bonus=bool(t.get("bonus", False)), visibility=visibility)
+                    bonus=bool(t.get("bonus", False)), visibility=level)
 
 
 def exercise_ids(exercises_dir: Path) -> list[str]:

@@ -38,8 +38,9 @@ class TestResult:
     points: float
     max_points: float
     bonus: bool = False
-    message: str | None = None   # shown to the student; None when the manifest hides it
+    message: str | None = None   # None when the manifest hides it (its level is hidden)
     duration_s: float = 0.0
+    visibility: str = "hidden"   # one of visibility.LEVELS: who sees this result, and when (unsaid: nobody)
 
 
 @dataclass

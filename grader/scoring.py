@@ -1,13 +1,15 @@
 """Scoring: manifest + suite outcomes + ingestion notes -> the one `GradeResult`.
 
-Only what the manifest allows reaches the student: descriptions always, assertion messages for
-tests marked visible, and the harness's own sentences about their code (crash, timeout, exception).
+Each test's result carries its visibility level; its assertion message is kept when the level may
+ever show it (`visibility.message_kept`), the harness's own sentences about the student's code
+(crash, timeout, exception) always. Descriptions are always kept.
 """
 from __future__ import annotations
 
 from .harness.plugin import Outcome, SuiteRun
 from .manifest import Exercise
 from .results import CellError, GradeResult, SkippedCell, TestResult
+from .visibility import message_kept
 
 
 def score(exercise: Exercise, run: SuiteRun, skipped_cells: list[SkippedCell], not_run: int,
@@ -15,11 +17,12 @@ def score(exercise: Exercise, run: SuiteRun, skipped_cells: list[SkippedCell], n
     tests = []
     for spec in exercise.tests:
         outcome = run.outcomes.get(spec.name) or Outcome("error", "this test did not run", True)
-        message = outcome.message if (outcome.always_visible or spec.visible) else None
+        message = outcome.message if (outcome.always_visible or message_kept(spec.visibility)) else None
         tests.append(TestResult(
             name=spec.name, description=spec.description, status=outcome.status,
             points=spec.points if outcome.status == "passed" else 0.0, max_points=spec.points,
-            bonus=spec.bonus, message=message, duration_s=round(outcome.duration_s, 3)))
+            bonus=spec.bonus, message=message, duration_s=round(outcome.duration_s, 3),
+            visibility=spec.visibility))
     main = [t for t in tests if not t.bonus]
     extra = [t for t in tests if t.bonus]
     return GradeResult(

@@ -1,10 +1,14 @@
-"""What a student may see of a graded result: Gradescope's four levels per test, applied in one
-place for every page and the API (staff see everything).
+"""What a student may see of a graded result: Gradescope's four levels per test, decided here
+for scoring, every page, the API and the Gradescope output (staff see everything).
 
 * visible: the test, its status, points and message.
 * after_due_date / after_published: listed, but its result (status, points, message) is shown only
   once the student's due date has passed (extensions count) / the instructor published grades.
 * hidden: never listed with its message; with `show_hidden_points` its status and points are.
+
+A manifest names a test's level (`visibility = ...`), or says `visible = true` (visible) or
+nothing (hidden). Scoring keeps the message of every test whose level may ever show it (all but
+hidden), so a message can be revealed later; the pages then decide when.
 
 The total is shown only when nothing of it is concealed; otherwise the student sees the points of
 the tests shown so far and how many are not shown yet, never "all tests passed" over hidden ones.
@@ -15,6 +19,24 @@ from dataclasses import dataclass
 from datetime import datetime
 
 LEVELS = ("visible", "after_due_date", "after_published", "hidden")
+
+# Gradescope's own names for the same levels (results.json `visibility` of a test)
+GRADESCOPE = {"visible": "visible", "after_due_date": "after_due_date", "after_published": "after_published",
+              "hidden": "hidden"}
+
+
+def declared_level(test: dict) -> str:
+    """A manifest test's level: its `visibility`, else visible for `visible = true`, else hidden;
+    ValueError naming the levels for anything else."""
+    level = test.get("visibility", "visible" if bool(test.get("visible", False)) else "hidden")
+    if level not in LEVELS:
+        raise ValueError(f"visibility must be one of {', '.join(LEVELS)}, not {level!r}")
+    return level
+
+
+def message_kept(level: str) -> bool:
+    """Whether scoring keeps a test's assertion message: a hidden test's never reaches a student."""
+    return level != "hidden"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 run_autograder / make_bundle.sh (docker/gradescope/)."""
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -25,11 +26,13 @@ def _result() -> GradeResult:
     return GradeResult(
         exercise="demo", score=1.0, max_score=6.0, bonus=1.0, bonus_max=2.0,
         tests=[
-            GradedTest("test_a", "a works", "passed", 1.0, 1.0, message="note for a"),
-            GradedTest("test_extra", "extra credit", "passed", 1.0, 1.0, bonus=True),
-            GradedTest("test_b", "b works", "failed", 0.0, 3.0, message=None),   # message hidden
-            GradedTest("test_c", "c works", "timeout", 0.0, 2.0, message="took over 3 s"),
-            GradedTest("test_extra2", "more extra", "error", 0.0, 1.0, bonus=True, message="crashed"),
+            GradedTest("test_a", "a works", "passed", 1.0, 1.0, message="note for a", visibility="visible"),
+            GradedTest("test_extra", "extra credit", "passed", 1.0, 1.0, bonus=True, visibility="after_published"),
+            GradedTest("test_b", "b works", "failed", 0.0, 3.0, message=None, visibility="hidden"),
+            GradedTest("test_c", "c works", "timeout", 0.0, 2.0, message="took over 3 s",
+                       visibility="after_due_date"),
+            GradedTest("test_extra2", "more extra", "error", 0.0, 1.0, bonus=True, message="crashed",
+                       visibility="visible"),
         ],
         skipped_cells=[SkippedCell(cell=2, line=1, message="invalid syntax", excerpt="x = = 1")],
         load_errors=[CellError(cell=4, line=3, message="NameError: name 'q' is not defined")],
@@ -52,7 +55,7 @@ def test_to_gradescope_maps_scores_bonus_messages_and_cells():
     assert [t["status"] for t in tests] == ["passed", "failed", "failed", "passed", "failed"]
     assert [(t["score"], t["max_score"]) for t in tests] == [(1, 1), (0, 3), (0, 2), (1, 1), (0, 1)]
     assert sum(t["score"] for t in tests) == gs["score"]
-    assert all(t["visibility"] == "visible" for t in tests)
+    assert [t["visibility"] for t in tests] == ["visible", "hidden", "after_due_date", "after_published", "visible"]
     by_name = {t["name"]: t for t in tests}
     assert by_name["test_a"]["output"] == "a works\n\nnote for a"
     assert by_name["test_b"]["output"] == "b works"          # the hidden message is not there
@@ -63,6 +66,32 @@ def test_to_gradescope_maps_scores_bonus_messages_and_cells():
     assert "cell 2, line 1 was not run: invalid syntax" in out and "x = = 1" in out
     assert "cell 4, line 3 raised while loading: NameError" in out
     assert "5 top-level statement(s)" in out
+
+
+LEVELS = {"test_add": "visible", "test_scale": "hidden", "test_counter": "after_due_date",
+          "test_counter_reset": "after_published"}
+
+
+def test_each_tests_visibility_reaches_gradescope_under_its_own_name(tmp_path):
+    """A real grading of a toy copy whose manifest gives its tests the four levels: Gradescope's
+    results name the same level per test, and a hidden test's message never appears."""
+    exercises = tmp_path / "exercises"
+    shutil.copytree(FIXTURES / "exercises" / "toy", exercises / "toy")
+    manifest = exercises / "toy" / "exercise.toml"
+    text = manifest.read_text()
+    for name, level in LEVELS.items():
+        text = text.replace(f'name = "{name}"\n', f'name = "{name}"\nvisibility = "{level}"\n')
+    manifest.write_text(text)
+    path = tmp_path / "sub.py"
+    path.write_text(TOY_SOLUTION.replace("return np.asarray(x) * k", "return np.asarray(x) * k + 1"))
+    run = grader("run", "toy", str(path), "--format", "gradescope", env={"GRADER_EXERCISES_DIR": str(exercises)})
+    assert run.code == 0, run.stderr
+    levels = {t["name"].removesuffix(" (bonus)"): t["visibility"] for t in run.result["tests"]}
+    assert levels == LEVELS
+    scale = next(t for t in run.result["tests"] if t["name"] == "test_scale")
+    assert scale["status"] == "failed" and "SECRET-MARKER" not in run.stdout
+    plain = grader("run", "toy", str(path), "--json", env={"GRADER_EXERCISES_DIR": str(exercises)})
+    assert {t["name"]: t["visibility"] for t in plain.result["tests"]} == LEVELS     # the one result schema
 
 
 def test_clean_result_has_a_one_line_output():
