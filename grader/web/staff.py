@@ -10,18 +10,11 @@ from ..storage import course, queries
 from ..storage import repository as repo
 from ..storage.gradebook import POLICIES, course_policy, gradebook, set_course_policy
 from ..storage.models import utcnow
+from . import params
 from .auth import instructor_required, staff_required
 from .db import config, db
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
-
-
-def _policy() -> str | None:
-    """The ?policy= asked for, or None: the course's setting."""
-    policy = request.args.get("policy") or None
-    if policy is not None and policy not in POLICIES:
-        abort(400, description=f"policy must be one of {', '.join(POLICIES)}")
-    return policy
 
 
 @bp.route("/gradebook")
@@ -30,7 +23,7 @@ def gradebook_page():
     section = request.args.get("section") or None
     with db() as s:
         course_default = course_policy(s)
-        policy = _policy() or course_default
+        policy = params.policy() or course_default
         rows = gradebook(s, policy)
         exercises = queries.exercises(s)
     sections = sorted({r.section for r in rows if r.section})
@@ -49,10 +42,8 @@ def gradebook_page():
 @bp.route("/grades.csv")
 @staff_required
 def grades_csv():
-    fmt = request.args.get("format", "csv")
-    if fmt not in ("csv", "canvas"):
-        abort(400, description="format must be csv or canvas")
-    built = export.build(config(), fmt, _policy())
+    fmt = params.text("format") or "csv"
+    built = export.build(config(), fmt, params.policy())      # UsageError (400) for a bad format
     name = "grades-canvas.csv" if fmt == "canvas" else "grades.csv"
     return Response(built.text, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -125,7 +116,7 @@ def analytics(exercise_id: str):
     with db() as s:
         if exercise_id not in {e.id for e in queries.exercises(s)}:
             abort(404)
-        data = queries.analytics(s, exercise_id, _policy())
+        data = queries.analytics(s, exercise_id, params.policy())
     return render_template("analytics.html", a=data)
 
 

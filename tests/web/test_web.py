@@ -14,7 +14,7 @@ from grader.results import SkippedCell
 from grader.storage import repository as repo
 from grader.storage.db import dispose_engines, session_scope
 from grader.web import create_app
-from support import PERCEPTRON, ROOT, Site, csrf, perceptron_result
+from support import PERCEPTRON, ROOT, Site, csrf, grader, perceptron_result, stored_graded
 
 # ---------------------------------------------------------------- auth
 
@@ -240,6 +240,26 @@ def test_api_tokens_and_who_sees_what(any_site):
     grades = client.get("/api/v1/grades?format=canvas", headers=staff)
     assert grades.status_code == 200 and grades.data.startswith(b"Student,ID")
     assert client.get("/api/v1/grades?format=xls", headers=staff).status_code == 400
+
+
+def test_every_front_door_counts_the_courses_policy_by_default(site):
+    """The course counts the latest submission: the gradebook page, its CSV download, the API and
+    `grader export grades` all count it when no policy is asked for."""
+    ines = site.client("ines")
+    saved = ines.post("/staff/course", data={"csrf_token": csrf(ines.get("/staff/gradebook")), "policy": "latest"})
+    assert saved.status_code == 303
+    for score in (18.0, 6.5):                                    # the later one scores lower
+        stored_graded(site.config, "alice", PERCEPTRON, perceptron_result(score=score), exercise="perceptron")
+    page = ines.get("/staff/gradebook").data
+    assert b'value="latest" selected' in page and b">6.5</a>" in page and b">18</a>" not in page
+    download = ines.get("/staff/grades.csv").get_data(as_text=True)
+    api = site.client().get("/api/v1/grades", headers={"Authorization": f"Bearer {site.token('tina')}"})
+    cli = grader("export", "grades", env={"GRADER_INSTANCE_DIR": str(site.config.instance_dir)})
+    assert cli.code == 0, cli.stderr
+    alice = next(line for line in download.splitlines() if line.startswith("alice,"))
+    header = download.splitlines()[0].split(",")
+    assert alice.split(",")[header.index("perceptron")] == "6.5", download
+    assert api.status_code == 200 and api.get_data(as_text=True) == download == cli.stdout
 
 
 def test_openapi_describes_every_api_route(site):
