@@ -24,7 +24,7 @@ def home_page(status: int = 200):
         open_scores = {st.exercise.id: feedback.score_open(s, st.exercise, g.user.id) for st in standings}
         recent = queries.submissions(s, user_id=g.user.id, limit=10)
     return render_template("home.html", standings=standings, recent=recent, open_scores=open_scores,
-                           max_mb=config().max_submission_mb), status
+                           max_bytes=config().max_submission_bytes), status
 
 
 @bp.route("/")

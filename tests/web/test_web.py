@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from grader import sizes
 from grader.config import Config
 from grader.results import SkippedCell
 from grader.storage import repository as repo
@@ -129,7 +130,7 @@ def test_upload_stores_queues_and_shows_the_live_status(any_site):
     ("notes.txt", b"print(1)", 422, b"unsupported file type"),
     ("mine.ipynb", b"{ not json", 422, b"notebook"),
     ("empty.py", b"   ", 422, b"the file is empty"),
-    ("big.py", b"x = 1\n" * 400_000, 413, b"upload limit of 1 MB"),
+    ("big.py", b"x = 1\n" * 400_000, 413, b"over the 1 MB limit"),
 ])
 def test_wrong_files_are_refused_with_the_reason_and_nothing_is_stored(site, filename, data, status, words):
     response = site.upload(site.client("alice"), filename=filename, data=data)
@@ -138,6 +139,22 @@ def test_wrong_files_are_refused_with_the_reason_and_nothing_is_stored(site, fil
     with session_scope(site.config) as s:
         assert repo.submissions_in(s, ["received", "queued"]) == []
     assert not any(p.is_file() for p in site.config.storage_dir.rglob("*"))    # no file kept either
+
+
+def test_a_file_just_over_and_one_far_over_the_limit_read_the_same_limit(site):
+    """Just over the limit reaches ingest (under MAX_CONTENT_LENGTH, the limit + 64 KiB), far over
+    is refused by Flask (413): both say the limit as the upload form does."""
+    limit = sizes.size(site.config.max_submission_bytes)
+    assert limit == "1 MB"
+    alice = site.client("alice")
+    assert f"at most {limit})".encode() in alice.get("/").data
+    just_over = b"x = 1\n" * (site.config.max_submission_bytes // 6 + 200)
+    assert len(just_over) + 2000 < site.app.config["MAX_CONTENT_LENGTH"]
+    near = site.upload(alice, filename="near.py", data=just_over)
+    far = site.upload(alice, filename="far.py", data=just_over * 3)
+    assert (near.status_code, far.status_code) == (422, 413)
+    said = [re.findall(rb"over the ([^<]*?) limit", r.data) for r in (near, far)]
+    assert said == [[limit.encode()], [limit.encode()]], said
 
 
 def test_unknown_exercise_is_refused(site):
@@ -329,6 +346,7 @@ def test_regrade_an_exercise_shows_progress_and_the_scores_that_changed(site):
 LAYERS = r'''
 import io, re, sys, tempfile
 from pathlib import Path
+from grader import sizes
 from grader.config import Config
 from grader.storage import migrate, repository as repo
 from grader.storage.db import session_scope
