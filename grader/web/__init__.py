@@ -35,7 +35,9 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
     app.config.update(overrides)
     app.grader_config = config
 
-    from . import api, auth, errors, lti, staff, student, views
+    from . import api, auth, errors, lti, params, staff, student, views
+    app.url_map.converters["id"] = params.RowId         # before the routes that use <id:...>
+    app.before_request(params.refuse_nul)
     auth.init_app(app)
     errors.init_app(app)
     views.init_app(app)

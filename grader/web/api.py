@@ -69,7 +69,7 @@ def create_submission():
     return response
 
 
-@bp.route("/submissions/<int:submission_id>")
+@bp.route("/submissions/<id:submission_id>")
 @token_required
 def get_submission(submission_id: int):
     with db() as s:

@@ -27,6 +27,7 @@ from .db import db
 bp = Blueprint("auth", __name__)
 
 STAFF = ("ta", "instructor")
+NEXT_CHARS = 2000            # a longer ?next= is no page of ours
 
 
 def init_app(app) -> None:
@@ -74,7 +75,7 @@ def check_csrf() -> None:
         return
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     expected = session.get("csrf") or ""
-    if not expected or not hmac.compare_digest(sent, expected):
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):     # bytes: any text compares
         abort(400, description="This form expired or did not come from this site. Reload the page and try again.")
 
 
@@ -103,13 +104,17 @@ staff_required = role_required(*STAFF)
 instructor_required = role_required("instructor")
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path on this site (never //evil.example or https://...)."""
-    if not target:
-        return url_for("student.home")
+def _safe_next(target: str | None) -> str | None:
+    """Where to go after the login: a path on this site, or None (then the home page). Never
+    //evil.example or https://..., never a backslash (browsers read /\\evil.example as
+    //evil.example) and never a control character: CR/LF would end the Location header."""
+    if not target or len(target) > NEXT_CHARS or "\\" in target:
+        return None
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("student.home")
+        return None
     return target
 
 
@@ -118,7 +123,7 @@ def login():
     if request.method == "GET":
         if g.user is not None:
             return redirect(url_for("student.home"))
-        return render_template("login.html", next=request.args.get("next", ""))
+        return render_template("login.html", next=_safe_next(request.args.get("next")) or "")
     name = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
     keys = [f"user:{name.lower()}", f"addr:{request.remote_addr}"]
@@ -128,7 +133,7 @@ def login():
         wait = logins.wait_s(s, limits, window)
     if wait > 0:
         flash(f"Too many failed logins. Try again in {int(wait // 60) + 1} minute(s).", "error")
-        return render_template("login.html", next=request.form.get("next", ""), username=name), 429
+        return render_template("login.html", next=_safe_next(request.form.get("next")) or "", username=name), 429
     with db() as s:
         try:
             user = repo.get_user(s, name) if name else None
@@ -142,11 +147,11 @@ def login():
             logins.failed(s, keys, window)
     if not ok:
         flash("Wrong user name or password.", "error")
-        return render_template("login.html", next=request.form.get("next", ""), username=name), 401
+        return render_template("login.html", next=_safe_next(request.form.get("next")) or "", username=name), 401
     session.clear()                       # a new session: no fixation of an earlier one
     session["user_id"] = user_id
     session.permanent = True
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(_safe_next(request.form.get("next")) or url_for("student.home"))
 
 
 @bp.route("/logout", methods=["POST"])

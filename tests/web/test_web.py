@@ -80,6 +80,30 @@ def test_open_redirect_after_login_is_refused(site):
     assert response.headers["Location"] == "/"
 
 
+@pytest.mark.parametrize("target", ["/\r\nX-Injected: 1", "/\nX-Injected: 1", "/\x1b[2J", "/\\evil.example",
+                                    "/\\/evil.example", "/\x7f", "/" + "x" * 5000])
+def test_control_characters_and_backslashes_in_next_never_reach_a_header(site, target):
+    client = site.client()
+    form = client.get("/login", query_string={"next": target})
+    assert form.status_code == 200
+    assert re.search(rb'name="next" value="/?"', form.data), form.data        # never put in the form either
+    response = client.post("/login", data={"username": "alice", "password": "alice-pw", "csrf_token": csrf(form),
+                                           "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert "X-Injected" not in response.headers
+
+
+def test_a_page_asked_for_before_login_is_opened_after_it(site):
+    client = site.client()
+    asked = client.get("/history?exercise=perceptron")
+    assert asked.status_code == 302
+    form = client.get(asked.headers["Location"])
+    assert b'name="next" value="/history?exercise=perceptron"' in form.data
+    done = client.post("/login", data={"username": "alice", "password": "alice-pw", "csrf_token": csrf(form),
+                                       "next": "/history?exercise=perceptron"})
+    assert done.status_code == 302 and done.headers["Location"] == "/history?exercise=perceptron"
+
+
 def test_csrf_is_required_on_every_form(site):
     alice = site.client("alice")
     import io
@@ -282,7 +306,7 @@ def test_every_front_door_counts_the_courses_policy_by_default(site):
 def test_openapi_describes_every_api_route(site):
     spec = site.client().get("/api/v1/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
-    routes = {re.sub(r"<int:(\w+)>", "{id}", r.rule) for r in site.app.url_map.iter_rules()
+    routes = {re.sub(r"<id:(\w+)>", "{id}", r.rule) for r in site.app.url_map.iter_rules()
               if r.rule.startswith("/api/")}
     routes = {re.sub(r"<(\w+)>", "{id}", r) for r in routes}
     assert routes == set(spec["paths"]), (routes, set(spec["paths"]))
@@ -341,6 +365,17 @@ def test_regrade_an_exercise_shows_progress_and_the_scores_that_changed(site):
     # one student's submissions
     student = ines.post("/staff/regrade", data={"user": "bob", "csrf_token": csrf(page)})
     assert b"0 of 1 done" in ines.get(student.headers["Location"]).data
+
+
+def test_regrade_report_reads_a_naive_since_as_utc_and_refuses_a_malformed_one(site):
+    ines = site.client("ines")
+    for since in ("2000-01-01T00:00:00", "2000-01-01T00:00:00+00:00", "2000-01-01T02:00:00+02:00"):
+        page = ines.get("/staff/regrade/report", query_string={"since": since})
+        assert page.status_code == 200 and b"Started 2000-01-01 00:00 UTC" in page.data, since
+    for since in ("", "yesterday", "2000-13-01T00:00", "9999-12-31T23:59:59-14:00"):
+        bad = ines.get("/staff/regrade/report", query_string={"since": since})
+        assert bad.status_code == 400, (since, bad.status_code)
+        assert b"is not a date and time (YYYY-MM-DDTHH:MM" in bad.data or b"since is missing" in bad.data
 
 
 LAYERS = r'''
