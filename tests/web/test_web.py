@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -44,32 +45,70 @@ def test_session_cookie_is_httponly_samesite_and_secure_by_default(tmp_path):
     dispose_engines()
 
 
+A, B = {"REMOTE_ADDR": "10.0.0.1"}, {"REMOTE_ADDR": "10.0.0.2"}
+
+
+def try_login(client, name: str, password: str, address: dict, **headers):
+    page = client.get("/login", environ_base=address, headers=headers)
+    return client.post("/login", data={"username": name, "password": password, "csrf_token": csrf(page)},
+                       environ_base=address, headers=headers)
+
+
 def test_login_is_rate_limited(site):
-    client = site.client()
-    for _ in range(5):
-        page = client.get("/login")
-        assert client.post("/login", data={"username": "bob", "password": "x", "csrf_token": csrf(page)}
-                           ).status_code == 401
-    page = client.get("/login")
-    blocked = client.post("/login", data={"username": "bob", "password": "bob-pw", "csrf_token": csrf(page)})
-    assert blocked.status_code == 429 and b"Too many failed logins" in blocked.data
-    # another web process on the same database counts the same failures
+    """Five wrong passwords for alice from address A (a classmate; "ALICE " is alice) lock out A
+    only: alice's right password from B logs her in, A waits before it may try alice again, and
+    another web process on the same database sees the same counts."""
+    mallory = site.client()
+    for name in ("alice", "ALICE ", " Alice", "alice", "aLiCe"):
+        assert try_login(mallory, name, "guess", A).status_code == 401
+    assert try_login(site.client(), "alice", "alice-pw", B).status_code == 302
+    blocked = try_login(mallory, "alice", "alice-pw", A)            # even the right password waits
+    assert blocked.status_code == 429, blocked.data
+    assert b"Too many failed logins for this user name from your address" in blocked.data
+    assert 0 < int(blocked.headers["Retry-After"]) <= site.app.config["LOGIN_WINDOW_S"]
     other = create_app(site.config, TESTING=True, SESSION_COOKIE_SECURE=False).test_client()
-    page = other.get("/login")
-    assert other.post("/login", data={"username": "bob", "password": "bob-pw", "csrf_token": csrf(page)}
-                      ).status_code == 429
-    page = other.get("/login")                     # another student from the same address is not blocked
-    assert other.post("/login", data={"username": "alice", "password": "alice-pw", "csrf_token": csrf(page)}
-                      ).status_code == 302
-    # ... until the address itself has too many failures
-    crowded = create_app(site.config, TESTING=True, SESSION_COOKIE_SECURE=False, LOGIN_ATTEMPTS_PER_ADDRESS=6)
-    client = crowded.test_client()
-    page = client.get("/login")
-    assert client.post("/login", data={"username": "tina", "password": "x", "csrf_token": csrf(page)}
-                       ).status_code == 401                              # the 6th failure from this address
-    page = client.get("/login")
-    assert client.post("/login", data={"username": "tina", "password": "tina-pw", "csrf_token": csrf(page)}
-                       ).status_code == 429
+    assert try_login(other, "alice", "alice-pw", A).status_code == 429
+    assert try_login(other, "bob", "bob-pw", A).status_code == 302          # other names from A: no wait
+
+
+def test_an_address_with_too_many_failures_is_refused_and_another_is_not(site):
+    client = site.client()
+    for n in range(site.app.config["LOGIN_ATTEMPTS_PER_ADDRESS"]):       # a different name each time
+        assert try_login(client, f"student{n}", "guess", A).status_code == 401
+    refused = try_login(client, "bob", "bob-pw", A)
+    assert refused.status_code == 429 and b"Too many failed logins from your address" in refused.data
+    assert int(refused.headers["Retry-After"]) > 0
+    assert try_login(site.client(), "bob", "bob-pw", B).status_code == 302
+
+
+def test_guessing_one_name_from_many_addresses_is_slowed_but_the_right_password_works(tmp_path):
+    """Failures for a name past LOGIN_ATTEMPTS, from any address, delay every further try for it
+    by LOGIN_DELAY_S each, at most LOGIN_MAX_DELAY_S; the right password is still accepted."""
+    site = Site(tmp_path, LOGIN_ATTEMPTS=2, LOGIN_DELAY_S=0.0)
+    guesser = site.client()
+    for n in range(12):                                  # 12 addresses, one guess each: none refused
+        assert try_login(guesser, "alice", "guess", {"REMOTE_ADDR": f"10.0.1.{n}"}).status_code == 401
+    site.app.config.update(LOGIN_DELAY_S=0.25, LOGIN_MAX_DELAY_S=0.6)      # 10 past the limit: 2.5 s uncapped
+    for client, password, status in ((site.client(), "alice-pw", 302), (guesser, "guess", 401)):
+        started = time.monotonic()
+        answer = try_login(client, "alice", password, {"REMOTE_ADDR": "10.0.2.1"})
+        took = time.monotonic() - started
+        assert answer.status_code == status and 0.6 <= took < 2.0, (password, answer.status_code, took)
+    dispose_engines()
+
+
+def test_behind_a_trusted_proxy_each_student_is_counted_at_their_own_address(tmp_path):
+    """Behind a reverse proxy the app sees the proxy's address: with GRADER_TRUSTED_PROXIES=1 it
+    reads the client's from X-Forwarded-For, so one student's failures do not refuse another's."""
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    for trusted, other_student in ((0, 429), (1, 302)):
+        site = Site(tmp_path / str(trusted), settings={"trusted_proxies": trusted}, LOGIN_ATTEMPTS_PER_ADDRESS=3)
+        client = site.client()
+        for name in ("x", "y", "z"):
+            assert try_login(client, name, "guess", proxy, **{"X-Forwarded-For": "10.9.0.1"}).status_code == 401
+        answer = try_login(site.client(), "bob", "bob-pw", proxy, **{"X-Forwarded-For": "10.9.0.2"})
+        assert answer.status_code == other_student, trusted
+        dispose_engines()
 
 
 def test_open_redirect_after_login_is_refused(site):
