@@ -45,9 +45,10 @@ class Verdict:
 
 
 def _keys(name: str, address: str) -> dict[str, str]:
+    """The keys a failure counts under: the name from this address, the address, the name from anywhere."""
     folded = name.strip().lower()
-    return {"name": f"name:{folded}"[:KEY_CHARS], "pair": f"pair:{address} {folded}"[:KEY_CHARS],
-            "address": f"addr:{address}"[:KEY_CHARS]}
+    return {"name": f"pair:{address} {folded}"[:KEY_CHARS], "address": f"addr:{address}"[:KEY_CHARS],
+            "anywhere": f"name:{folded}"[:KEY_CHARS]}
 
 
 def check(session: Session, name: str, address: str, limits: Limits) -> Verdict:
@@ -59,14 +60,14 @@ def check(session: Session, name: str, address: str, limits: Limits) -> Verdict:
                                   LoginFailure.at > now - timedelta(seconds=limits.window_s))
                            .group_by(LoginFailure.key)).all()
     found = {key: (count, oldest) for key, count, oldest in rows}
-    for which, limit in (("address", limits.per_address), ("pair", limits.per_name)):
+    for which, limit in (("address", limits.per_address), ("name", limits.per_name)):
         count, oldest = found.get(keys[which], (0, None))
         if count >= limit:
             if oldest.tzinfo is None:              # SQLite's aggregate comes back plain
                 oldest = oldest.replace(tzinfo=timezone.utc)
             wait = max(limits.window_s - (now - oldest).total_seconds(), 1.0)
-            return Verdict(wait, "address" if which == "address" else "name")
-    past = found.get(keys["name"], (0, None))[0] - limits.per_name
+            return Verdict(wait, which)
+    past = found.get(keys["anywhere"], (0, None))[0] - limits.per_name
     return Verdict(delay_s=min(max(past, 0) * limits.delay_s, limits.max_delay_s))
 
 
@@ -80,4 +81,4 @@ def failed(session: Session, name: str, address: str, window_s: float) -> None:
 def succeeded(session: Session, name: str, address: str) -> None:
     """The right password: this address's failures for the name are forgotten (the student's own
     typos). The name's failures from elsewhere still slow its guessers until the window ends."""
-    session.execute(delete(LoginFailure).where(LoginFailure.key == _keys(name, address)["pair"]))
+    session.execute(delete(LoginFailure).where(LoginFailure.key == _keys(name, address)["name"]))

@@ -34,8 +34,7 @@ def walk_site(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp("walk")
     lti_config, _ = write_lti_tool(folder, "https://lms.example", "http://127.0.0.1:9", "http://127.0.0.1:9/token",
                                    "client-1", "deployment-1")
-    with contextlib.ExitStack() as stack:
-        url = stack.enter_context(scratch_database()) if request.param == "postgresql" else None
+    with scratch_database() if request.param == "postgresql" else contextlib.nullcontext() as url:
         site = Site(folder, url, settings={"lti_config": lti_config}, LOGIN_ATTEMPTS=10 ** 6,
                     LOGIN_ATTEMPTS_PER_ADDRESS=10 ** 6)
         site.submission_id = stored_graded(site.config, "alice", PERCEPTRON, perceptron_result(),
