@@ -72,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("name")
     export = sub.add_parser("export", help="the gradebook as a file: one row per student, one column per exercise")
     export_verbs = export.add_subparsers(dest="verb", required=True)
-    grades = export_verbs.add_parser("grades", help="each student's counting score per exercise (raw: no late "
-                                                    "penalty), as CSV or Canvas's gradebook import format")
+    what = ("each student's counting score per exercise after the late penalty (extensions count), as the "
+            "gradebook shows it, as CSV or Canvas's gradebook import format")
+    grades = export_verbs.add_parser("grades", help=what, description=what[0].upper() + what[1:] + ".")
     grades.add_argument("--format", choices=["csv", "canvas"], default="csv",
                         help="csv (default: name, email, section, one column per exercise id) or canvas "
                              "(Canvas's gradebook import CSV, with its Points Possible row)")

@@ -21,11 +21,13 @@
 | gpu_slots            | GRADER_GPU_SLOTS         | "" (none; grader/gpus.py: 0,1 or MIG-.. or 0*4=20000) |
 | sweep_after_s        | GRADER_SWEEP_AFTER_S     | None: derived from the manifests' suite_timeout_s (grader/queue/settings.py) |
 | lti_config           | GRADER_LTI_CONFIG        | None (no LMS): a pylti1p3 tool configuration JSON file (grader/web/lti.py) |
+| trusted_proxies      | GRADER_TRUSTED_PROXIES   | 0 (clients connect directly); N: the web reads the client's address from N proxies' X-Forwarded-For |
 
-The service settings (the last six) are only read by the storage, the queue and the web; the
-default broker is kombu's SQLAlchemy transport on a SQLite file: unlike `memory://` (one process
-only) it lets a web process and worker processes share a queue without a server, and unlike
-`filesystem://` it needs no transport options beyond the URL. Production uses redis://.
+The service settings (database_url and those after it) are only read by the storage, the queue
+and the web; the default broker is kombu's SQLAlchemy transport on a SQLite file: unlike
+`memory://` (one process only) it lets a web process and worker processes share a queue without a
+server, and unlike `filesystem://` it needs no transport options beyond the URL. Production uses
+redis://.
 
 Every value is checked here, once: a bad one raises `ConfigError` naming the variable.
 """
@@ -78,6 +80,9 @@ class Config:
     sweep_after_s: float | None = None
     # LTI 1.3 (an LMS opens exercises and receives scores): pylti1p3's ToolConfJsonFile format
     lti_config: Path | None = None
+    # reverse proxies in front of the web app: it reads the client's address (and scheme) from
+    # the last N X-Forwarded-For (-Proto) entries; without, every client has the proxy's address
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, environ=None) -> "Config":
@@ -112,6 +117,7 @@ class Config:
             gpu_slots=env.get("GRADER_GPU_SLOTS", cls.gpu_slots),
             sweep_after_s=_number(env, "GRADER_SWEEP_AFTER_S", None),
             lti_config=path("GRADER_LTI_CONFIG", None),
+            trusted_proxies=_integer(env, "GRADER_TRUSTED_PROXIES", cls.trusted_proxies),
         )
 
     def __post_init__(self):
@@ -171,6 +177,10 @@ class Config:
                 or not 1 <= self.worker_concurrency <= 256:
             raise ConfigError(f"GRADER_WORKER_CONCURRENCY={self.worker_concurrency!r} must be a whole number "
                               "from 1 to 256")
+        if isinstance(self.trusted_proxies, bool) or not isinstance(self.trusted_proxies, int) \
+                or not 0 <= self.trusted_proxies <= 10:
+            raise ConfigError(f"GRADER_TRUSTED_PROXIES={self.trusted_proxies!r} must be the number of proxies in front "
+                              "of the web app, from 0 (none) to 10")
         from .gpus import parse_slots
         parse_slots(self.gpu_slots)          # a ConfigError naming the bad entry
         if self.sweep_after_s is not None and not 0 < self.sweep_after_s <= 7 * 24 * 3600:

@@ -18,6 +18,7 @@ from pathlib import Path, PurePath
 from .config import MAX_SUBMISSION_MB
 from .errors import IngestError
 from .results import SkippedCell
+from .sizes import size
 from .slicing import Chunk, make_chunk
 
 DEFAULT_MAX_BYTES = int(MAX_SUBMISSION_MB * 1024 * 1024)   # the config's one limit
@@ -90,13 +91,12 @@ def _kind_of(filename: str) -> str:
     raise IngestError(f"unsupported file type {shown}: upload a .ipynb notebook or a .py file")
 
 
-def _check_size(size: int, max_bytes: int) -> None:
-    if size > max_bytes:
-        raise IngestError(f"the file is {_size(size, '.1f')}, over the {_size(max_bytes, 'g')} limit")
-
-
-def _size(n: int, style: str) -> str:
-    return f"{n / 1e6:{style}} MB" if n >= 100_000 else f"{n:,} bytes"
+def _check_size(n: int, max_bytes: int) -> None:
+    if n > max_bytes:
+        shown, limit = size(n), size(max_bytes)
+        if shown == limit:              # just over: "1 MB, over the 1 MB limit" would say nothing
+            raise IngestError(f"the file is {size(n - max_bytes)} over the {limit} limit")
+        raise IngestError(f"the file is {shown}, over the {limit} limit")
 
 
 def _notebook_cells(data: bytes) -> tuple[list[tuple[int, str]], list[SkippedCell]]:

@@ -299,13 +299,14 @@ class Site:
     (alice and bob students, tina a TA, ines the instructor; password <name>-pw), and helpers to
     log in, upload and write results as a worker would."""
 
-    def __init__(self, tmp_path, database_url=None, **overrides):
+    def __init__(self, tmp_path, database_url=None, settings: dict | None = None, **overrides):
+        """`settings`: more Config fields; `overrides`: Flask settings."""
         from grader.storage import migrate
         from grader.storage import repository as repo
         from grader.storage.db import session_scope
         from grader.web import create_app
         self.config = Config(instance_dir=tmp_path, database_url=database_url, secret_key="k" * 32,
-                             max_submission_mb=1)
+                             max_submission_mb=1, **(settings or {}))
         migrate.upgrade(self.config)
         with session_scope(self.config) as s:
             repo.sync_exercises(s, self.config)
@@ -338,6 +339,37 @@ class Site:
         from grader.storage.db import session_scope
         with session_scope(self.config) as s:
             return repo.issue_token(s, name)
+
+
+# ---------------------------------------------------------------- LTI
+
+def rsa_key():
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def pem(key) -> tuple[str, str]:
+    """(private, public) PEM text of an RSA key."""
+    from cryptography.hazmat.primitives import serialization
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+def write_lti_tool(folder: Path, issuer: str, platform_url: str, token_url: str, client_id: str,
+                   deployment: str) -> tuple[Path, str]:
+    """A pylti1p3 tool configuration (GRADER_LTI_CONFIG) for one platform, with a new key pair of
+    the tool's beside it; (the file, the tool's public key PEM)."""
+    private, public = pem(rsa_key())
+    (folder / "tool-private.key").write_text(private)
+    (folder / "tool-public.key").write_text(public)
+    tool = {issuer: {"client_id": client_id, "auth_login_url": platform_url + "/auth", "auth_token_url": token_url,
+                     "key_set_url": platform_url + "/jwks", "private_key_file": "tool-private.key",
+                     "public_key_file": "tool-public.key", "deployment_ids": [deployment]}}
+    (folder / "lti.json").write_text(json.dumps(tool))
+    return folder / "lti.json", public
 
 
 # ---------------------------------------------------------------- the queue

@@ -51,6 +51,8 @@ def test_bad_input_setup_and_our_errors_are_classified():
     ("GRADER_SANDBOX_PYTHON", "/no/python", "GRADER_SANDBOX_PYTHON=/no/python is not an executable"),
     ("GRADER_SANDBOX_ROOT", "/no/root", "GRADER_SANDBOX_ROOT=/no/root is not a folder"),
     ("GRADER_DOCKER_GPUS", "all; rm -rf", "GRADER_DOCKER_GPUS='all; rm -rf' must be"),
+    ("GRADER_TRUSTED_PROXIES", "nginx", "GRADER_TRUSTED_PROXIES='nginx' is not a whole number"),
+    ("GRADER_TRUSTED_PROXIES", "-1", "GRADER_TRUSTED_PROXIES=-1 must be the number of proxies"),
 ])
 def test_a_bad_setting_is_named_without_a_traceback(key, value, words):
     with pytest.raises(errors.ConfigError, match=None) as e:
@@ -97,3 +99,8 @@ def test_the_runner_caps_torchs_allocator_on_every_gpu(monkeypatch):
 
 def test_the_developers_grader_settings_do_not_reach_the_tests():
     assert not [k for k in os.environ if k.startswith("GRADER_")]
+
+
+def test_the_trusted_proxies_setting_is_read():
+    assert Config.from_env({}).trusted_proxies == 0           # no proxy: REMOTE_ADDR is the client
+    assert Config.from_env({"GRADER_TRUSTED_PROXIES": "2"}).trusted_proxies == 2

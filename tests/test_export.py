@@ -242,6 +242,15 @@ def test_cli_export_grades(cli_env, tmp_path):
     assert target.read_text() == CANVAS_BEST
 
 
+def test_cli_export_help_says_scores_are_after_the_late_penalty():
+    """The help says what build() does: the gradebook's scores, late penalties applied."""
+    for args in (("export", "--help"), ("export", "grades", "--help")):
+        run = grader(*args)
+        text = " ".join(run.stdout.split())
+        assert run.code == 0 and "raw" not in text and "no late penalty" not in text, text
+        assert "after the late penalty" in text, text
+
+
 @pytest.mark.parametrize("args, words", [
     (("export", "grades", "--format", "xlsx"), "argument --format: invalid choice: 'xlsx'"),
     (("export", "grades", "--policy", "worst"), "argument --policy: invalid choice: 'worst'"),

@@ -145,11 +145,14 @@ def test_ungradable_notebooks_are_rejected_with_a_clear_message(tmp_path, data, 
 
 def test_oversized_file_is_rejected_before_it_is_read(tmp_path):
     path = tmp_path / "big.ipynb"
-    path.write_bytes(b" " * 1_500_000)
+    path.write_bytes(b" " * (3 * 512 * 1024))
     with pytest.raises(IngestError, match=r"^the file is 1\.5 MB, over the 1 MB limit$"):
-        load_submission(path, max_bytes=1_000_000)
+        load_submission(path, max_bytes=1024 * 1024)
     with pytest.raises(IngestError, match="over the 1 MB limit"):
-        load_submission_bytes(b" " * 1_500_000, "big.py", max_bytes=1_000_000)
+        load_submission_bytes(b" " * (3 * 512 * 1024), "big.py", max_bytes=1024 * 1024)
+    # just over: the two sizes would read the same, so the message says by how much
+    with pytest.raises(IngestError, match=r"^the file is 27\.8 KB over the 20 MB limit$"):
+        load_submission_bytes(b" " * 21_000_000, "big.py", max_bytes=20 * 1024 * 1024)
 
 
 @pytest.mark.parametrize("name, shown", [("notes.txt", "'.txt'"), ("Makefile", "(no extension)")])

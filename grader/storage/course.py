@@ -13,6 +13,9 @@ from ..course_rules import Rules, check, rules_for
 from ..errors import UsageError
 from .models import Exercise, Extension, Submission, User, utcnow
 
+# the largest limits an instructor can set: a window or cool-off longer than a year limits nothing,
+# and the times computed from a far larger one leave the calendar
+LARGEST = {"max_submissions": 100_000, "window_hours": 366 * 24, "cooloff_minutes": 366 * 24 * 60}
 EDITABLE = ("due_at", "penalty_per_day", "max_penalty", "closed_after_due", "max_submissions", "window_hours",
             "cooloff_minutes", "show_hidden_points")
 
@@ -70,10 +73,13 @@ def edit_rules(session: Session, exercise: Exercise, **values) -> None:
         if fraction in values and not 0 <= values[fraction] <= 1:
             raise UsageError(f"{fraction} is a fraction of the score, from 0 to 1")
     for positive in ("max_submissions", "window_hours"):
-        if values.get(positive) is not None and values[positive] <= 0:
+        if values.get(positive) is not None and not values[positive] > 0:      # NaN too
             raise UsageError(f"{positive} must be above 0 (or empty for no limit)")
-    if values.get("cooloff_minutes", 0) < 0:
+    if not (values.get("cooloff_minutes") or 0) >= 0:
         raise UsageError("cooloff_minutes cannot be negative")
+    for name, largest in LARGEST.items():
+        if values.get(name) is not None and values[name] > largest:
+            raise UsageError(f"{name} can be at most {largest:,} (or empty for no limit)")
     for name, value in values.items():
         setattr(exercise, name, value)
     exercise.rules_edited_at = utcnow()

@@ -269,8 +269,9 @@ class LtiLink(Base):
 
 
 class LoginFailure(Base):
-    """A failed login, by key ("user:<name>" or "addr:<ip>"): the rate limit counts them in the
-    database, so every web process and host sees the same count."""
+    """A failed login, one row per key it counts under ("name:<name>", "pair:<ip> <name>",
+    "addr:<ip>"; storage/logins.py): in the database, so every web process and host sees the same
+    counts."""
 
     __tablename__ = "login_failures"
     __table_args__ = (Index("ix_login_failures_key_at", "key", "at"),)

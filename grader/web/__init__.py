@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Config
 
@@ -27,15 +28,22 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
         SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_NAME="grader_session",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
-        LOGIN_ATTEMPTS=5,              # failed logins per user name in LOGIN_WINDOW_S
-        LOGIN_ATTEMPTS_PER_ADDRESS=50, # ... per address (a lab or campus NAT is many students)
+        # failed logins (auth.py, storage/logins.py): per user name from one address in LOGIN_WINDOW_S,
+        # per address (a lab or campus NAT is many students), and the delay that failures for a
+        # name from anywhere add to its next tries
+        LOGIN_ATTEMPTS=5,
+        LOGIN_ATTEMPTS_PER_ADDRESS=50,
         LOGIN_WINDOW_S=300,
+        LOGIN_DELAY_S=0.25,
+        LOGIN_MAX_DELAY_S=2.0,
         STATUS_POLL_MS=1000,
     )
     app.config.update(overrides)
     app.grader_config = config
 
-    from . import api, auth, errors, lti, staff, student, views
+    from . import api, auth, errors, lti, params, staff, student, views
+    app.url_map.converters["id"] = params.RowId         # before the routes that use <id:...>
+    app.before_request(params.refuse_nul)
     auth.init_app(app)
     errors.init_app(app)
     views.init_app(app)
@@ -43,6 +51,8 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
     for blueprint in (auth.bp, student.bp, staff.bp, api.bp, lti.bp):
         app.register_blueprint(blueprint)
     app.after_request(_security_headers)
+    if config.trusted_proxies:           # the client's address, not the proxy's (login limits count it)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.trusted_proxies, x_proto=config.trusted_proxies)
     return app
 
 

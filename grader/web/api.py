@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, g, jsonify, request, url_for
 from .. import export, service
 from ..storage import queries
 from ..storage import repository as repo
-from . import feedback
+from . import feedback, params
 from .auth import UserView
 from .db import config, db
 
@@ -69,7 +69,7 @@ def create_submission():
     return response
 
 
-@bp.route("/submissions/<int:submission_id>")
+@bp.route("/submissions/<id:submission_id>")
 @token_required
 def get_submission(submission_id: int):
     with db() as s:
@@ -92,9 +92,8 @@ def get_submission(submission_id: int):
 def grades():
     if not g.user.is_staff:
         abort(403, description="grades are for TAs and instructors")
-    fmt = request.args.get("format", "csv")
-    policy = request.args.get("policy", "best")
-    built = export.build(config(), fmt, policy)          # UsageError (400) for a bad format or policy
+    fmt = params.text("format") or "csv"
+    built = export.build(config(), fmt, params.policy())   # UsageError (400) for a bad format
     return Response(built.text, mimetype="text/csv")
 
 
@@ -162,7 +161,8 @@ OPENAPI = {
             "summary": "The gradebook as CSV (staff only)",
             "parameters": [
                 {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["csv", "canvas"]}},
-                {"name": "policy", "in": "query", "schema": {"type": "string", "enum": ["best", "latest"]}}],
+                {"name": "policy", "in": "query", "schema": {"type": "string", "enum": ["best", "latest"]},
+                 "description": "which submission counts; default: the course's setting, as in the gradebook"}],
             "responses": _responses({"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
                                     400, 401, 403)}},
         "/api/v1/openapi.json": {"get": {"summary": "This description", "security": [],

@@ -4,15 +4,20 @@
   user's id; every request loads the user again, so a deleted user is logged out at once.
 * Every form POST carries the session's CSRF token (`csrf_token()` in templates); the JSON API
   is exempt: it authenticates with a bearer token, never with the cookie.
-* Failed logins are limited per user name (LOGIN_ATTEMPTS in LOGIN_WINDOW_S) and, more loosely,
-  per address (LOGIN_ATTEMPTS_PER_ADDRESS: a campus behind one NAT is many students), counted in
-  the database (`storage.logins`): every web process and host sees the same count.
+* Failed logins are counted in the database (`storage.logins`: every web process and host sees
+  the same counts) per user name and address (LOGIN_ATTEMPTS in LOGIN_WINDOW_S, then that address
+  waits: 429 with Retry-After), per address (LOGIN_ATTEMPTS_PER_ADDRESS: loose, a campus behind one
+  NAT is many students) and per name from anywhere, which only slows the next tries (LOGIN_DELAY_S
+  per failure, at most LOGIN_MAX_DELAY_S): a classmate cannot lock anyone out, and guessing stays
+  slow. Behind a reverse proxy, GRADER_TRUSTED_PROXIES makes the address the client's.
 """
 from __future__ import annotations
 
 import functools
 import hmac
+import math
 import secrets
+import time
 from urllib.parse import urlsplit
 
 from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
@@ -27,6 +32,7 @@ from .db import db
 bp = Blueprint("auth", __name__)
 
 STAFF = ("ta", "instructor")
+NEXT_CHARS = 2000            # a longer ?next= is no page of ours
 
 
 def init_app(app) -> None:
@@ -74,7 +80,7 @@ def check_csrf() -> None:
         return
     sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
     expected = session.get("csrf") or ""
-    if not expected or not hmac.compare_digest(sent, expected):
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):     # bytes: any text compares
         abort(400, description="This form expired or did not come from this site. Reload the page and try again.")
 
 
@@ -103,14 +109,24 @@ staff_required = role_required(*STAFF)
 instructor_required = role_required("instructor")
 
 
-def _safe_next(target: str | None) -> str:
-    """Only a path on this site (never //evil.example or https://...)."""
-    if not target:
-        return url_for("student.home")
+def _safe_next(target: str | None) -> str | None:
+    """Where to go after the login: a path on this site, or None (then the home page). Never
+    //evil.example or https://..., never a backslash (browsers read /\\evil.example as
+    //evil.example) and never a control character: CR/LF would end the Location header."""
+    if not target or len(target) > NEXT_CHARS or "\\" in target:
+        return None
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return url_for("student.home")
+        return None
     return target
+
+
+def _login_limits() -> logins.Limits:
+    c = current_app.config
+    return logins.Limits(c["LOGIN_ATTEMPTS"], c["LOGIN_ATTEMPTS_PER_ADDRESS"], c["LOGIN_WINDOW_S"], c["LOGIN_DELAY_S"],
+                         c["LOGIN_MAX_DELAY_S"])
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -118,17 +134,18 @@ def login():
     if request.method == "GET":
         if g.user is not None:
             return redirect(url_for("student.home"))
-        return render_template("login.html", next=request.args.get("next", ""))
+        return render_template("login.html", next=_safe_next(request.args.get("next")) or "")
     name = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
-    keys = [f"user:{name.lower()}", f"addr:{request.remote_addr}"]
-    window = current_app.config["LOGIN_WINDOW_S"]
-    limits = dict(zip(keys, (current_app.config["LOGIN_ATTEMPTS"], current_app.config["LOGIN_ATTEMPTS_PER_ADDRESS"])))
+    address = request.remote_addr or ""
+    again = {"next": _safe_next(request.form.get("next")) or "", "username": name}     # the form, filled in
     with db() as s:
-        wait = logins.wait_s(s, limits, window)
-    if wait > 0:
-        flash(f"Too many failed logins. Try again in {int(wait // 60) + 1} minute(s).", "error")
-        return render_template("login.html", next=request.form.get("next", ""), username=name), 429
+        verdict = logins.check(s, name, address, _login_limits())
+    if verdict.wait_s > 0:
+        whose = "for this user name from your address" if verdict.refused_for == "name" else "from your address"
+        flash(f"Too many failed logins {whose}. Try again in {math.ceil(verdict.wait_s / 60)} minute(s).", "error")
+        return render_template("login.html", **again), 429, {"Retry-After": str(math.ceil(verdict.wait_s))}
+    time.sleep(verdict.delay_s)           # someone is guessing this name: slow, never refused
     with db() as s:
         try:
             user = repo.get_user(s, name) if name else None
@@ -137,16 +154,16 @@ def login():
         ok = user is not None and repo.verify_password(user, password)
         user_id = user.id if ok else None
         if ok:
-            logins.succeeded(s, keys[:1])
+            logins.succeeded(s, name, address)
         else:
-            logins.failed(s, keys, window)
+            logins.failed(s, name, address, current_app.config["LOGIN_WINDOW_S"])
     if not ok:
         flash("Wrong user name or password.", "error")
-        return render_template("login.html", next=request.form.get("next", ""), username=name), 401
+        return render_template("login.html", **again), 401
     session.clear()                       # a new session: no fixation of an earlier one
     session["user_id"] = user_id
     session.permanent = True
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(again["next"] or url_for("student.home"))
 
 
 @bp.route("/logout", methods=["POST"])

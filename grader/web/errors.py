@@ -8,6 +8,7 @@ from flask import current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import GraderError, SetupError
+from ..sizes import size
 
 log = logging.getLogger("grader.web")
 
@@ -45,8 +46,8 @@ def _grader_error(e: GraderError):
 def _http_error(e: HTTPException):
     status = e.code or 500
     if status == 413:
-        limit = current_app.grader_config.max_submission_mb
-        return respond(413, f"The file is larger than the upload limit of {limit:g} MB. Nothing was stored.")
+        limit = size(current_app.grader_config.max_submission_bytes)
+        return respond(413, f"The file is over the {limit} limit. Nothing was stored.")
     message = e.description if status in (400, 409, 422, 429) else {
         401: "Please log in.", 403: "You do not have access to this page.",
         404: "There is nothing here (or it is not yours to see).", 405: "This address does not take that request.",

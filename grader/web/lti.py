@@ -21,6 +21,8 @@ score's lineitem is stored, and the browser goes to the exercise.
   SameSite=None; Secure.
 * The grader's pages refuse frames (CSP frame-ancestors 'none'): the LMS opens the link in a new
   window or tab.
+* Each claim the grader reads is checked for its shape (`read_claims`): a signed launch whose
+  custom claim is a list, say, is a 400 that names the claim, and nobody is created.
 """
 from __future__ import annotations
 
@@ -30,13 +32,14 @@ import logging
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Blueprint, jsonify, redirect, session, url_for
 from pylti1p3.contrib.flask import FlaskCacheDataStorage, FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import ConfigError, DuplicateUser
+from ..errors import ConfigError, DuplicateUser, UsageError
 from ..lti_passback import TimeoutSession, tool_config
 from ..storage.lti_links import add_lti_user, lti_user, upsert_lti_link
 from ..storage.models import Exercise
@@ -110,23 +113,22 @@ def launch():
     except Exception as e:  # noqa: BLE001 - LtiException and pylti1p3's plain ones: the launch is refused
         log.warning("LTI launch refused: %s", e)
         return respond(400, f"This LMS launch was refused ({e}). Open the exercise from the LMS again.")
-    exercise_id = str((claims.get(CLAIM + "custom") or {}).get("exercise") or "").strip()
+    launch = read_claims(claims)                              # UsageError (400) for a claim of the wrong shape
+    exercise_id = launch.exercise_id
     if not exercise_id:
         return respond(400, "This LMS link does not say which exercise to open: the course staff add the custom "
                             "parameter exercise=ID to it.")
-    ags = claims.get(AGS_CLAIM) or {}
     for attempt in range(3):        # a double launch of a new user: the second finds the first's user
         try:
             with db() as s:
                 if s.get(Exercise, exercise_id) is None:
                     return respond(404, f"This LMS link opens the exercise {exercise_id!r}, which this grader does "
                                         "not have. The course staff fix the link's custom parameter exercise=ID.")
-                user = lti_user(s, claims["iss"], claims["sub"]) or add_lti_user(
-                    s, grader_role(claims.get(CLAIM + "roles")), name=_full_name(claims),
-                    email=claims.get("email"), sub=claims["sub"])
+                user = lti_user(s, claims["iss"], launch.sub) or add_lti_user(
+                    s, grader_role(launch.roles), name=launch.name, email=launch.email, sub=launch.sub)
                 upsert_lti_link(s, user, exercise_id, issuer=claims["iss"], client_id=message.get_client_id(),
-                                deployment_id=claims[CLAIM + "deployment_id"], sub=claims["sub"],
-                                lineitem=ags.get("lineitem"), scopes=ags.get("scope") or [])
+                                deployment_id=claims[CLAIM + "deployment_id"], sub=launch.sub,
+                                lineitem=launch.lineitem, scopes=launch.scopes)
                 user_id, staff = user.id, user.role in ("ta", "instructor")
             break
         except (DuplicateUser, IntegrityError):
@@ -146,8 +148,47 @@ def jwks():
     return jsonify(tool_config(config()).get_jwks())
 
 
-def _full_name(claims) -> str | None:
-    return claims.get("name") or " ".join(filter(None, (claims.get("given_name"), claims.get("family_name")))) or None
+@dataclass(frozen=True)
+class Claims:
+    """What a launch tells the grader, each claim checked for its shape: the signature says who
+    sent the token, not that its claims are what the specification says they are."""
+
+    sub: str
+    exercise_id: str           # "" when the link has no custom parameter exercise
+    roles: list[str]
+    name: str | None
+    email: str | None
+    lineitem: str | None
+    scopes: list[str]
+
+
+def read_claims(claims: dict) -> Claims:
+    """The launch's claims, or a UsageError (400) naming the first one of the wrong shape."""
+    custom = _claim(claims, CLAIM + "custom", dict, "custom claim (the link's custom parameters)") or {}
+    ags = _claim(claims, AGS_CLAIM, dict, "grade service endpoint claim") or {}
+    name, given, family = (_claim(claims, key, str, f"{key} claim") for key in ("name", "given_name", "family_name"))
+    return Claims(
+        sub=_claim(claims, "sub", str, "sub claim (the user)"),
+        exercise_id=(_claim(custom, "exercise", str, "custom parameter exercise") or "").strip(),
+        roles=_claim(claims, CLAIM + "roles", list, "roles claim") or [],
+        name=name or " ".join(filter(None, (given, family))) or None,
+        email=_claim(claims, "email", str, "email claim"),
+        lineitem=_claim(ags, "lineitem", str, "grade service's lineitem"),
+        scopes=_claim(ags, "scope", list, "grade service's scope") or [])
+
+
+KINDS = {dict: "an object", str: "a text", list: "a list of texts"}
+
+
+def _claim(within: dict, key: str, kind: type, label: str):
+    """within[key] when it is absent or of its kind (a list: of texts)."""
+    value = within.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is list and not all(isinstance(v, str) for v in value)):
+        raise UsageError(f"This LMS launch cannot be used: its {label} is not {KINDS[kind]}. The LMS's administrator "
+                         "checks the tool's registration there; nothing was changed here.")
+    return value
 
 
 # ---------------------------------------------------------------- the state between login and launch

@@ -10,27 +10,20 @@ from ..storage import course, queries
 from ..storage import repository as repo
 from ..storage.gradebook import POLICIES, course_policy, gradebook, set_course_policy
 from ..storage.models import utcnow
+from . import params
 from .auth import instructor_required, staff_required
 from .db import config, db
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 
-def _policy() -> str | None:
-    """The ?policy= asked for, or None: the course's setting."""
-    policy = request.args.get("policy") or None
-    if policy is not None and policy not in POLICIES:
-        abort(400, description=f"policy must be one of {', '.join(POLICIES)}")
-    return policy
-
-
 @bp.route("/gradebook")
 @staff_required
 def gradebook_page():
-    section = request.args.get("section") or None
+    section = params.text("section")
     with db() as s:
         course_default = course_policy(s)
-        policy = _policy() or course_default
+        policy = params.policy() or course_default
         rows = gradebook(s, policy)
         exercises = queries.exercises(s)
     sections = sorted({r.section for r in rows if r.section})
@@ -49,10 +42,8 @@ def gradebook_page():
 @bp.route("/grades.csv")
 @staff_required
 def grades_csv():
-    fmt = request.args.get("format", "csv")
-    if fmt not in ("csv", "canvas"):
-        abort(400, description="format must be csv or canvas")
-    built = export.build(config(), fmt, _policy())
+    fmt = params.text("format") or "csv"
+    built = export.build(config(), fmt, params.policy())      # UsageError (400) for a bad format
     name = "grades-canvas.csv" if fmt == "canvas" else "grades.csv"
     return Response(built.text, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -61,14 +52,14 @@ def grades_csv():
 @bp.route("/submissions")
 @staff_required
 def submissions():
-    exercise_id = request.args.get("exercise") or None
+    exercise_id = params.text("exercise")
     with db() as s:
         rows = queries.submissions(s, exercise_id=exercise_id, limit=500)
         exercises = queries.exercises(s)
     return render_template("staff_submissions.html", rows=rows, exercises=exercises, selected=exercise_id)
 
 
-@bp.route("/submissions/<int:submission_id>/file")
+@bp.route("/submissions/<id:submission_id>/file")
 @staff_required
 def submission_file(submission_id: int):
     """The file as uploaded, as a download (never shown inline: it is the student's)."""
@@ -84,9 +75,9 @@ def submission_file(submission_id: int):
 @staff_required
 def regrade():
     """One submission (TAs too); a whole exercise or a student's submissions (instructors)."""
-    submission_id = request.form.get("submission", type=int)
-    exercise_id = request.form.get("exercise") or None
-    user_name = request.form.get("user") or None
+    submission_id = params.row_id("submission", request.form)
+    exercise_id = params.text("exercise", request.form)
+    user_name = params.text("user", request.form)
     if submission_id is None and not g.user.is_instructor:
         abort(403)
     since = utcnow()
@@ -106,16 +97,13 @@ def regrade():
 @staff_required
 def regrade_report():
     """Progress of a regrade and the scores it changed (old -> new), e.g. after a suite changed."""
-    from datetime import datetime
-    try:
-        since = datetime.fromisoformat(request.args.get("since", ""))
-    except ValueError:
-        abort(400, description="since must be an ISO date-time")
+    since = params.utc_time("since")
+    if since is None:
+        raise UsageError(f"since is missing: the time the regrade started ({params.TIME_FORMAT})")
+    exercise_id, submission_id, user_name = params.text("exercise"), params.row_id("submission"), params.text("user")
     with db() as s:
-        user_name = request.args.get("user") or None
         user_id = repo.get_user(s, user_name).id if user_name else None
-        report = queries.regrade_report(s, since, request.args.get("exercise") or None, user_id,
-                                        request.args.get("submission", type=int))
+        report = queries.regrade_report(s, since, exercise_id, user_id, submission_id)
     return render_template("regrade_report.html", report=report, since=since, args=request.args)
 
 
@@ -125,33 +113,11 @@ def analytics(exercise_id: str):
     with db() as s:
         if exercise_id not in {e.id for e in queries.exercises(s)}:
             abort(404)
-        data = queries.analytics(s, exercise_id, _policy())
+        data = queries.analytics(s, exercise_id, params.policy())
     return render_template("analytics.html", a=data)
 
 
 # ---------------------------------------------------------------- course settings (instructors)
-
-def _form_time(name: str):
-    """A datetime-local field (read as UTC), or None when empty."""
-    from datetime import datetime, timezone
-    text = (request.form.get(name) or "").strip()
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise UsageError(f"{name}: {text!r} is not a date and time (YYYY-MM-DDTHH:MM, UTC)") from None
-
-
-def _form_number(name: str, kind=float):
-    text = (request.form.get(name) or "").strip()
-    if not text:
-        return None
-    try:
-        return kind(text)
-    except ValueError:
-        raise UsageError(f"{name}: {text!r} is not a number") from None
-
 
 @bp.route("/exercises/<exercise_id>/settings", methods=["GET", "POST"])
 @instructor_required
@@ -160,28 +126,33 @@ def exercise_settings(exercise_id: str):
     with db() as s:
         exercise = repo.get_exercise(s, exercise_id)
         if request.method == "POST":
-            action = request.form.get("action", "rules")
+            form = request.form
             try:
+                action = params.text("action", form) or "rules"
                 if action == "rules":
                     course.edit_rules(
-                        s, exercise, due_at=_form_time("due_at"),
-                        penalty_per_day=(_form_number("penalty_percent_per_day") or 0.0) / 100,
-                        max_penalty=(_form_number("max_penalty_percent") or 0.0) / 100,
-                        closed_after_due=request.form.get("closed_after_due") == "on",
-                        max_submissions=_form_number("max_submissions", int),
-                        window_hours=_form_number("window_hours"),
-                        cooloff_minutes=_form_number("cooloff_minutes") or 0.0,
-                        show_hidden_points=request.form.get("show_hidden_points") == "on")
+                        s, exercise, due_at=params.utc_time("due_at", form),
+                        penalty_per_day=(params.number("penalty_percent_per_day", form) or 0.0) / 100,
+                        max_penalty=(params.number("max_penalty_percent", form) or 0.0) / 100,
+                        closed_after_due=form.get("closed_after_due") == "on",
+                        max_submissions=params.number("max_submissions", form, whole=True),
+                        window_hours=params.number("window_hours", form),
+                        cooloff_minutes=params.number("cooloff_minutes", form) or 0.0,
+                        show_hidden_points=form.get("show_hidden_points") == "on")
                     flash("Rules saved.", "info")
                 elif action in ("publish", "unpublish"):
                     course.publish(s, exercise, action == "publish")
                     flash("Grades published." if action == "publish" else "Grades unpublished.", "info")
                 elif action == "extension":
-                    student = repo.get_user(s, (request.form.get("student") or "").strip())
-                    course.set_extension(s, student, exercise, _form_time("extension_due_at"))
+                    name = params.text("student", form)
+                    if name is None:
+                        raise UsageError("choose the student who gets the extension")
+                    student = repo.get_user(s, name)
+                    course.set_extension(s, student, exercise, params.utc_time("extension_due_at", form))
                     flash(f"Extension for {student.name} saved.", "info")
                 else:
-                    abort(400, description=f"unknown action {action!r}")
+                    raise UsageError(f"action must be rules, publish, unpublish or extension, not "
+                                     f"{params.shown(action)}")
             except GraderError as e:
                 s.rollback()
                 flash(str(e), "error")
@@ -197,6 +168,6 @@ def exercise_settings(exercise_id: str):
 @instructor_required
 def course_settings():
     with db() as s:
-        set_course_policy(s, request.form.get("policy", ""))
+        set_course_policy(s, params.text("policy", request.form) or "")
     flash("Gradebook policy saved.", "info")
     return redirect(url_for("staff.gradebook_page"), 303)

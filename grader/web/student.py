@@ -11,7 +11,7 @@ from .. import service
 from ..errors import SubmissionError
 from ..storage import queries
 from ..storage import repository as repo
-from . import feedback
+from . import feedback, params
 from .auth import login_required
 from .db import config, db
 
@@ -24,7 +24,7 @@ def home_page(status: int = 200):
         open_scores = {st.exercise.id: feedback.score_open(s, st.exercise, g.user.id) for st in standings}
         recent = queries.submissions(s, user_id=g.user.id, limit=10)
     return render_template("home.html", standings=standings, recent=recent, open_scores=open_scores,
-                           max_mb=config().max_submission_mb), status
+                           max_bytes=config().max_submission_bytes), status
 
 
 @bp.route("/")
@@ -50,7 +50,7 @@ def upload():
     return redirect(url_for("student.submission", submission_id=submission_id), 303)
 
 
-@bp.route("/submissions/<int:submission_id>")
+@bp.route("/submissions/<id:submission_id>")
 @login_required
 def submission(submission_id: int):
     with db() as s:
@@ -65,7 +65,7 @@ def submission(submission_id: int):
                            final=detail.status in ("graded", "failed", "error"))
 
 
-@bp.route("/submissions/<int:submission_id>/status.json")
+@bp.route("/submissions/<id:submission_id>/status.json")
 @login_required
 def submission_status(submission_id: int):
     """What the submission page polls while it waits: status, queue position, progress."""
@@ -79,7 +79,7 @@ def submission_status(submission_id: int):
 @bp.route("/history")
 @login_required
 def history():
-    exercise_id = request.args.get("exercise") or None
+    exercise_id = params.text("exercise")
     with db() as s:
         rows = queries.submissions(s, user_id=g.user.id, exercise_id=exercise_id)
         exercises = queries.exercises(s)

@@ -1,9 +1,11 @@
-"""Template helpers: how times, points and statuses read on every page (one place)."""
+"""Template helpers: how times, points, sizes (grader/sizes.py) and statuses read on every page
+(one place)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 from ..results import code_notes
+from ..sizes import size
 
 STATUS_WORDS = {"received": "received", "queued": "waiting in the queue", "running": "being graded",
                 "graded": "graded", "failed": "could not be graded", "error": "grader problem"}
@@ -40,10 +42,3 @@ def points(value: float | None) -> str:
         return "—"
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
-
-def size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n / 1024 / 1024:.1f} MB"

@@ -1,6 +1,8 @@
 """The web tests' sites: a fresh app and database per test (SQLite; `any_site` also on PostgreSQL)."""
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from grader.storage.db import dispose_engines
@@ -21,3 +23,21 @@ def any_site(request, tmp_path):
         with scratch_database() as url:
             yield Site(tmp_path, url)
     dispose_engines()
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def walk_site(request, tmp_path_factory):
+    """One site for a module's many requests: LTI configured for a platform that is not running
+    (its routes then answer as in production), login limits out of the way (every try reaches
+    the password check), a graded submission of alice's for the routes that take an id."""
+    from support import PERCEPTRON, perceptron_result, stored_graded, write_lti_tool
+    folder = tmp_path_factory.mktemp("walk")
+    lti_config, _ = write_lti_tool(folder, "https://lms.example", "http://127.0.0.1:9", "http://127.0.0.1:9/token",
+                                   "client-1", "deployment-1")
+    with scratch_database() if request.param == "postgresql" else contextlib.nullcontext() as url:
+        site = Site(folder, url, settings={"lti_config": lti_config}, LOGIN_ATTEMPTS=10 ** 6,
+                    LOGIN_ATTEMPTS_PER_ADDRESS=10 ** 6)
+        site.submission_id = stored_graded(site.config, "alice", PERCEPTRON, perceptron_result(),
+                                           exercise="perceptron")
+        yield site
+        dispose_engines()

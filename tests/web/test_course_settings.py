@@ -112,3 +112,22 @@ def test_a_student_never_sees_a_hidden_tests_message(site):
         assert b"all tests passed" not in page.lower()
     assert b"not shown yet" in page and b"1 of 2 shown tests passed" in page
     assert b"SECRET-EXPECTED" in site.client("ines").get(f"/submissions/{submission_id}").data   # staff see it
+
+
+def test_a_limit_past_the_calendar_is_refused_and_the_pages_keep_working(site):
+    """A window of two billion hours would put the next submission's time outside the calendar
+    on every student's page: the form refuses it with the largest it takes."""
+    alice, ines = site.client("alice"), site.client("ines")
+    assert site.upload(alice).status_code == 303
+    page = ines.get("/staff/exercises/perceptron/settings")
+    for field, value, words in (("window_hours", "2000000000", b"window_hours can be at most 8,784"),
+                                ("cooloff_minutes", "1e9", b"cooloff_minutes can be at most 527,040"),
+                                ("window_hours", "NaN", b"window_hours: &#39;NaN&#39; is not a number"),
+                                ("max_submissions", "99999999999", b"is not a number this form can use")):
+        saved = ines.post("/staff/exercises/perceptron/settings", follow_redirects=True, data={
+            "csrf_token": csrf(page), "action": "rules", "max_submissions": "1", field: value})
+        assert saved.status_code == 200 and words in saved.data, (field, value)
+        assert alice.get("/").status_code == 200
+    with session_scope(site.config) as s:
+        e = repo.get_exercise(s, "perceptron")
+        assert (e.max_submissions, e.window_hours, e.cooloff_minutes) == (None, None, 0.0)      # nothing saved

@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, jsonify, request
 from jwt.algorithms import RSAAlgorithm
 from sqlalchemy import select
@@ -34,7 +33,7 @@ from grader.storage.db import dispose_engines, session_scope
 from grader.storage.lti_links import lti_link_for
 from grader.storage.models import Exercise, LtiLink, User
 from grader.web import create_app
-from support import FIXTURES, ROOT, TOY_SOLUTION
+from support import FIXTURES, ROOT, TOY_SOLUTION, pem, rsa_key, write_lti_tool
 
 PERCEPTRON = (ROOT / "reference" / "perceptron.py").read_bytes()
 BASE = "https://localhost"                   # the tool, as the platform knows it
@@ -49,18 +48,6 @@ SCORE_TYPE = "application/vnd.ims.lis.v1.score+json"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 TEACHING_ASSISTANT = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"
-
-
-def rsa_key():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def pem(key) -> tuple[str, str]:
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
 
 
 class FakePlatform:
@@ -174,22 +161,10 @@ class LtiSite:
 
     def __init__(self, tmp_path, platform: FakePlatform, exercises_dir=None):
         self.platform = platform
-        private, public = pem(rsa_key())
-        (tmp_path / "tool-private.key").write_text(private)
-        (tmp_path / "tool-public.key").write_text(public)
-        self.tool_public = public
-        tool = {platform.issuer: {
-            "client_id": CLIENT_ID,
-            "auth_login_url": platform.url + "/auth",
-            "auth_token_url": platform.token_url,
-            "key_set_url": platform.url + "/jwks",
-            "private_key_file": "tool-private.key",
-            "public_key_file": "tool-public.key",
-            "deployment_ids": [DEPLOYMENT],
-        }}
-        (tmp_path / "lti.json").write_text(json.dumps(tool))
+        lti_config, self.tool_public = write_lti_tool(tmp_path, platform.issuer, platform.url, platform.token_url,
+                                                      CLIENT_ID, DEPLOYMENT)
         extra = {"exercises_dir": exercises_dir} if exercises_dir else {}
-        self.config = Config(instance_dir=tmp_path, lti_config=tmp_path / "lti.json", secret_key="k" * 32, **extra)
+        self.config = Config(instance_dir=tmp_path, lti_config=lti_config, secret_key="k" * 32, **extra)
         migrate.upgrade(self.config)
         with session_scope(self.config) as s:
             repo.sync_exercises(s, self.config)
@@ -351,6 +326,26 @@ def test_an_unknown_exercise_is_a_clear_404_and_creates_nobody(site):
         assert s.scalars(select(User)).all() == []
     missing, _, _ = site.launch(site.app.test_client(), **{CLAIM + "custom": {}})
     assert missing.status_code == 400 and b"custom parameter exercise=ID" in missing.data
+
+
+@pytest.mark.parametrize("claim, value, words", [
+    (CLAIM + "custom", ["exercise=perceptron"], b"custom"),
+    (CLAIM + "custom", {"exercise": ["perceptron"]}, b"exercise"),
+    (AGS, "https://lms.example/lineitem", b"endpoint"),
+    (AGS, {"lineitem": 7, "scope": [SCORE_SCOPE]}, b"lineitem"),
+    (AGS, {"lineitem": "https://lms.example/lineitem", "scope": SCORE_SCOPE}, b"scope"),
+    (CLAIM + "roles", "Instructor", b"roles"),
+    (CLAIM + "roles", [7], b"roles"),
+    ("email", {"address": "ada@example.edu"}, b"email"),
+    ("name", ["Ada"], b"name"),
+])
+def test_a_launch_with_a_malformed_claim_is_a_400_that_names_it(site, claim, value, words):
+    """A platform that signs a claim of the wrong shape: refused with a sentence, nobody created."""
+    response, _, _ = site.launch(site.app.test_client(), **{claim: value})
+    assert response.status_code == 400, response.data[:300]
+    assert b"This LMS launch cannot be used" in response.data and words in response.data
+    with session_scope(site.config) as s:
+        assert s.scalars(select(User)).all() == []
 
 
 def test_a_login_from_an_unregistered_platform_is_refused(site):

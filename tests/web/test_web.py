@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
+from grader import sizes
 from grader.config import Config
 from grader.results import SkippedCell
 from grader.storage import repository as repo
 from grader.storage.db import dispose_engines, session_scope
 from grader.web import create_app
-from support import PERCEPTRON, ROOT, Site, csrf, perceptron_result
+from support import PERCEPTRON, ROOT, Site, csrf, grader, perceptron_result, stored_graded
 
 # ---------------------------------------------------------------- auth
 
@@ -43,32 +45,70 @@ def test_session_cookie_is_httponly_samesite_and_secure_by_default(tmp_path):
     dispose_engines()
 
 
+A, B = {"REMOTE_ADDR": "10.0.0.1"}, {"REMOTE_ADDR": "10.0.0.2"}
+
+
+def try_login(client, name: str, password: str, address: dict, **headers):
+    page = client.get("/login", environ_base=address, headers=headers)
+    return client.post("/login", data={"username": name, "password": password, "csrf_token": csrf(page)},
+                       environ_base=address, headers=headers)
+
+
 def test_login_is_rate_limited(site):
-    client = site.client()
-    for _ in range(5):
-        page = client.get("/login")
-        assert client.post("/login", data={"username": "bob", "password": "x", "csrf_token": csrf(page)}
-                           ).status_code == 401
-    page = client.get("/login")
-    blocked = client.post("/login", data={"username": "bob", "password": "bob-pw", "csrf_token": csrf(page)})
-    assert blocked.status_code == 429 and b"Too many failed logins" in blocked.data
-    # another web process on the same database counts the same failures
+    """Five wrong passwords for alice from address A (a classmate; "ALICE " is alice) lock out A
+    only: alice's right password from B logs her in, A waits before it may try alice again, and
+    another web process on the same database sees the same counts."""
+    mallory = site.client()
+    for name in ("alice", "ALICE ", " Alice", "alice", "aLiCe"):
+        assert try_login(mallory, name, "guess", A).status_code == 401
+    assert try_login(site.client(), "alice", "alice-pw", B).status_code == 302
+    blocked = try_login(mallory, "alice", "alice-pw", A)            # even the right password waits
+    assert blocked.status_code == 429, blocked.data
+    assert b"Too many failed logins for this user name from your address" in blocked.data
+    assert 0 < int(blocked.headers["Retry-After"]) <= site.app.config["LOGIN_WINDOW_S"]
     other = create_app(site.config, TESTING=True, SESSION_COOKIE_SECURE=False).test_client()
-    page = other.get("/login")
-    assert other.post("/login", data={"username": "bob", "password": "bob-pw", "csrf_token": csrf(page)}
-                      ).status_code == 429
-    page = other.get("/login")                     # another student from the same address is not blocked
-    assert other.post("/login", data={"username": "alice", "password": "alice-pw", "csrf_token": csrf(page)}
-                      ).status_code == 302
-    # ... until the address itself has too many failures
-    crowded = create_app(site.config, TESTING=True, SESSION_COOKIE_SECURE=False, LOGIN_ATTEMPTS_PER_ADDRESS=6)
-    client = crowded.test_client()
-    page = client.get("/login")
-    assert client.post("/login", data={"username": "tina", "password": "x", "csrf_token": csrf(page)}
-                       ).status_code == 401                              # the 6th failure from this address
-    page = client.get("/login")
-    assert client.post("/login", data={"username": "tina", "password": "tina-pw", "csrf_token": csrf(page)}
-                       ).status_code == 429
+    assert try_login(other, "alice", "alice-pw", A).status_code == 429
+    assert try_login(other, "bob", "bob-pw", A).status_code == 302          # other names from A: no wait
+
+
+def test_an_address_with_too_many_failures_is_refused_and_another_is_not(site):
+    client = site.client()
+    for n in range(site.app.config["LOGIN_ATTEMPTS_PER_ADDRESS"]):       # a different name each time
+        assert try_login(client, f"student{n}", "guess", A).status_code == 401
+    refused = try_login(client, "bob", "bob-pw", A)
+    assert refused.status_code == 429 and b"Too many failed logins from your address" in refused.data
+    assert int(refused.headers["Retry-After"]) > 0
+    assert try_login(site.client(), "bob", "bob-pw", B).status_code == 302
+
+
+def test_guessing_one_name_from_many_addresses_is_slowed_but_the_right_password_works(tmp_path):
+    """Failures for a name past LOGIN_ATTEMPTS, from any address, delay every further try for it
+    by LOGIN_DELAY_S each, at most LOGIN_MAX_DELAY_S; the right password is still accepted."""
+    site = Site(tmp_path, LOGIN_ATTEMPTS=2, LOGIN_DELAY_S=0.0)
+    guesser = site.client()
+    for n in range(12):                                  # 12 addresses, one guess each: none refused
+        assert try_login(guesser, "alice", "guess", {"REMOTE_ADDR": f"10.0.1.{n}"}).status_code == 401
+    site.app.config.update(LOGIN_DELAY_S=0.25, LOGIN_MAX_DELAY_S=0.6)      # 10 past the limit: 2.5 s uncapped
+    for client, password, status in ((site.client(), "alice-pw", 302), (guesser, "guess", 401)):
+        started = time.monotonic()
+        answer = try_login(client, "alice", password, {"REMOTE_ADDR": "10.0.2.1"})
+        took = time.monotonic() - started
+        assert answer.status_code == status and 0.6 <= took < 2.0, (password, answer.status_code, took)
+    dispose_engines()
+
+
+def test_behind_a_trusted_proxy_each_student_is_counted_at_their_own_address(tmp_path):
+    """Behind a reverse proxy the app sees the proxy's address: with GRADER_TRUSTED_PROXIES=1 it
+    reads the client's from X-Forwarded-For, so one student's failures do not refuse another's."""
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    for trusted, other_student in ((0, 429), (1, 302)):
+        site = Site(tmp_path / str(trusted), settings={"trusted_proxies": trusted}, LOGIN_ATTEMPTS_PER_ADDRESS=3)
+        client = site.client()
+        for name in ("x", "y", "z"):
+            assert try_login(client, name, "guess", proxy, **{"X-Forwarded-For": "10.9.0.1"}).status_code == 401
+        answer = try_login(site.client(), "bob", "bob-pw", proxy, **{"X-Forwarded-For": "10.9.0.2"})
+        assert answer.status_code == other_student, trusted
+        dispose_engines()
 
 
 def test_open_redirect_after_login_is_refused(site):
@@ -77,6 +117,30 @@ def test_open_redirect_after_login_is_refused(site):
     response = client.post("/login", data={"username": "alice", "password": "alice-pw", "csrf_token": csrf(page),
                                            "next": "//evil.example/x"})
     assert response.headers["Location"] == "/"
+
+
+@pytest.mark.parametrize("target", ["/\r\nX-Injected: 1", "/\nX-Injected: 1", "/\x1b[2J", "/\\evil.example",
+                                    "/\\/evil.example", "/\x7f", "/" + "x" * 5000])
+def test_control_characters_and_backslashes_in_next_never_reach_a_header(site, target):
+    client = site.client()
+    form = client.get("/login", query_string={"next": target})
+    assert form.status_code == 200
+    assert re.search(rb'name="next" value="/?"', form.data), form.data        # never put in the form either
+    response = client.post("/login", data={"username": "alice", "password": "alice-pw", "csrf_token": csrf(form),
+                                           "next": target})
+    assert response.status_code == 302 and response.headers["Location"] == "/"
+    assert "X-Injected" not in response.headers
+
+
+def test_a_page_asked_for_before_login_is_opened_after_it(site):
+    client = site.client()
+    asked = client.get("/history?exercise=perceptron")
+    assert asked.status_code == 302
+    form = client.get(asked.headers["Location"])
+    assert b'name="next" value="/history?exercise=perceptron"' in form.data
+    done = client.post("/login", data={"username": "alice", "password": "alice-pw", "csrf_token": csrf(form),
+                                       "next": "/history?exercise=perceptron"})
+    assert done.status_code == 302 and done.headers["Location"] == "/history?exercise=perceptron"
 
 
 def test_csrf_is_required_on_every_form(site):
@@ -129,7 +193,7 @@ def test_upload_stores_queues_and_shows_the_live_status(any_site):
     ("notes.txt", b"print(1)", 422, b"unsupported file type"),
     ("mine.ipynb", b"{ not json", 422, b"notebook"),
     ("empty.py", b"   ", 422, b"the file is empty"),
-    ("big.py", b"x = 1\n" * 400_000, 413, b"upload limit of 1 MB"),
+    ("big.py", b"x = 1\n" * 400_000, 413, b"over the 1 MB limit"),
 ])
 def test_wrong_files_are_refused_with_the_reason_and_nothing_is_stored(site, filename, data, status, words):
     response = site.upload(site.client("alice"), filename=filename, data=data)
@@ -138,6 +202,22 @@ def test_wrong_files_are_refused_with_the_reason_and_nothing_is_stored(site, fil
     with session_scope(site.config) as s:
         assert repo.submissions_in(s, ["received", "queued"]) == []
     assert not any(p.is_file() for p in site.config.storage_dir.rglob("*"))    # no file kept either
+
+
+def test_a_file_just_over_and_one_far_over_the_limit_read_the_same_limit(site):
+    """Just over the limit reaches ingest (under MAX_CONTENT_LENGTH, the limit + 64 KiB), far over
+    is refused by Flask (413): both say the limit as the upload form does."""
+    limit = sizes.size(site.config.max_submission_bytes)
+    assert limit == "1 MB"
+    alice = site.client("alice")
+    assert f"at most {limit})".encode() in alice.get("/").data
+    just_over = b"x = 1\n" * (site.config.max_submission_bytes // 6 + 200)
+    assert len(just_over) + 2000 < site.app.config["MAX_CONTENT_LENGTH"]
+    near = site.upload(alice, filename="near.py", data=just_over)
+    far = site.upload(alice, filename="far.py", data=just_over * 3)
+    assert (near.status_code, far.status_code) == (422, 413)
+    said = [re.findall(rb"over the ([^<]*?) limit", r.data) for r in (near, far)]
+    assert said == [[limit.encode()], [limit.encode()]], said
 
 
 def test_unknown_exercise_is_refused(site):
@@ -242,10 +322,30 @@ def test_api_tokens_and_who_sees_what(any_site):
     assert client.get("/api/v1/grades?format=xls", headers=staff).status_code == 400
 
 
+def test_every_front_door_counts_the_courses_policy_by_default(site):
+    """The course counts the latest submission: the gradebook page, its CSV download, the API and
+    `grader export grades` all count it when no policy is asked for."""
+    ines = site.client("ines")
+    saved = ines.post("/staff/course", data={"csrf_token": csrf(ines.get("/staff/gradebook")), "policy": "latest"})
+    assert saved.status_code == 303
+    for score in (18.0, 6.5):                                    # the later one scores lower
+        stored_graded(site.config, "alice", PERCEPTRON, perceptron_result(score=score), exercise="perceptron")
+    page = ines.get("/staff/gradebook").data
+    assert b'value="latest" selected' in page and b">6.5</a>" in page and b">18</a>" not in page
+    download = ines.get("/staff/grades.csv").get_data(as_text=True)
+    api = site.client().get("/api/v1/grades", headers={"Authorization": f"Bearer {site.token('tina')}"})
+    cli = grader("export", "grades", env={"GRADER_INSTANCE_DIR": str(site.config.instance_dir)})
+    assert cli.code == 0, cli.stderr
+    alice = next(line for line in download.splitlines() if line.startswith("alice,"))
+    header = download.splitlines()[0].split(",")
+    assert alice.split(",")[header.index("perceptron")] == "6.5", download
+    assert api.status_code == 200 and api.get_data(as_text=True) == download == cli.stdout
+
+
 def test_openapi_describes_every_api_route(site):
     spec = site.client().get("/api/v1/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
-    routes = {re.sub(r"<int:(\w+)>", "{id}", r.rule) for r in site.app.url_map.iter_rules()
+    routes = {re.sub(r"<id:(\w+)>", "{id}", r.rule) for r in site.app.url_map.iter_rules()
               if r.rule.startswith("/api/")}
     routes = {re.sub(r"<(\w+)>", "{id}", r) for r in routes}
     assert routes == set(spec["paths"]), (routes, set(spec["paths"]))
@@ -306,9 +406,21 @@ def test_regrade_an_exercise_shows_progress_and_the_scores_that_changed(site):
     assert b"0 of 1 done" in ines.get(student.headers["Location"]).data
 
 
+def test_regrade_report_reads_a_naive_since_as_utc_and_refuses_a_malformed_one(site):
+    ines = site.client("ines")
+    for since in ("2000-01-01T00:00:00", "2000-01-01T00:00:00+00:00", "2000-01-01T02:00:00+02:00"):
+        page = ines.get("/staff/regrade/report", query_string={"since": since})
+        assert page.status_code == 200 and b"Started 2000-01-01 00:00 UTC" in page.data, since
+    for since in ("", "yesterday", "2000-13-01T00:00", "9999-12-31T23:59:59-14:00"):
+        bad = ines.get("/staff/regrade/report", query_string={"since": since})
+        assert bad.status_code == 400, (since, bad.status_code)
+        assert b"is not a date and time (YYYY-MM-DDTHH:MM" in bad.data or b"since is missing" in bad.data
+
+
 LAYERS = r'''
 import io, re, sys, tempfile
 from pathlib import Path
+from grader import sizes
 from grader.config import Config
 from grader.storage import migrate, repository as repo
 from grader.storage.db import session_scope

@@ -16,7 +16,7 @@
       if (file) {
         var max = parseInt(input.dataset.maxBytes, 10);
         if (!/\.(ipynb|py)$/i.test(file.name)) message = file.name + " is not a notebook (.ipynb) or a Python module (.py).";
-        else if (file.size > max) message = file.name + " is " + (file.size / 1048576).toFixed(1) + " MB; the limit is " + (max / 1048576).toFixed(0) + " MB.";
+        else if (file.size > max) message = file.name + " is over the " + input.dataset.maxSize + " limit.";  // the server's words
       }
       input.setCustomValidity(message);
       problem.textContent = message;
