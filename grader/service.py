@@ -1,27 +1,17 @@
-"""The service's use cases, shared by the CLI and the web: submit, status, regrade, sweep.
-
-The database is written first and is the truth; the broker only carries (submission id, attempt):
+"""The service's use cases, shared by the CLI and the web: submit, status, wait, regrade.
 
 * `store_submission` writes the file and its row (status received) and commits: from then on the
-  submission cannot be lost. `enqueue_pending` (the outbox) sends every received submission and
-  marks it queued, in one transaction per submission, the send before the commit: a crash in
-  between leaves it received (sent again later; a duplicate message does nothing), a broker that
-  is down leaves it received too. `submit` is the two in a row.
-* `sweep` (every worker runs it on a timer) sends again what has waited too long: received rows
-  (a crash between storing and sending), queued ones whose message was lost (Redis restarted
-  without persistence, the embedded broker's worker killed), running ones whose worker died.
+  submission cannot be lost; `submit` then hands it to the outbox (`queue.outbox.enqueue_pending`,
+  which also says why a broker that is down loses nothing).
 * `regrade` sends final submissions back to queued for a new attempt (the one backward move).
+* `status` and `wait` read a submission as the CLI prints it.
 """
 from __future__ import annotations
 
-import logging
 import time
-from datetime import timedelta
 
 from .config import Config
 from .errors import InvalidTransition, UsageError
-
-log = logging.getLogger("grader.service")
 
 WAIT_POLL_S = 0.3
 
@@ -51,93 +41,9 @@ def submit(config: Config, user_name: str, exercise_id: str, filename: str, data
     if check:
         check_upload(config, filename, data)
     submission_id = store_submission(config, user_name, exercise_id, filename, data, enforce_rules=check)
+    from .queue.outbox import enqueue_pending
     enqueue_pending(config, ids=[submission_id])
     return submission_id
-
-
-def _app(config: Config):
-    from .queue import get_app
-    return get_app(config)
-
-
-def enqueue_pending(config: Config, ids=None, older_than_s: float = 0.0) -> int:
-    """Send every received submission (or those of `ids`) and mark it queued; how many were sent."""
-    from .queue import queue_for, send_grading
-    from .storage import repository as repo
-    from .storage.db import session_scope
-    from .storage.models import utcnow
-    with session_scope(config) as session:
-        cutoff = utcnow() - timedelta(seconds=older_than_s)
-        pending = [(s.id, s.received_at) for s in repo.submissions_in(session, ["received"], ids)]
-    app = _app(config)
-    sent = 0
-    for submission_id, received_at in pending:
-        if received_at > cutoff:
-            continue
-        try:
-            with session_scope(config) as session:
-                submission = repo.get_submission(session, submission_id)
-                repo.mark_status(session, submission, "queued")
-                gpu = bool((submission.exercise.limits or {}).get("gpu"))
-                # sent inside the transaction: if the broker refuses, the row stays received
-                send_grading(app, submission.id, submission.attempts + 1, queue_for(gpu))
-            sent += 1
-        except InvalidTransition:
-            continue                       # taken meanwhile (another enqueue, or a worker)
-        except Exception as e:  # noqa: BLE001 - broker or database down: the sweep sends it later
-            log.warning("submission %s stays received: %s", submission_id, e)
-    return sent
-
-
-def sweep(config: Config) -> dict:
-    """Send again what waits too long (see the module's doc); counts of what was done."""
-    from .queue import queue_for, send_grading, timings
-    from .queue.settings import MAX_ATTEMPTS
-    from .queue.tasks import ERROR_REASON, consecutive_infrastructure
-    from .storage import repository as repo
-    from .storage.db import session_scope
-    from .storage.models import utcnow
-    t = timings(config)
-    done = {"received": enqueue_pending(config, older_than_s=min(10.0, t.sweep_queued_s)),
-            "queued": 0, "running": 0, "error": 0}
-    now = utcnow()
-    with session_scope(config) as session:
-        waiting = [(s.id, s.status) for s in repo.submissions_in(session, ["queued", "running"])]
-    app = _app(config)
-    for submission_id, status in waiting:
-        try:
-            with session_scope(config) as session:
-                submission = repo.get_submission(session, submission_id)
-                if submission.status != status:
-                    continue
-                last = submission.queued_at
-                gpu = bool((submission.exercise.limits or {}).get("gpu"))
-                if status == "queued":
-                    if last is not None and now - last < timedelta(seconds=t.sweep_queued_s):
-                        continue
-                    attempt = submission.attempts + 1
-                else:
-                    moments = [m for m in (submission.queued_at, submission.started_at) if m is not None]
-                    if moments and now - max(moments) < timedelta(seconds=t.sweep_running_s):
-                        continue
-                    runs = repo.recorded_attempts(session, submission)
-                    attempt = submission.attempts
-                    if any(run.attempt == attempt for run in runs):      # its retry message was lost
-                        if consecutive_infrastructure(runs) % MAX_ATTEMPTS == 0:
-                            repo.mark_status(session, submission, "error", reason=ERROR_REASON)
-                            done["error"] += 1
-                            continue
-                        attempt += 1
-                if not repo.touch_dispatched(session, submission, expected=last, statuses=(status,)):
-                    continue                                             # another sweep did it
-                send_grading(app, submission_id, attempt, queue_for(gpu))
-                done[status] += 1
-                log.warning("sweep: submission %s (%s) sent again, attempt %s", submission_id, status, attempt)
-        except InvalidTransition:
-            continue
-        except Exception as e:  # noqa: BLE001 - broker or database down: next sweep
-            log.warning("sweep: submission %s not sent again: %s", submission_id, e)
-    return done
 
 
 def regrade(config: Config, submission_id: int | None = None, exercise_id: str | None = None,
@@ -145,32 +51,32 @@ def regrade(config: Config, submission_id: int | None = None, exercise_id: str |
     """A new attempt for one submission, or for every final submission of an exercise, of a
     student, or of a student in one exercise; the ids sent. Submissions not final yet are left
     alone: they will be graded anyway."""
-    from .queue import queue_for, send_grading
+    from .lifecycle import FINAL, can_regrade
+    from .queue import get_app, queue_for, send_grading
     from .storage import repository as repo
     from .storage.db import session_scope
-    from .storage.models import FINAL_STATUSES
     if (submission_id is None) == (exercise_id is None and user_name is None):
         raise UsageError("regrade one submission, or an exercise and/or a student")
     with session_scope(config) as session:
         if submission_id is not None:
             submission = repo.get_submission(session, submission_id)
-            if submission.status not in FINAL_STATUSES:
+            if not can_regrade(submission.status):
                 raise UsageError(f"submission {submission_id} is {submission.status}: it will be graded anyway")
             ids = [submission.id]
         else:
             if exercise_id is not None:
                 repo.get_exercise(session, exercise_id)
             user_id = repo.get_user(session, user_name).id if user_name is not None else None
-            ids = [s.id for s in repo.submissions_in(session, FINAL_STATUSES, exercise_id=exercise_id)
+            ids = [s.id for s in repo.submissions_in(session, FINAL, exercise_id=exercise_id)
                    if user_id is None or s.user_id == user_id]
-    app = _app(config)
+    app = get_app(config)
     sent = []
     for sid in ids:
         try:
             with session_scope(config) as session:
                 submission = repo.get_submission(session, sid)
                 repo.requeue_for_regrade(session, submission)
-                gpu = bool((submission.exercise.limits or {}).get("gpu"))
+                gpu = submission.exercise.gpu
                 send_grading(app, sid, submission.attempts + 1, queue_for(gpu))
             sent.append(sid)
         except InvalidTransition:
@@ -204,7 +110,7 @@ def status(config: Config, submission_id: int) -> dict:
 
 def wait(config: Config, submission_id: int, timeout_s: float | None = None) -> dict:
     """`status` once the submission is final (graded, failed, error); TimeoutError after timeout_s."""
-    from .storage.models import FINAL_STATUSES
+    from .lifecycle import FINAL
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     from .errors import DatabaseUnavailable
     while True:
@@ -215,7 +121,7 @@ def wait(config: Config, submission_id: int, timeout_s: float | None = None) -> 
                 raise
             time.sleep(1.0)
             continue
-        if current["status"] in FINAL_STATUSES:
+        if current["status"] in FINAL:
             return current
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"submission {submission_id} is still {current['status']} after {timeout_s:g} s")

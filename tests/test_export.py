@@ -71,7 +71,7 @@ def submit(config: Config, user: str, exercise: str, status: str = "graded", run
         repo.mark_status(session, submission, "queued")
         if status == "queued":
             return submission.id
-        repo.start_attempt(session, submission)
+        repo.mark_status(session, submission, "running")
         repo.record_run(session, submission, run, backend="local")
         repo.mark_status(session, submission, "graded")
         return submission.id

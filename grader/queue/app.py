@@ -20,7 +20,8 @@ _lock = threading.Lock()
 
 
 def make_celery(config: Config) -> Celery:
-    """A Celery app on config.broker_url with the grading task registered."""
+    """A Celery app on config.broker_url and its settings. Senders send the task by name; a worker
+    registers it (`tasks.register`), so sending never imports the grading pipeline."""
     t = timings(config)
     app = Celery("grader", broker=config.broker_url, set_as_current=False)
     if config.broker_url.startswith(("redis://", "rediss://")):
@@ -70,8 +71,6 @@ def make_celery(config: Config) -> Celery:
     )
     app.grader_config = config
     app.grader_timings = t
-    from .tasks import register
-    register(app)
     return app
 
 

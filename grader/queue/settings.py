@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from ..config import Config
 
 SANDBOX_MARGIN_S = 120      # grade(): wall_s = suite_timeout_s + 120
-MAX_ATTEMPTS = 3            # setup problems: attempts before a submission ends `error`
 RETRY_BACKOFF_S = (5, 15, 45, 120, 300)   # the wait before attempt 2, 3, ... (the last one repeats)
 DEFAULT_SUITE_TIMEOUT_S = 90.0
 

@@ -1,18 +1,17 @@
 """The grading task, `grader.grade_submission.v1(submission_id, attempt)`: ids in, statuses in
-the database out. Every step is a conditional update, so a message delivered twice, late, or
-after its worker died does the right thing:
+the database out. What each step does is `grader.lifecycle`'s decision; this module carries it
+out with conditional updates, so a message delivered twice, late, or after its worker died does
+the right thing:
 
-* take: queued -> running (attempt 1, or a regrade's next attempt); a retry after a setup problem
-  (running, attempts == attempt - 1, that attempt recorded); when the attempt is in progress but
-  started longer ago than the sweep's limit for running (its worker is dead), that attempt is
-  recorded as an infrastructure run and the next one starts. Anything else (a final
-  submission, an attempt already recorded, a duplicate of an attempt in progress): nothing.
+* take (`lifecycle.take`): start the attempt, begin a retry, or record an attempt whose worker died
+  and start the next; anything else (a final submission, an attempt already recorded, a duplicate
+  of an attempt in progress) does nothing.
 * grade: the stored file through `grade()`, outside any transaction.
-* finish: the run (record_run, unique per attempt) and the final status in one transaction:
+* finish (`lifecycle.finish`): the run (unique per attempt) and what follows, in one transaction:
   graded; failed (SubmissionError, its message is the reason the student sees); a setup problem
-  (SetupError, a soft time limit) is recorded as an infrastructure run, never a score, and the
-  next attempt is sent with a backoff, until MAX_ATTEMPTS consecutive ones end the submission
-  `error`; our own errors (a broken suite or manifest) end it `error` at once.
+  (SetupError, the soft time limit) recorded as an infrastructure run, never a score, and the next
+  attempt sent after a backoff until the retries are used up (`error`); ours (a broken suite or
+  manifest) `error` at once.
 """
 from __future__ import annotations
 
@@ -24,20 +23,19 @@ from datetime import timedelta
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import IntegrityError
 
+from .. import lifecycle
 from ..errors import DatabaseUnavailable, InvalidTransition, SandboxUnavailable, SetupError, SubmissionError
+from ..lifecycle import Outcome, Take
 from .app import TASK_NAME, queue_for, send_grading
-from .settings import MAX_ATTEMPTS, retry_countdown_s
+from .settings import retry_countdown_s
 
 log = logging.getLogger("grader.queue")
 
-ERROR_REASON = ("This submission could not be graded because of a problem on our side; it was not scored. "
-                "The course staff can see the details and will grade it again.")
-WORKER_LOST = ("the worker grading it stopped before it finished (killed, out of memory, a restarted machine, "
-               "or the task's hard time limit)")
 DB_RETRY_S = 60            # how long a finished grading waits for the database to come back
 
 
 def register(app) -> None:
+    """The task, on a worker's app (senders send by name and never import this module)."""
     @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=60)
     def grade_submission(self, submission_id: int, attempt: int) -> str:
         try:
@@ -49,15 +47,6 @@ def register(app) -> None:
             raise self.retry(countdown=5, exc=e)
 
     app.grade_submission = grade_submission
-
-
-def consecutive_infrastructure(runs) -> int:
-    count = 0
-    for run in reversed(runs):
-        if not run.infrastructure:
-            break
-        count += 1
-    return count
 
 
 @dataclass(frozen=True)
@@ -72,49 +61,41 @@ class Taken:
 
 
 def take(config, timings, submission_id: int, attempt: int) -> Taken | None:
-    """Make this worker the one that runs `attempt`, or None when there is nothing to do."""
+    """Make this worker the one that runs `attempt` (or the next, after a lost one), or None."""
     from ..storage import repository as repo
     from ..storage.db import session_scope
-    from ..storage.models import FINAL_STATUSES, utcnow
+    from ..storage.models import utcnow
     for _ in range(5):          # a status that moved under us (an enqueue committing): look again
         try:
             with session_scope(config) as session:
                 submission = repo.get_submission(session, submission_id)
-                if submission.status in FINAL_STATUSES:
+                now = utcnow()
+                decision = lifecycle.take(repo.lifecycle_state(session, submission), attempt, now,
+                                          timings.sweep_running_s)
+                if decision.action is Take.NOTHING:
                     return None
-                recorded = {run.attempt for run in repo.recorded_attempts(session, submission)}
-                if attempt in recorded:
-                    return None
-                if submission.status == "received":        # the enqueue has not committed yet
-                    repo.mark_status(session, submission, "queued")
-                if submission.status == "queued":
-                    if submission.attempts + 1 != attempt:
-                        return None
+                if decision.action is Take.START:
+                    if submission.status == "received":     # its enqueue has not committed yet
+                        repo.mark_status(session, submission, "queued")
                     repo.mark_status(session, submission, "running")
-                elif submission.attempts == attempt - 1 and submission.attempts in recorded:
-                    if not repo.begin_retry(session, submission, attempt):
+                elif decision.action is Take.RETRY:
+                    if not repo.begin_retry(session, submission, decision.attempt):
                         return None
-                elif submission.attempts == attempt:
-                    # its worker died (killed, the machine restarted, the hard time limit): that
-                    # attempt is recorded as an infrastructure run, and the next one starts here,
-                    # so a submission that keeps killing its worker ends `error` like any setup problem
-                    stale = utcnow() - timedelta(seconds=timings.sweep_running_s)
+                else:                                       # LOST: its worker died
                     lost_since = submission.started_at
+                    stale = now - timedelta(seconds=timings.sweep_running_s)
                     if not repo.restart_attempt(session, submission, attempt, stale):
-                        return None                       # its worker is alive: a duplicate message
+                        return None                         # another taker won
                     log.warning("submission %s attempt %s: its worker stopped; next attempt", submission_id, attempt)
                     repo.record_run(session, submission, None, backend=config.backend, attempt=attempt,
-                                    started_at=lost_since, error=WORKER_LOST, infrastructure=True)
-                    if consecutive_infrastructure(repo.recorded_attempts(session, submission)) % MAX_ATTEMPTS == 0:
-                        repo.mark_status(session, submission, "error", reason=ERROR_REASON)
+                                    started_at=lost_since, error=lifecycle.WORKER_LOST, infrastructure=True)
+                    if decision.ends_error:
+                        repo.mark_status(session, submission, "error", reason=lifecycle.ERROR_REASON)
                         return None
-                    attempt += 1
-                    if not repo.begin_retry(session, submission, attempt):
+                    if not repo.begin_retry(session, submission, decision.attempt):
                         return None
-                else:
-                    return None
-                gpu = bool((submission.exercise.limits or {}).get("gpu"))
-                return Taken(attempt, submission.exercise_id, submission.filename, submission.sha256,
+                gpu = submission.exercise.gpu
+                return Taken(decision.attempt, submission.exercise_id, submission.filename, submission.sha256,
                              queue_for(gpu), gpu, submission.gpu_alone)
         except InvalidTransition:
             continue
@@ -130,39 +111,40 @@ def run_attempt(app, submission_id: int, attempt: int) -> str:
     from ..storage.models import utcnow
     started = utcnow()
     result = failure = None
-    kind = "graded"
+    outcome = Outcome.GRADED
     try:
         result, oom_note = _grade(config, taken, _progress_writer(config, submission_id, attempt))
         if oom_note:
-            kind, failure = "gpu_alone", SetupError(oom_note)
+            outcome, failure = Outcome.GPU_ALONE, SetupError(oom_note)
     except SubmissionError as e:
-        kind, failure = "failed", e
+        outcome, failure = Outcome.FAILED, e
     except SoftTimeLimitExceeded:
-        kind, failure = "setup", SetupError(f"the grading ran past the soft time limit ({timings.soft_limit_s:.0f} s)")
+        outcome = Outcome.SETUP
+        failure = SetupError(f"the grading ran past the soft time limit ({timings.soft_limit_s:.0f} s)")
     except SetupError as e:
-        kind, failure = ("setup" if e.retry else "ours"), e
+        outcome, failure = (Outcome.SETUP if e.retry else Outcome.OURS), e
         if isinstance(e, SandboxUnavailable):
             _sandboxes.clear()          # the next attempt builds it again (an image rebuilt, an engine back)
     except Exception as e:  # noqa: BLE001 - ours: a broken suite or manifest, or a bug
-        kind, failure = "ours", e
+        outcome, failure = Outcome.OURS, e
         log.exception("submission %s attempt %s: grading failed", submission_id, attempt)
     finished = utcnow()
-    outcome = _with_database(config, lambda: _finish(config, submission_id, attempt, kind, result, failure,
-                                                     started, finished))
-    if outcome in ("retry", "gpu_alone"):
-        countdown = retry_countdown_s(attempt + 1) if outcome == "retry" else None
+    said, decision = _with_database(config, lambda: _finish(config, submission_id, attempt, outcome, result,
+                                                            failure, started, finished))
+    if decision is not None and decision.send_next:
+        countdown = None if decision.at_once else retry_countdown_s(attempt + 1)
         try:
             send_grading(app, submission_id, attempt + 1, taken.queue, countdown=countdown)
         except Exception as e:  # noqa: BLE001 - the broker is down: the sweep sends it later
             log.warning("submission %s: cannot send attempt %s (%s); the sweep will", submission_id, attempt + 1, e)
-    log.info("submission %s attempt %s: %s", submission_id, attempt, outcome)
-    if outcome == "graded" and config.lti_config is not None:      # the score to the LMS (LTI 1.3)
+    log.info("submission %s attempt %s: %s", submission_id, attempt, said)
+    if said == "graded" and config.lti_config is not None:      # the score to the LMS (LTI 1.3)
         try:
             from ..lti_passback import send_score
             send_score(config, submission_id)
         except Exception as e:  # noqa: BLE001 - a platform that is down never changes the grading
             log.warning("submission %s: score not sent to the LMS: %s", submission_id, e)
-    return outcome
+    return said
 
 
 _sandboxes: dict = {}
@@ -234,48 +216,36 @@ def _with_database(config, write):
             delay = min(delay * 2, 5.0)
 
 
-def _finish(config, submission_id, attempt, kind, result, failure, started, finished) -> str:
+def _finish(config, submission_id, attempt, outcome: Outcome, result, failure, started, finished):
+    """Record the attempt's run and carry out `lifecycle.finish`: (what to log, the decision), the
+    decision None when another taker got there first."""
     from ..storage import repository as repo
     from ..storage.db import session_scope
-    backend = config.backend
     try:
         with session_scope(config) as session:
             submission = repo.get_submission(session, submission_id)
             if submission.status != "running" or submission.attempts != attempt:
-                return f"superseded ({submission.status}, attempt {submission.attempts})"
-            error_text = None if failure is None else f"{type(failure).__name__}: {failure}"
-            if kind == "graded":
-                repo.record_run(session, submission, result, backend=backend, attempt=attempt,
-                                started_at=started, finished_at=finished)
-                repo.mark_status(session, submission, "graded")
-                return "graded"
-            if kind == "failed":
-                repo.record_run(session, submission, None, backend=backend, attempt=attempt, started_at=started,
-                                finished_at=finished, error=error_text)
-                repo.mark_status(session, submission, "failed", reason=str(failure))
-                return "failed"
-            if kind == "setup":
-                repo.record_run(session, submission, None, backend=backend, attempt=attempt, started_at=started,
-                                finished_at=finished, error=error_text, infrastructure=True)
-                failures = consecutive_infrastructure(repo.recorded_attempts(session, submission))
-                if failures % MAX_ATTEMPTS == 0:         # a regrade after `error` gets MAX_ATTEMPTS again
-                    repo.mark_status(session, submission, "error", reason=ERROR_REASON)
-                    log.error("submission %s: %s setup problems in a row, ends error: %s", submission_id,
-                              MAX_ATTEMPTS, failure)
-                    return "error"
-                repo.touch_dispatched(session, submission)
-                return "retry"
-            if kind == "gpu_alone":       # not the student's fault, and not counted: once more, alone
-                repo.record_run(session, submission, None, backend=backend, attempt=attempt, started_at=started,
-                                finished_at=finished, error=str(failure), infrastructure=True,
-                                device=result.sandbox.get("device"))
+                return f"superseded ({submission.status}, attempt {submission.attempts})", None
+            streak = repo.lifecycle_state(session, submission).streak
+            decision = lifecycle.finish(outcome, streak, setup_error=isinstance(failure, SetupError))
+            if outcome is Outcome.GPU_ALONE:
+                error_text = str(failure)
+            else:
+                error_text = None if failure is None else f"{type(failure).__name__}: {failure}"
+            repo.record_run(session, submission, result if outcome is Outcome.GRADED else None,
+                            backend=config.backend, attempt=attempt, started_at=started, finished_at=finished,
+                            error=error_text, infrastructure=decision.infrastructure,
+                            device=result.sandbox.get("device") if outcome is Outcome.GPU_ALONE else None)
+            if decision.gpu_alone:
                 repo.take_gpu_alone(session, submission)
+            if decision.status is None:
                 repo.touch_dispatched(session, submission)
-                return "gpu_alone"
-            # ours (a broken suite or manifest, a bug) or a setup problem retrying cannot fix (a bad setting)
-            repo.record_run(session, submission, None, backend=backend, attempt=attempt, started_at=started,
-                            finished_at=finished, error=error_text, infrastructure=isinstance(failure, SetupError))
-            repo.mark_status(session, submission, "error", reason=ERROR_REASON)
-            return "error"
+                return ("retry" if outcome is Outcome.SETUP else outcome.value), decision
+            reason = {"failed": str(failure), "error": lifecycle.ERROR_REASON}.get(decision.status)
+            repo.mark_status(session, submission, decision.status, reason=reason)
+            if decision.status == "error" and outcome is Outcome.SETUP:
+                log.error("submission %s: %s setup problems in a row, ends error: %s", submission_id,
+                          lifecycle.MAX_ATTEMPTS, failure)
+            return decision.status, decision
     except (InvalidTransition, IntegrityError) as e:      # another taker recorded this attempt first
-        return f"superseded ({type(e).__name__})"
+        return f"superseded ({type(e).__name__})", None

@@ -36,7 +36,7 @@ def check_queues(text: str) -> list[str]:
 
 
 class Sweeper(threading.Thread):
-    """Runs `service.sweep` every interval, in the worker's main process (never in pool children)."""
+    """Runs `outbox.sweep` every interval, in the worker's main process (never in pool children)."""
 
     def __init__(self, config: Config, interval_s: float):
         super().__init__(name="grader-sweep", daemon=True)
@@ -44,7 +44,7 @@ class Sweeper(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        from ..service import sweep
+        from .outbox import sweep
         while not self.stopped.is_set():
             try:
                 done = sweep(self.config)
@@ -105,6 +105,8 @@ def _run_celery_worker(config: Config, names: list[str], concurrency: int | None
                 raise
     dispose_engines()
     app = make_celery(config)
+    from .tasks import register
+    register(app)
     sweeper = Sweeper(config, app.grader_timings.sweep_interval_s)
 
     from celery import signals

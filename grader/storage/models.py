@@ -1,8 +1,8 @@
 """The tables, as SQLAlchemy 2.0 typed models. `migrations/` must create exactly this schema
 (tests/storage/test_migrations.py compares them).
 
-A submission moves forward through SUBMISSION_STATUSES along TRANSITIONS only; each grading
-attempt of it is one GradingRun (history is kept), with one TestOutcome row per test.
+A submission's status is one of `lifecycle.STATUSES` and moves as `grader.lifecycle` decides; each
+grading attempt of it is one GradingRun (history is kept), with one TestOutcome row per test.
 """
 from __future__ import annotations
 
@@ -12,25 +12,10 @@ from sqlalchemy import (JSON, Boolean, CheckConstraint, DateTime, Float, Foreign
                         MetaData, String, Text, TypeDecorator, UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ..lifecycle import STATUSES as SUBMISSION_STATUSES
 from ..results import STATUSES as TEST_STATUSES
 
 ROLES = ("student", "ta", "instructor")
-
-SUBMISSION_STATUSES = ("received", "queued", "running", "graded", "failed", "error")
-FINAL_STATUSES = ("graded", "failed", "error")
-# The only moves a submission makes, all forward: graded (a score), failed (the submission's fault,
-# with a reason for the student), error (ours: a broken suite, or retries used up). A retry after a
-# setup problem stays `running`: `repository.start_attempt` counts it in `attempts`.
-TRANSITIONS: dict[str, tuple[str, ...]] = {
-    "received": ("queued", "failed", "error"),
-    "queued": ("running", "failed", "error"),
-    "running": ("graded", "failed", "error"),
-    "graded": (),
-    "failed": (),
-    "error": (),
-}
-# The one backward move, outside TRANSITIONS: an instructor's regrade sends a final submission
-# back to queued (`repository.requeue_for_regrade`); its earlier runs stay, the next is a new attempt.
 
 # Constraint names are fixed, so migrations can name what they alter on every database.
 NAMING = {
@@ -122,6 +107,7 @@ class Exercise(Base):
     max_penalty: Mapped[float] = mapped_column(Float, default=0.0)        # fraction of the score
     closed_after_due: Mapped[bool] = mapped_column(Boolean, default=False)
     limits: Mapped[dict] = mapped_column(JSON, default=dict)
+    gpu: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())   # graded on the gpu queue
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # the manifest's tests: [{name, description, points, bonus, visibility}] (what pages may show)
     tests: Mapped[list] = mapped_column(JSON, default=list)

@@ -42,7 +42,7 @@ class ExerciseRow:
 def exercises(session: Session) -> list[ExerciseRow]:
     rows = session.scalars(select(Exercise).order_by(Exercise.due_at.is_(None), Exercise.due_at, Exercise.id))
     return [ExerciseRow(e.id, e.title, e.points, e.bonus_points, e.due_at, e.penalty_per_day, e.max_penalty,
-                        e.closed_after_due, bool((e.limits or {}).get("gpu")), e.max_submissions, e.window_hours,
+                        e.closed_after_due, e.gpu, e.max_submissions, e.window_hours,
                         e.cooloff_minutes or 0.0, e.published_at, bool(e.show_hidden_points), list(e.tests or []))
             for e in rows]
 
@@ -131,11 +131,9 @@ def queue_position(session: Session, submission: Submission) -> int | None:
     """How many submissions of the same queue were sent before this one and still wait (1: next)."""
     if submission.status not in ("received", "queued"):
         return None
-    gpu = bool((submission.exercise.limits or {}).get("gpu"))
-    same_queue = [e.id for e in session.scalars(select(Exercise)) if bool((e.limits or {}).get("gpu")) == gpu]
-    ahead = session.scalar(select(func.count()).select_from(Submission)
+    ahead = session.scalar(select(func.count()).select_from(Submission).join(Exercise)
                            .where(Submission.status.in_(("received", "queued")), Submission.id < submission.id,
-                                  Submission.exercise_id.in_(same_queue)))
+                                  Exercise.gpu == submission.exercise.gpu))
     return int(ahead or 0) + 1
 
 

@@ -25,7 +25,8 @@ from ..errors import (DuplicateUser, InvalidTransition, ManifestError, RosterErr
                       UnknownSubmission, UnknownUser, UserError)
 from ..results import GradeResult
 from .files import FileStore
-from .models import (FINAL_STATUSES, ROLES, TRANSITIONS, ApiToken, Exercise, GradingRun, Submission,
+from ..lifecycle import FINAL, State, infrastructure_streak, sources_of
+from .models import (ROLES, ApiToken, Exercise, GradingRun, Submission,
                      TestOutcome, User, utcnow)
 
 NAME = re.compile(r"[\w.@+-]{1,64}")
@@ -223,7 +224,8 @@ def sync_exercises(session: Session, config: Config) -> list[Exercise]:
         row.bonus_points = sum(t.points for t in manifest.tests if t.bonus)
         row.limits = {"test_timeout_s": manifest.test_timeout_s, "suite_timeout_s": manifest.suite_timeout_s,
                       "memory_mb": manifest.memory_mb, "cpu_threads": manifest.cpu_threads,
-                      "gpu": manifest.gpu, "gpu_memory_mb": manifest.gpu_memory_mb}
+                      "gpu_memory_mb": manifest.gpu_memory_mb}
+        row.gpu = manifest.gpu
         where = Path(manifest.folder) / "exercise.toml"
         row.tests = [{"name": t.name, "description": t.description, "points": t.points, "bonus": t.bonus,
                       "visibility": t.visibility} for t in manifest.tests]
@@ -328,12 +330,13 @@ def get_submission(session: Session, submission_id: int) -> Submission:
 
 
 def mark_status(session: Session, submission: Submission, new_status: str, reason: str | None = None) -> Submission:
-    """Move the submission forward (TRANSITIONS) in one conditional UPDATE, so two workers cannot
-    both take it; anything else raises InvalidTransition. running counts an attempt; the final
-    statuses record finished_at and the reason shown to the student."""
-    if new_status not in TRANSITIONS:
-        raise InvalidTransition(f"{new_status!r} is not a submission status ({', '.join(TRANSITIONS)})")
-    sources = [status for status, targets in TRANSITIONS.items() if new_status in targets]
+    """Move the submission forward (lifecycle.TRANSITIONS) in one conditional UPDATE, so two workers
+    cannot both take it; anything else raises InvalidTransition. running counts an attempt; the
+    final statuses record finished_at and the reason shown to the student."""
+    try:
+        sources = sources_of(new_status)
+    except ValueError as e:
+        raise InvalidTransition(str(e)) from None
     now = utcnow()
     values: dict = {"status": new_status}
     if new_status == "queued":
@@ -342,7 +345,7 @@ def mark_status(session: Session, submission: Submission, new_status: str, reaso
         values["started_at"] = now                 # the attempt's start (the queue's retries move it)
         values["attempts"] = Submission.attempts + 1
         values["progress"] = None
-    elif new_status in FINAL_STATUSES:
+    elif new_status in FINAL:
         values["finished_at"] = now
         values["reason"] = reason
     session.flush()
@@ -352,21 +355,6 @@ def mark_status(session: Session, submission: Submission, new_status: str, reaso
     if changed != 1:
         raise InvalidTransition(f"submission {submission.id} cannot move from {submission.status} to {new_status}")
     return submission
-
-
-def start_attempt(session: Session, submission: Submission) -> int:
-    """A worker takes the submission: queued -> running (attempt 1), or, for a retry after a setup
-    problem, running stays running with one more attempt. Returns the attempt number."""
-    if submission.status == "queued":
-        return mark_status(session, submission, "running").attempts
-    session.flush()
-    changed = session.execute(update(Submission).where(Submission.id == submission.id, Submission.status == "running")
-                              .values(attempts=Submission.attempts + 1)
-                              .execution_options(synchronize_session=False)).rowcount
-    session.refresh(submission)
-    if changed != 1:
-        raise InvalidTransition(f"submission {submission.id} is {submission.status}: no attempt can start")
-    return submission.attempts
 
 
 def record_run(session: Session, submission: Submission, result: GradeResult | dict | None, *, backend: str,
@@ -430,7 +418,7 @@ def requeue_for_regrade(session: Session, submission: Submission) -> Submission:
     A submission that is not final is left alone (it will be graded anyway): InvalidTransition."""
     session.flush()
     changed = session.execute(update(Submission).where(Submission.id == submission.id,
-                                                       Submission.status.in_(FINAL_STATUSES))
+                                                       Submission.status.in_(FINAL))
                               .values(status="queued", queued_at=utcnow(), finished_at=None, reason=None)
                               .execution_options(synchronize_session=False)).rowcount
     session.refresh(submission)
@@ -455,6 +443,13 @@ def take_gpu_alone(session: Session, submission: Submission) -> None:
     session.execute(update(Submission).where(Submission.id == submission.id).values(gpu_alone=True)
                     .execution_options(synchronize_session=False))
     session.refresh(submission)
+
+
+def lifecycle_state(session: Session, submission: Submission) -> State:
+    """The submission as `grader.lifecycle`'s decisions read it."""
+    runs = recorded_attempts(session, submission)
+    return State(submission.status, submission.attempts, frozenset(r.attempt for r in runs),
+                 infrastructure_streak(r.infrastructure for r in runs), submission.queued_at, submission.started_at)
 
 
 def recorded_attempts(session: Session, submission: Submission) -> list[GradingRun]:

@@ -40,8 +40,11 @@ from support import (
 
 def test_celery_app_settings_follow_the_manifests(tmp_path):
     from grader.queue import TASK_NAME, make_celery, timings
+    from grader.queue.tasks import register
     config = Config(exercises_dir=EXERCISES, instance_dir=tmp_path)
     app = make_celery(config)
+    assert TASK_NAME not in app.tasks                  # a sender's app: the task is sent by name
+    register(app)
     conf = app.conf
     assert TASK_NAME == "grader.grade_submission.v1" and TASK_NAME in app.tasks
     assert conf.task_acks_late and conf.task_reject_on_worker_lost and conf.worker_prefetch_multiplier == 1

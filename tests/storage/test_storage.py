@@ -217,21 +217,21 @@ def test_status_only_moves_forward(db):
     # a worker holding a stale copy cannot take a submission another one took already
     with session_scope(db) as first, session_scope(db) as second:
         mine, stale = first.get(Submission, sid), second.get(Submission, sid)
-        assert repo.start_attempt(first, mine) == 1
+        assert repo.mark_status(first, mine, "running").attempts == 1
         first.commit()
         with pytest.raises(errors.InvalidTransition, match="cannot move from running to running"):
             repo.mark_status(second, stale, "running")
     with session_scope(db) as session:
         submission = session.get(Submission, sid)
         assert (submission.status, submission.attempts) == ("running", 1) and submission.started_at is not None
-        assert repo.start_attempt(session, submission) == 2       # a retry stays running
+        assert repo.begin_retry(session, submission, 2) and submission.attempts == 2   # a retry stays running
+        assert not repo.begin_retry(session, submission, 2)                            # ... once
         repo.mark_status(session, submission, "failed", reason="the notebook is not valid JSON")
         assert submission.finished_at is not None and submission.reason == "the notebook is not valid JSON"
         for status in ("queued", "running", "graded", "error", "received"):
             with pytest.raises(errors.InvalidTransition, match=f"cannot move from failed to {status}"):
                 repo.mark_status(session, submission, status)
-        with pytest.raises(errors.InvalidTransition, match="no attempt can start"):
-            repo.start_attempt(session, submission)
+        assert not repo.begin_retry(session, submission, 3)         # no attempt starts once it is final
     with session_scope(db) as session:
         assert repo.get_submission(session, sid).status == "failed"
         with pytest.raises(errors.UnknownSubmission, match="no submission 999"):
@@ -247,12 +247,12 @@ def test_record_run_writes_the_run_and_its_tests_and_keeps_history(db):
         with pytest.raises(errors.InvalidTransition, match="is received, not running"):
             repo.record_run(session, submission, toy_result(4), backend="local")
         repo.mark_status(session, submission, "queued")
-        repo.start_attempt(session, submission)
+        repo.mark_status(session, submission, "running")
         failed = repo.record_run(session, submission, None, backend="docker", error="engine stopped: docker.sock",
                                  infrastructure=True, started_at=started, finished_at=started + timedelta(seconds=2))
         assert (failed.attempt, failed.score, failed.result, failed.tests) == (1, None, None, [])
         assert failed.duration_s == 2.0
-        repo.start_attempt(session, submission)
+        repo.begin_retry(session, submission, 2)
         run = repo.record_run(session, submission, toy_result(4, 1).to_dict(), backend="local", device="cuda:0")
         assert (run.attempt, len(run.tests)) == (2, 4)
         with pytest.raises(errors.InvalidTransition, match="attempt 2 of submission 1 is recorded already"):
@@ -317,9 +317,9 @@ def test_a_later_infrastructure_attempt_does_not_hide_the_score(db):
         repo.add_user(session, "alice")
         submission = repo.create_submission(session, db, "alice", "toy", "a.py", b"x = 1\n")
         repo.mark_status(session, submission, "queued")
-        repo.start_attempt(session, submission)
+        repo.mark_status(session, submission, "running")
         repo.record_run(session, submission, toy_result(3), backend="local")
-        repo.start_attempt(session, submission)
+        repo.begin_retry(session, submission, 2)
         repo.record_run(session, submission, None, backend="local", error="lost", infrastructure=True)
         repo.mark_status(session, submission, "graded")
     with session_scope(db) as session:

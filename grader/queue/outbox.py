@@ -1,0 +1,92 @@
+"""Sending what the database says must be graded: the outbox and the sweep.
+
+The database is written first and is the truth; the broker only carries (submission id, attempt).
+
+* `enqueue_pending` (the outbox) sends every received submission and marks it queued, in one
+  transaction per submission, the send before the commit: a crash in between leaves it received
+  (sent again later; a duplicate message does nothing), a broker that is down leaves it received
+  too. `service.submit` stores a submission and calls it.
+* `sweep` (every worker runs it on a timer, `worker.Sweeper`) sends again what has waited too
+  long: received rows (a crash between storing and sending), queued ones whose message was lost
+  (Redis restarted without persistence, the embedded broker's worker killed), running ones whose
+  worker died; `lifecycle.sweep` decides which attempt, or that the retries are used up.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from .. import lifecycle
+from ..config import Config
+from ..errors import InvalidTransition
+from ..lifecycle import Sweep
+from .app import get_app, queue_for, send_grading
+from .settings import timings
+
+log = logging.getLogger("grader.queue")
+
+
+def enqueue_pending(config: Config, ids=None, older_than_s: float = 0.0) -> int:
+    """Send every received submission (or those of `ids`) and mark it queued; how many were sent."""
+    from ..storage import repository as repo
+    from ..storage.db import session_scope
+    from ..storage.models import utcnow
+    with session_scope(config) as session:
+        cutoff = utcnow() - timedelta(seconds=older_than_s)
+        pending = [(s.id, s.received_at) for s in repo.submissions_in(session, ["received"], ids)]
+    app = get_app(config)
+    sent = 0
+    for submission_id, received_at in pending:
+        if received_at > cutoff:
+            continue
+        try:
+            with session_scope(config) as session:
+                submission = repo.get_submission(session, submission_id)
+                repo.mark_status(session, submission, "queued")
+                # sent inside the transaction: if the broker refuses, the row stays received
+                send_grading(app, submission.id, submission.attempts + 1, queue_for(submission.exercise.gpu))
+            sent += 1
+        except InvalidTransition:
+            continue                       # taken meanwhile (another enqueue, or a worker)
+        except Exception as e:  # noqa: BLE001 - broker or database down: the sweep sends it later
+            log.warning("submission %s stays received: %s", submission_id, e)
+    return sent
+
+
+def sweep(config: Config) -> dict:
+    """Send again what waits too long (see the module's doc); counts of what was done."""
+    from ..storage import repository as repo
+    from ..storage.db import session_scope
+    from ..storage.models import utcnow
+    t = timings(config)
+    done = {"received": enqueue_pending(config, older_than_s=min(10.0, t.sweep_queued_s)),
+            "queued": 0, "running": 0, "error": 0}
+    now = utcnow()
+    with session_scope(config) as session:
+        waiting = [(s.id, s.status) for s in repo.submissions_in(session, ["queued", "running"])]
+    app = get_app(config)
+    for submission_id, status in waiting:
+        try:
+            with session_scope(config) as session:
+                submission = repo.get_submission(session, submission_id)
+                if submission.status != status:
+                    continue
+                decision = lifecycle.sweep(repo.lifecycle_state(session, submission), now, t.sweep_queued_s,
+                                           t.sweep_running_s)
+                if decision.action is Sweep.NOTHING:
+                    continue
+                if decision.action is Sweep.END_ERROR:
+                    repo.mark_status(session, submission, "error", reason=lifecycle.ERROR_REASON)
+                    done["error"] += 1
+                    continue
+                if not repo.touch_dispatched(session, submission, expected=submission.queued_at, statuses=(status,)):
+                    continue                                             # another sweep did it
+                send_grading(app, submission_id, decision.attempt, queue_for(submission.exercise.gpu))
+                done[status] += 1
+                log.warning("sweep: submission %s (%s) sent again, attempt %s", submission_id, status,
+                            decision.attempt)
+        except InvalidTransition:
+            continue
+        except Exception as e:  # noqa: BLE001 - broker or database down: next sweep
+            log.warning("sweep: submission %s not sent again: %s", submission_id, e)
+    return done
