@@ -38,7 +38,7 @@ def grade(exercise_id: str, data: bytes, filename: str, config: Config, backend:
     budgets = [mb for mb in (exercise.gpu_memory_mb, gpu.memory_mb if on_slot else None) if mb]
     limits = Limits(memory_mb=exercise.memory_mb, cpu_threads=exercise.cpu_threads, gpu=exercise.gpu,
                     gpu_memory_mb=min(budgets, default=0), gpu_device=gpu.device if on_slot else None,
-                    cpu_s=int(exercise.suite_timeout_s) + 60, wall_s=int(exercise.suite_timeout_s) + 120)
+                    cpu_s=exercise.sandbox_cpu_s, wall_s=exercise.sandbox_wall_s)
     process = StudentProcess(sandbox, limits, [[c.cell, c.line, c.source] for c in kept],
                              load_timeout_s=exercise.test_timeout_s)
     process.start()

@@ -9,6 +9,13 @@ from .errors import ManifestError, UnknownExercise
 from .visibility import declared_level
 
 
+# Beyond the suite's own time limit (limits.suite_timeout_s): the student process's start, its
+# imports, the test running when the limit struck, the sandbox's teardown
+SANDBOX_CPU_MARGIN_S = 60
+SANDBOX_WALL_MARGIN_S = 120
+DEFAULT_SUITE_TIMEOUT_S = 90.0
+
+
 @dataclass(frozen=True)
 class TestSpec:
     __test__ = False     # a manifest entry, not a pytest test class
@@ -29,13 +36,24 @@ class Exercise:
     tests: tuple[TestSpec, ...]
     execute: str = "slice"
     test_timeout_s: float = 10.0
-    suite_timeout_s: float = 90.0
+    suite_timeout_s: float = DEFAULT_SUITE_TIMEOUT_S
     memory_mb: int = 2048
     cpu_threads: int = 1
     gpu: bool = False               # the student process may use a GPU when the sandbox has one
     gpu_memory_mb: int = 0          # torch's allocator cap on each GPU (0: none); a guard, not a boundary
     datasets: tuple[str, ...] = ()  # datasets the suite reads ("mnist", "fashion-mnist")
     extra: dict = field(default_factory=dict)
+
+    @property
+    def sandbox_cpu_s(self) -> int:
+        """The student process's CPU seconds (a backstop: each test has its own wall limit)."""
+        return int(self.suite_timeout_s) + SANDBOX_CPU_MARGIN_S
+
+    @property
+    def sandbox_wall_s(self) -> int:
+        """The sandbox's whole life, even if the grader dies: the longest a grading can take (the
+        queue's time limits are counted from it, grader/queue/settings.py)."""
+        return int(self.suite_timeout_s) + SANDBOX_WALL_MARGIN_S
 
     @property
     def suite_dir(self) -> Path:
@@ -71,7 +89,7 @@ def load_exercise(exercises_dir: Path, exercise_id: str) -> Exercise:
             id=data.get("id", exercise_id), title=data["title"], folder=path.parent,
             names=tuple(data.get("names", ())), tests=tests, execute=data.get("execute", "slice"),
             test_timeout_s=float(limits.get("test_timeout_s", 10)),
-            suite_timeout_s=float(limits.get("suite_timeout_s", 90)),
+            suite_timeout_s=float(limits.get("suite_timeout_s", DEFAULT_SUITE_TIMEOUT_S)),
             memory_mb=int(limits.get("memory_mb", 2048)), cpu_threads=int(limits.get("cpu_threads", 1)),
             gpu=bool(limits.get("gpu", False)), gpu_memory_mb=int(limits.get("gpu_memory_mb", 0)),
             datasets=tuple(data.get("datasets", ())),

@@ -1,8 +1,8 @@
-"""The queue's time limits, derived from the exercises' manifests (their suite_timeout_s).
+"""The queue's time limits, derived from the exercises' manifests.
 
-grade() lets a submission's sandbox live suite_timeout_s + 120 s at most (its wall-clock cap), so
-the longest grading is that of the slowest exercise plus that margin; every other limit is
-counted from it, each longer than the one before:
+A grading lasts at most its sandbox's life (`Exercise.sandbox_wall_s`: the suite's time limit and
+the sandbox's margin, both defined in grader/manifest.py), so the longest grading is that of the
+slowest exercise; every other limit is counted from it, each margin defined once here:
 
     longest grading  <  soft time limit  <  hard time limit  <  sweep of running  <  visibility timeout
 """
@@ -12,14 +12,16 @@ from dataclasses import dataclass
 
 from ..config import Config
 
-SANDBOX_MARGIN_S = 120      # grade(): wall_s = suite_timeout_s + 120
+SOFT_MARGIN_S = 60          # the task is told to stop this long after the longest grading would end
+HARD_MARGIN_S = 60          # ... and killed this long after that
+SWEEP_MARGIN_S = 60         # a running submission is presumed lost this long after the hard limit
+REDELIVERY_MARGIN_S = 600   # Redis redelivers an unacknowledged message this long after it, plus a retry's wait
 RETRY_BACKOFF_S = (5, 15, 45, 120, 300)   # the wait before attempt 2, 3, ... (the last one repeats)
-DEFAULT_SUITE_TIMEOUT_S = 90.0
 
 
 @dataclass(frozen=True)
 class Timings:
-    longest_grading_s: float    # the slowest exercise's suite timeout + the sandbox's margin
+    longest_grading_s: float    # the slowest exercise's sandbox life (Exercise.sandbox_wall_s)
     soft_limit_s: float         # SoftTimeLimitExceeded in the task: recorded as a setup problem
     hard_limit_s: float         # the pool kills the child; the message is redelivered
     visibility_timeout_s: float # Redis redelivers an unacknowledged message after this
@@ -28,23 +30,24 @@ class Timings:
     sweep_interval_s: float     # how often each worker sweeps
 
 
-def longest_suite_timeout_s(config: Config) -> float:
-    from ..manifest import exercise_ids, load_exercise
-    timeouts = []
+def longest_grading_s(config: Config) -> float:
+    """The longest sandbox life of any exercise (a broken manifest fails its own submissions only)."""
+    from ..manifest import DEFAULT_SUITE_TIMEOUT_S, SANDBOX_WALL_MARGIN_S, exercise_ids, load_exercise
+    lives = []
     for exercise_id in exercise_ids(config.exercises_dir):
         try:
-            timeouts.append(load_exercise(config.exercises_dir, exercise_id).suite_timeout_s)
+            lives.append(load_exercise(config.exercises_dir, exercise_id).sandbox_wall_s)
         except Exception:  # noqa: BLE001 - a broken manifest fails its own submissions, not the queue
             continue
-    return max(timeouts, default=DEFAULT_SUITE_TIMEOUT_S)
+    return float(max(lives, default=DEFAULT_SUITE_TIMEOUT_S + SANDBOX_WALL_MARGIN_S))
 
 
 def timings(config: Config) -> Timings:
-    longest = longest_suite_timeout_s(config) + SANDBOX_MARGIN_S
-    soft = longest + 60
-    hard = soft + 60
-    visibility = hard + 600 + max(RETRY_BACKOFF_S)      # also covers a retry's countdown (an ETA message)
-    running = hard + 60
+    longest = longest_grading_s(config)
+    soft = longest + SOFT_MARGIN_S
+    hard = soft + HARD_MARGIN_S
+    visibility = hard + REDELIVERY_MARGIN_S + max(RETRY_BACKOFF_S)   # also covers a retry's countdown (an ETA message)
+    running = hard + SWEEP_MARGIN_S
     queued = max(visibility, 900.0)
     # GRADER_SWEEP_AFTER_S (tests, impatient operators): it must exceed the longest grading, or a
     # grading in progress is presumed lost, recorded as a setup problem and started again

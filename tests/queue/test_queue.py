@@ -51,7 +51,9 @@ def test_celery_app_settings_follow_the_manifests(tmp_path):
     assert conf.worker_pool == "prefork" and 0 < conf.worker_max_tasks_per_child <= 100
     assert conf.accept_content == ["json"] and conf.task_ignore_result
     t = timings(config)
-    assert t.longest_grading_s == 300 + 120                     # the slowest fixture (probe), + the sandbox margin
+    from grader.manifest import SANDBOX_WALL_MARGIN_S, load_exercise
+    probe = load_exercise(EXERCISES, "probe")                      # the slowest fixture exercise
+    assert t.longest_grading_s == probe.sandbox_wall_s == probe.suite_timeout_s + SANDBOX_WALL_MARGIN_S
     assert t.longest_grading_s < conf.task_soft_time_limit < conf.task_time_limit < t.sweep_running_s \
         < t.visibility_timeout_s <= t.sweep_queued_s
     assert conf.broker_url.startswith("sqla+sqlite:///") and "visibility_timeout" not in conf.broker_transport_options
