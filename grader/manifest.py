@@ -1,8 +1,12 @@
-"""Exercise manifests (`exercises/<id>/exercise.toml`): what a suite checks and what it is worth."""
+"""Exercise manifests (`exercises/<id>/exercise.toml`): what a suite checks, what it is worth, its
+limits, and the course rules it starts with (`due`, `[late]`, `[rules]`; instructors may edit
+those in the web app). Read and checked here, once: a bad manifest is a ManifestError for every
+caller (`grader run`, the worker, the sync into the database)."""
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
 from pathlib import Path
 
 from .errors import ManifestError, UnknownExercise
@@ -28,6 +32,22 @@ class TestSpec:
 
 
 @dataclass(frozen=True)
+class CourseRules:
+    """The manifest's `due` (a TOML date-time, no offset: UTC; or a date: the end of that day,
+    UTC), `[late]` (penalty_per_day, max_penalty: fractions of the score; closed_after_due) and
+    `[rules]` (max_submissions per window_hours, cooloff_minutes, show_hidden_points)."""
+
+    due_at: datetime | None = None
+    penalty_per_day: float = 0.0
+    max_penalty: float = 0.0           # 0: no cap (a [late] table without it caps at 1.0)
+    closed_after_due: bool = False
+    max_submissions: int | None = None
+    window_hours: float | None = None  # None: the limit counts the whole course
+    cooloff_minutes: float = 0.0
+    show_hidden_points: bool = True
+
+
+@dataclass(frozen=True)
 class Exercise:
     id: str
     title: str
@@ -42,7 +62,7 @@ class Exercise:
     gpu: bool = False               # the student process may use a GPU when the sandbox has one
     gpu_memory_mb: int = 0          # torch's allocator cap on each GPU (0: none); a guard, not a boundary
     datasets: tuple[str, ...] = ()  # datasets the suite reads ("mnist", "fashion-mnist")
-    extra: dict = field(default_factory=dict)
+    course: CourseRules = field(default_factory=CourseRules)
 
     @property
     def sandbox_cpu_s(self) -> int:
@@ -72,6 +92,44 @@ def _test_spec(t: dict, path: Path) -> TestSpec:
                     bonus=bool(t.get("bonus", False)), visibility=level)
 
 
+def _course_rules(data: dict, path: Path) -> CourseRules:
+    late, rules = data.get("late", {}), data.get("rules", {})
+    try:
+        made = CourseRules(
+            due_at=_due(data["due"], path) if "due" in data else None,
+            penalty_per_day=float(late.get("penalty_per_day", 0.0)),
+            max_penalty=float(late.get("max_penalty", 1.0 if "late" in data else 0.0)),
+            closed_after_due=bool(late.get("closed_after_due", False)))
+    except (AttributeError, TypeError, ValueError) as e:
+        raise ManifestError(f"{path}: [late] must hold penalty_per_day, max_penalty (numbers) "
+                            f"and closed_after_due (true/false): {e}") from None
+    if not (0 <= made.penalty_per_day <= 1 and 0 <= made.max_penalty <= 1):
+        raise ManifestError(f"{path}: [late] penalties are fractions of the score, from 0 to 1")
+    try:
+        return CourseRules(
+            made.due_at, made.penalty_per_day, made.max_penalty, made.closed_after_due,
+            max_submissions=int(rules["max_submissions"]) if "max_submissions" in rules else None,
+            window_hours=float(rules["window_hours"]) if "window_hours" in rules else None,
+            cooloff_minutes=float(rules.get("cooloff_minutes", 0.0)),
+            show_hidden_points=bool(rules.get("show_hidden_points", True)))
+    except (AttributeError, TypeError, ValueError) as e:
+        raise ManifestError(f"{path}: [rules] max_submissions (a whole number), window_hours and "
+                            f"cooloff_minutes (numbers), show_hidden_points (true/false): {e}") from None
+
+
+def _due(value, path: Path) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ManifestError(f"{path}: due = {value!r} is not a date-time") from None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, date):
+        return datetime.combine(value, time(23, 59, 59), tzinfo=timezone.utc)
+    raise ManifestError(f"{path}: due = {value!r} is not a date-time")
+
+
 def exercise_ids(exercises_dir: Path) -> list[str]:
     return sorted(p.parent.name for p in Path(exercises_dir).glob("*/exercise.toml"))
 
@@ -92,9 +150,7 @@ def load_exercise(exercises_dir: Path, exercise_id: str) -> Exercise:
             suite_timeout_s=float(limits.get("suite_timeout_s", DEFAULT_SUITE_TIMEOUT_S)),
             memory_mb=int(limits.get("memory_mb", 2048)), cpu_threads=int(limits.get("cpu_threads", 1)),
             gpu=bool(limits.get("gpu", False)), gpu_memory_mb=int(limits.get("gpu_memory_mb", 0)),
-            datasets=tuple(data.get("datasets", ())),
-            extra={k: v for k, v in data.items()
-                   if k not in {"id", "title", "names", "tests", "execute", "limits", "datasets"}},
+            datasets=tuple(data.get("datasets", ())), course=_course_rules(data, path),
         )
     except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as e:
         raise ManifestError(f"{path}: {type(e).__name__}: {e}") from None

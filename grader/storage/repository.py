@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path, PurePath
 
 from sqlalchemy import select, update
@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..config import Config
-from ..errors import (DuplicateUser, InvalidTransition, ManifestError, RosterError, UnknownExercise,
+from ..errors import (DuplicateUser, InvalidTransition, RosterError, UnknownExercise,
                       UnknownSubmission, UnknownUser, UserError)
 from ..results import GradeResult
 from .files import FileStore
@@ -210,9 +210,9 @@ def user_for_token(session: Session, token: str) -> User | None:
 
 def sync_exercises(session: Session, config: Config) -> list[Exercise]:
     """Make the exercises table say what the manifests under config.exercises_dir say: title,
-    points, bonus, limits, and (when the manifest has them) `due` and the `[late]` policy
-    (penalty_per_day, max_penalty as fractions of the score, closed_after_due). Exercises whose
-    manifest is gone are kept: submissions refer to them."""
+    points, bonus, limits, tests and their visibility, and, until an instructor edits them in the
+    web app, the course rules (`manifest.CourseRules`). Exercises whose manifest is gone are kept:
+    submissions refer to them."""
     from ..manifest import exercise_ids, load_exercise
     synced = []
     now = utcnow()
@@ -226,11 +226,10 @@ def sync_exercises(session: Session, config: Config) -> list[Exercise]:
                       "memory_mb": manifest.memory_mb, "cpu_threads": manifest.cpu_threads,
                       "gpu_memory_mb": manifest.gpu_memory_mb}
         row.gpu = manifest.gpu
-        where = Path(manifest.folder) / "exercise.toml"
         row.tests = [{"name": t.name, "description": t.description, "points": t.points, "bonus": t.bonus,
                       "visibility": t.visibility} for t in manifest.tests]
         if row.rules_edited_at is None:          # an instructor's edits in the web app win
-            _sync_rules(row, manifest, where)
+            _sync_rules(row, manifest.course)
         row.synced_at = now
         session.add(row)
         synced.append(row)
@@ -238,50 +237,11 @@ def sync_exercises(session: Session, config: Config) -> list[Exercise]:
     return synced
 
 
-def _sync_rules(row: Exercise, manifest, where: Path) -> None:
-    """The manifest's `due`, `[late]` and `[rules]` (max_submissions, window_hours,
-    cooloff_minutes, show_hidden_points, default: true) onto the row."""
-    if "due" in manifest.extra:
-        row.due_at = _due(manifest.extra["due"], where)
-    if "late" in manifest.extra:
-        late = manifest.extra["late"]
-        try:
-            row.penalty_per_day = float(late.get("penalty_per_day", 0.0))
-            row.max_penalty = float(late.get("max_penalty", 1.0))
-            row.closed_after_due = bool(late.get("closed_after_due", False))
-        except (AttributeError, TypeError, ValueError) as e:
-            raise ManifestError(f"{where}: [late] must hold penalty_per_day, max_penalty (numbers) "
-                                f"and closed_after_due (true/false): {e}") from None
-        if not (0 <= row.penalty_per_day <= 1 and 0 <= row.max_penalty <= 1):
-            raise ManifestError(f"{where}: [late] penalties are fractions of the score, from 0 to 1")
-    for default in ("penalty_per_day", "max_penalty"):
-        if getattr(row, default) is None:
-            setattr(row, default, 0.0)
-    if row.closed_after_due is None:
-        row.closed_after_due = False
-    rules = manifest.extra.get("rules", {})
-    try:
-        row.max_submissions = int(rules["max_submissions"]) if "max_submissions" in rules else None
-        row.window_hours = float(rules["window_hours"]) if "window_hours" in rules else None
-        row.cooloff_minutes = float(rules.get("cooloff_minutes", 0.0))
-        row.show_hidden_points = bool(rules.get("show_hidden_points", True))
-    except (AttributeError, TypeError, ValueError) as e:
-        raise ManifestError(f"{where}: [rules] max_submissions (a whole number), window_hours and "
-                            f"cooloff_minutes (numbers), show_hidden_points (true/false): {e}") from None
-
-
-def _due(value, where: Path) -> datetime:
-    """A manifest's `due`: a TOML date-time (no offset: UTC) or date (end of that day, UTC)."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise ManifestError(f"{where}: due = {value!r} is not a date-time") from None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    if isinstance(value, date):
-        return datetime.combine(value, time(23, 59, 59), tzinfo=timezone.utc)
-    raise ManifestError(f"{where}: due = {value!r} is not a date-time")
+def _sync_rules(row: Exercise, rules) -> None:
+    """The manifest's course rules (`manifest.CourseRules`) onto the row."""
+    from .course import EDITABLE            # the rules instructors edit are the manifest's
+    for name in EDITABLE:
+        setattr(row, name, getattr(rules, name))
 
 
 def get_exercise(session: Session, exercise_id: str) -> Exercise:

@@ -1,0 +1,51 @@
+"""Manifests are read and checked in one place (grader/manifest.py), course rules included: what
+`grader run`, the worker and the sync into the database all see."""
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+
+import pytest
+
+from grader.errors import ManifestError
+from grader.manifest import CourseRules, load_exercise
+from grader.storage.course import EDITABLE
+from support import EXERCISES, TOY_SOLUTION, grader
+
+
+@pytest.fixture
+def toy(tmp_path):
+    shutil.copytree(EXERCISES / "toy", tmp_path / "toy")
+    return tmp_path / "toy" / "exercise.toml"
+
+
+def _with(manifest, text: str) -> None:
+    manifest.write_text(manifest.read_text().replace('names = ["add", "scale", "Counter"]\n',
+                                                     'names = ["add", "scale", "Counter"]\n' + text, 1))
+
+
+def test_course_rules_default_and_as_written(toy):
+    assert load_exercise(toy.parent.parent, "toy").course == CourseRules()
+    assert {f for f in CourseRules.__dataclass_fields__} == set(EDITABLE)      # what instructors edit
+    _with(toy, 'due = 2026-03-01\n[late]\npenalty_per_day = 0.25\n[rules]\nmax_submissions = 3\n'
+               'window_hours = 24\nshow_hidden_points = false\n\n')
+    rules = load_exercise(toy.parent.parent, "toy").course
+    assert rules.due_at == datetime(2026, 3, 1, 23, 59, 59, tzinfo=timezone.utc)     # the end of that day
+    assert (rules.penalty_per_day, rules.max_penalty, rules.closed_after_due) == (0.25, 1.0, False)
+    assert (rules.max_submissions, rules.window_hours, rules.show_hidden_points) == (3, 24.0, False)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[late]\npenalty_per_day = 2\n\n", "penalties are fractions of the score"),
+    ("[late]\npenalty_per_day = 'a lot'\n\n", "[late] must hold"),
+    ("[rules]\nmax_submissions = 'few'\n\n", "[rules] max_submissions (a whole number)"),
+    ('due = "next week"\n', "is not a date-time"),
+])
+def test_a_bad_course_rule_is_a_manifest_error_everywhere(toy, tmp_path, text, words):
+    _with(toy, text)
+    with pytest.raises(ManifestError, match=words.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
+        load_exercise(toy.parent.parent, "toy")
+    path = tmp_path / "sub.py"
+    path.write_text(TOY_SOLUTION)
+    run = grader("run", "toy", str(path), env={"GRADER_EXERCISES_DIR": str(toy.parent.parent)})
+    assert run.code == 1 and words in run.stderr, run.stderr
