@@ -47,10 +47,10 @@ def stop_worker(proc: subprocess.Popen) -> None:
 
 
 def times(config, ids):
-    from grader.storage import repository as repo
+    from grader.storage.submissions import get_submission
     from grader.storage.db import session_scope
     with session_scope(config) as session:
-        rows = [repo.get_submission(session, i) for i in ids]
+        rows = [get_submission(session, i) for i in ids]
         bad = [r.id for r in rows if r.status != "graded"]
         if bad:
             raise SystemExit(f"submissions not graded: {bad}")
@@ -67,7 +67,9 @@ def main() -> None:
     from grader import service
     from grader.config import Config
     from grader.errors import DuplicateUser
-    from grader.storage import migrate, repository as repo
+    from grader.storage import migrate
+    from grader.storage.exercises import sync_exercises
+    from grader.storage.users import add_user
     from grader.storage.db import session_scope
 
     instance = Path(tempfile.mkdtemp(prefix="queue-bench-"))
@@ -80,10 +82,10 @@ def main() -> None:
     config = Config.from_env(env)
     migrate.upgrade(config)
     with session_scope(config) as session:
-        repo.sync_exercises(session, config)
+        sync_exercises(session, config)
     try:
         with session_scope(config) as session:
-            repo.add_user(session, "bench")
+            add_user(session, "bench")
     except DuplicateUser:                  # a database used by an earlier run
         pass
     print(f"cores: {os.cpu_count()}; database {config.database_url.split('://')[0]}, "

@@ -32,14 +32,15 @@ def percentile(values, p):
 def fill(config, students: int, per_exercise: int) -> int:
     """Users, and graded submissions with one run each, by bulk inserts."""
     from sqlalchemy import insert, select
-    from grader.storage import repository as repo
+    from grader.storage.exercises import sync_exercises
+    from grader.storage.users import add_user
     from grader.storage.db import session_scope
     from grader.storage.models import Exercise, GradingRun, Submission, TestOutcome, User, utcnow
     rng = random.Random(1)
     now = utcnow()
     with session_scope(config) as s:
-        repo.sync_exercises(s, config)
-        repo.add_user(s, "ines", "instructor", password="bench-password")
+        sync_exercises(s, config)
+        add_user(s, "ines", "instructor", password="bench-password")
         s.execute(insert(User), [{"name": f"student{i:04d}", "role": "student", "section": f"S{i % 8}",
                                   "created_at": now} for i in range(students)])
     with session_scope(config) as s:
@@ -117,10 +118,10 @@ def main() -> None:
             print(f"gradebook page: p50 {statistics.median(timings):.0f} ms, p95 {percentile(timings, 95):.0f} ms "
                   f"(target p95 < 250 ms; {len(timings)} requests, {len(response.data) // 1024} KB)")
             # uploads: a student with no limits, the perceptron reference, stored and enqueued
-            from grader.storage import repository as repo
+            from grader.storage.users import add_user
             from grader.storage.db import session_scope
             with session_scope(config) as s:
-                repo.add_user(s, "uploader", "student", password="bench-password")
+                add_user(s, "uploader", "student", password="bench-password")
             student = app.test_client()
             page = student.get("/login")
             csrf = re.search(rb'name="csrf_token" value="([^"]+)"', page.data).group(1).decode()

@@ -175,18 +175,19 @@ def _print_status(current: dict, as_json: bool) -> int:
 
 def _db(args, config) -> int:
     """`grader db upgrade`: Alembic's upgrade to head, then the exercises from the manifests."""
-    from .storage import migrate, repository
+    from .storage import migrate
+    from .storage.exercises import sync_exercises
     from .storage.db import session_scope
     revision = migrate.upgrade(config)
     with session_scope(config) as session:
-        synced = repository.sync_exercises(session, config)
+        synced = sync_exercises(session, config)
     print(f"database at revision {revision}; {len(synced)} exercise(s) synced")
     return 0
 
 
 def _users(args, config) -> int:
     """`grader users add|import|token`: bad input exits 2, an unreachable database 1."""
-    from .storage import repository
+    from .storage.users import add_user, import_roster, issue_token
     from .storage.db import session_scope
     if args.verb == "add":
         password = None
@@ -195,18 +196,18 @@ def _users(args, config) -> int:
             if not password:
                 raise UsageError("--password-stdin: the first line of stdin is empty")
         with session_scope(config) as session:
-            user = repository.add_user(session, args.name, args.role, email=args.email, section=args.section,
+            user = add_user(session, args.name, args.role, email=args.email, section=args.section,
                                        password=password)
             print(f"added {user.name} ({user.role})")
     elif args.verb == "import":
         if not args.roster.is_file():
             raise UsageError(f"cannot read {args.roster}: no such file")
         with session_scope(config) as session:
-            done = repository.import_roster(session, args.roster)
+            done = import_roster(session, args.roster)
         print(f"{args.roster.name}: {done.added} user(s) added, {done.updated} updated")
     else:
         with session_scope(config) as session:
-            print(repository.issue_token(session, args.name))
+            print(issue_token(session, args.name))
     return 0
 
 

@@ -30,8 +30,8 @@ The formatting functions are pure (gradebook rows + exercises in, rows of cells 
 `export_grades` is the one that opens a session and writes. The exercises are those the gradebook
 returns: every exercise synced into the database, in id order (the order `sync_exercises` and the
 manifests list them); with no student in the database there are no rows, and the export is the
-header alone. Only the repository's functions touch the database (the gradebook, then one
-`get_exercise` per exercise and, for `csv`, one `get_user` per student for the e-mail addresses).
+header alone. Only the storage's functions touch the database, in a few queries however many
+students there are (the gradebook, the exercises, for `csv` the e-mail addresses).
 """
 from __future__ import annotations
 
@@ -158,16 +158,17 @@ def build(config: Config, fmt: str = "csv", policy: str | None = None) -> Export
     """Read the gradebook in one transaction and format it."""
     if fmt not in FORMATS:
         raise UsageError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
-    from .storage import repository
     from .storage.db import session_scope
+    from .storage.exercises import exercises_by_id
     from .storage.gradebook import course_policy, gradebook
+    from .storage.users import emails_of
     with session_scope(config) as session:
         policy = policy or course_policy(session)
         rows = gradebook(session, policy)       # UsageError for a bad policy
-        exercise_ids = list(dict.fromkeys(row.exercise for row in rows))
-        exercises = [repository.get_exercise(session, exercise_id) for exercise_id in exercise_ids]
+        by_id = exercises_by_id(session, {row.exercise for row in rows})
+        exercises = [by_id[exercise_id] for exercise_id in dict.fromkeys(row.exercise for row in rows)]
         names = list(dict.fromkeys(row.user for row in rows))
-        emails = {name: repository.get_user(session, name).email for name in names} if fmt == "csv" else {}
+        emails = emails_of(session, names) if fmt == "csv" else {}
     return Export(render(fmt, rows, exercises, emails), len(names), len(exercises), policy)
 
 

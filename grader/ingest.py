@@ -58,6 +58,17 @@ def load_submission(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Submissio
     return load_submission_bytes(read_submission_file(path, max_bytes), Path(path).name, max_bytes)
 
 
+def validate_upload(data: bytes, filename: str, max_bytes: int = DEFAULT_MAX_BYTES, read: bool = True) -> None:
+    """An upload checked before anything of it is stored: its type (by the file name) and size
+    always; with `read`, that it can be read as the grader will (UTF-8, a notebook's JSON and
+    cells, some code), so that a file the grader would refuse is refused now, with its reason.
+    IngestError says what is wrong; nothing runs."""
+    _kind_of(filename)
+    _check_size(len(data), max_bytes)
+    if read:
+        load_submission_bytes(data, filename, max_bytes)
+
+
 def load_submission_bytes(data: bytes, filename: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Submission:
     """Same as `load_submission`, for an upload held in memory."""
     kind = _kind_of(filename)

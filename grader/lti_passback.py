@@ -61,22 +61,21 @@ def send_score(config: Config, submission_id: int) -> dict | None:
     reached raises SetupError (the caller logs it)."""
     if config.lti_config is None:
         return None
-    from .storage import queries
-    from .storage import repository as repo
     from .storage.db import session_scope
+    from .storage.gradebook import counting
     from .storage.lti_links import lti_link_for
+    from .storage.submissions import get_submission
     with session_scope(config) as session:
-        submission = repo.get_submission(session, submission_id)
+        submission = get_submission(session, submission_id)
         if submission.status != "graded":
             return None
         link = lti_link_for(session, submission.user_id, submission.exercise_id)
         if link is None or not link.lineitem or SCORE_SCOPE not in (link.scopes or []):
             return None
-        standing = next(s for s in queries.standings(session, submission.user_id)
-                        if s.exercise.id == submission.exercise_id)
-        if standing.best_score is None:          # graded, yet nothing counts (cannot happen today)
+        row = counting(session, submission.user_id, submission.exercise_id)
+        if row.score is None:          # graded, yet nothing counts (cannot happen today)
             return None
-        score = standing.best_score + (standing.best_bonus or 0.0)
+        score = row.score + (row.bonus or 0.0)
         target = (link.issuer, link.client_id, link.lineitem, link.sub)
         maximum = submission.exercise.points
     issuer, client_id, lineitem, sub = target

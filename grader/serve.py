@@ -25,16 +25,16 @@ DEMO_USERS = (("instructor", "instructor"), ("student", "student"))
 def demo_users(config: Config) -> list[tuple[str, str, str]]:
     """(name, role, password) of the demo users, each with a new password."""
     from .errors import UnknownUser
-    from .storage import repository as repo
+    from .storage.users import add_user, set_password
     from .storage.db import session_scope
     out = []
     with session_scope(config) as session:
         for name, role in DEMO_USERS:
             password = secrets.token_urlsafe(9)
             try:
-                repo.set_password(session, name, password)
+                set_password(session, name, password)
             except UnknownUser:
-                repo.add_user(session, name, role, password=password, section="demo")
+                add_user(session, name, role, password=password, section="demo")
             out.append((name, role, password))
     return out
 
@@ -51,11 +51,12 @@ def loopback(host: str) -> bool:
 
 
 def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, demo: bool = False, workers: int = 2) -> int:
-    from .storage import migrate, repository
+    from .storage import migrate
+    from .storage.exercises import sync_exercises
     from .storage.db import dispose_engines, session_scope
     revision = migrate.upgrade(config)
     with session_scope(config) as session:
-        synced = repository.sync_exercises(session, config)
+        synced = sync_exercises(session, config)
     print(f"database at revision {revision}; {len(synced)} exercise(s) synced", flush=True)
     url = f"http://{host}:{port}/"
     if demo:

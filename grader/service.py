@@ -18,18 +18,12 @@ WAIT_POLL_S = 0.3
 
 def store_submission(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes,
                      enforce_rules: bool = False) -> int:
-    """The storing half of `submit`: the file and its row (status received), committed."""
-    from .storage import repository as repo
+    """The storing half of `submit`: the file and its row (status received), committed; the
+    upload was checked before (`submit`)."""
     from .storage.db import session_scope
+    from .storage.submissions import create_submission
     with session_scope(config) as session:
-        return repo.create_submission(session, config, user_name, exercise_id, filename, data, enforce_rules).id
-
-
-def check_upload(config: Config, filename: str, data: bytes) -> None:
-    """Read an upload as the grader will (type, size, a notebook's JSON, its cells), so that the
-    web can refuse a wrong file with its reason before anything is stored (IngestError)."""
-    from .ingest import load_submission_bytes
-    load_submission_bytes(data, filename, config.max_submission_bytes)
+        return create_submission(session, config, user_name, exercise_id, filename, data, enforce_rules).id
 
 
 def submit(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes,
@@ -37,9 +31,10 @@ def submit(config: Config, user_name: str, exercise_id: str, filename: str, data
     """Store the submission, then send it to the queue; its id. A broker that cannot be reached
     does not fail the submission: it stays received and the sweep sends it. `check`: refuse a
     file that cannot be graded before storing it and apply the course's rules (the web's and the
-    API's uploads; the operator's CLI stores it and lets the grading fail with the reason)."""
-    if check:
-        check_upload(config, filename, data)
+    API's uploads; the operator's CLI stores it and lets the grading fail with the reason).
+    Its type and size are checked either way."""
+    from .ingest import validate_upload
+    validate_upload(data, filename, config.max_submission_bytes, read=check)
     submission_id = store_submission(config, user_name, exercise_id, filename, data, enforce_rules=check)
     from .queue.outbox import enqueue_pending
     enqueue_pending(config, ids=[submission_id])
@@ -53,29 +48,31 @@ def regrade(config: Config, submission_id: int | None = None, exercise_id: str |
     alone: they will be graded anyway."""
     from .lifecycle import FINAL, can_regrade
     from .queue import get_app, queue_for, send_grading
-    from .storage import repository as repo
+    from .storage.exercises import get_exercise
+    from .storage.submissions import get_submission, requeue_for_regrade, submissions_in
+    from .storage.users import get_user
     from .storage.db import session_scope
     if (submission_id is None) == (exercise_id is None and user_name is None):
         raise UsageError("regrade one submission, or an exercise and/or a student")
     with session_scope(config) as session:
         if submission_id is not None:
-            submission = repo.get_submission(session, submission_id)
+            submission = get_submission(session, submission_id)
             if not can_regrade(submission.status):
                 raise UsageError(f"submission {submission_id} is {submission.status}: it will be graded anyway")
             ids = [submission.id]
         else:
             if exercise_id is not None:
-                repo.get_exercise(session, exercise_id)
-            user_id = repo.get_user(session, user_name).id if user_name is not None else None
-            ids = [s.id for s in repo.submissions_in(session, FINAL, exercise_id=exercise_id)
+                get_exercise(session, exercise_id)
+            user_id = get_user(session, user_name).id if user_name is not None else None
+            ids = [s.id for s in submissions_in(session, FINAL, exercise_id=exercise_id)
                    if user_id is None or s.user_id == user_id]
     app = get_app(config)
     sent = []
     for sid in ids:
         try:
             with session_scope(config) as session:
-                submission = repo.get_submission(session, sid)
-                repo.requeue_for_regrade(session, submission)
+                submission = get_submission(session, sid)
+                requeue_for_regrade(session, submission)
                 gpu = submission.exercise.gpu
                 send_grading(app, sid, submission.attempts + 1, queue_for(gpu))
             sent.append(sid)
@@ -88,11 +85,11 @@ def status(config: Config, submission_id: int) -> dict:
     """{id, exercise, user, status, attempts, score, max_score, bonus, reason?, progress?, result?};
     score and result only once graded (`result` is the object `grader run --json` prints);
     progress ({index, total, name}) while running."""
-    from .storage import repository as repo
+    from .storage.submissions import get_submission, latest_run
     from .storage.db import session_scope
     with session_scope(config) as session:
-        submission = repo.get_submission(session, submission_id)
-        run = repo.latest_run(session, submission)
+        submission = get_submission(session, submission_id)
+        run = latest_run(session, submission)
         graded = submission.status == "graded" and run is not None and run.result is not None
         out = {"id": submission.id, "exercise": submission.exercise_id, "user": submission.user.name,
                "status": submission.status, "attempts": submission.attempts,

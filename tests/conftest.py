@@ -66,7 +66,7 @@ def db(request, tmp_path):
     """A config on an upgraded, empty database (the fixture exercises synced), files in tmp_path."""
     from grader.config import Config
     from grader.storage import migrate
-    from grader.storage import repository as repo
+    from grader.storage.exercises import sync_exercises
     from grader.storage.db import dispose_engines, session_scope
     from support import empty_tables
     if request.param == "sqlite":
@@ -78,6 +78,6 @@ def db(request, tmp_path):
         config = Config(exercises_dir=EXERCISES, instance_dir=tmp_path, database_url=url)
         empty_tables(config)
     with session_scope(config) as session:
-        repo.sync_exercises(session, config)
+        sync_exercises(session, config)
     yield config
     dispose_engines()

@@ -263,24 +263,24 @@ def perceptron_result(score=3.0, message="expected 1.0, got 0.5", output="hello"
 
 def record_graded(config: Config, submission_id: int, result) -> None:
     """Write a run as the worker does: (queued,) running, the run, graded."""
-    from grader.storage import repository as repo
+    from grader.storage.submissions import get_submission, mark_status, record_run
     from grader.storage.db import session_scope
     with session_scope(config) as s:
-        submission = repo.get_submission(s, submission_id)
+        submission = get_submission(s, submission_id)
         if submission.status == "received":
-            repo.mark_status(s, submission, "queued")
-        repo.mark_status(s, submission, "running")
-        repo.record_run(s, submission, result, backend="local")
-        repo.mark_status(s, submission, "graded")
+            mark_status(s, submission, "queued")
+        mark_status(s, submission, "running")
+        record_run(s, submission, result, backend="local")
+        mark_status(s, submission, "graded")
 
 
 def stored_graded(config: Config, user: str, data: bytes, result, exercise: str = "toy",
                   filename: str = "sub.py") -> int:
     """A new submission of `user`, taken through queued -> running -> one run -> graded; its id."""
-    from grader.storage import repository as repo
+    from grader.storage.submissions import create_submission
     from grader.storage.db import session_scope
     with session_scope(config) as session:
-        submission_id = repo.create_submission(session, config, user, exercise, filename, data).id
+        submission_id = create_submission(session, config, user, exercise, filename, data).id
     record_graded(config, submission_id, result)
     return submission_id
 
@@ -302,17 +302,18 @@ class Site:
     def __init__(self, tmp_path, database_url=None, settings: dict | None = None, **overrides):
         """`settings`: more Config fields; `overrides`: Flask settings."""
         from grader.storage import migrate
-        from grader.storage import repository as repo
+        from grader.storage.exercises import sync_exercises
+        from grader.storage.users import add_user
         from grader.storage.db import session_scope
         from grader.web import create_app
         self.config = Config(instance_dir=tmp_path, database_url=database_url, secret_key="k" * 32,
                              max_submission_mb=1, **(settings or {}))
         migrate.upgrade(self.config)
         with session_scope(self.config) as s:
-            repo.sync_exercises(s, self.config)
+            sync_exercises(s, self.config)
             for name, role, section in (("alice", "student", "A"), ("bob", "student", "B"),
                                         ("tina", "ta", None), ("ines", "instructor", None)):
-                repo.add_user(s, name, role, password=f"{name}-pw", section=section)
+                add_user(s, name, role, password=f"{name}-pw", section=section)
         self.app = create_app(self.config, TESTING=True, SESSION_COOKIE_SECURE=False, **overrides)
 
     def client(self, user: str | None = None):
@@ -335,10 +336,10 @@ class Site:
 
     def token(self, name: str) -> str:
         """A new API token of the user."""
-        from grader.storage import repository as repo
+        from grader.storage.users import issue_token
         from grader.storage.db import session_scope
         with session_scope(self.config) as s:
-            return repo.issue_token(s, name)
+            return issue_token(s, name)
 
 
 # ---------------------------------------------------------------- LTI
@@ -380,7 +381,8 @@ class Service:
 
     def __init__(self, tmp_path: Path, database_url: str | None, broker_url: str | None, **env):
         from grader.storage import migrate
-        from grader.storage import repository as repo
+        from grader.storage.exercises import sync_exercises
+        from grader.storage.users import add_user
         from grader.storage.db import session_scope
         self.tmp = tmp_path
         self.env = {**os.environ, "GRADER_EXERCISES_DIR": str(EXERCISES), "GRADER_INSTANCE_DIR": str(tmp_path),
@@ -390,8 +392,8 @@ class Service:
         self.workers: list[subprocess.Popen] = []
         migrate.upgrade(self.config)
         with session_scope(self.config) as session:
-            repo.sync_exercises(session, self.config)
-            repo.add_user(session, "alice")
+            sync_exercises(session, self.config)
+            add_user(session, "alice")
 
     def start_worker(self, *args: str, concurrency: int = 1, ready: str = " ready.", **env) -> subprocess.Popen:
         """`grader worker --concurrency N ARGS`, once its log says `ready`."""

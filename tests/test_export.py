@@ -19,7 +19,9 @@ import pytest
 from grader import errors, export, results
 from grader.config import Config
 from grader.results import GradeResult
-from grader.storage import repository as repo
+from grader.storage.exercises import get_exercise, sync_exercises
+from grader.storage.submissions import create_submission, mark_status, record_run
+from grader.storage.users import add_user, get_user
 from grader.storage.db import dispose_engines, session_scope
 from support import FIXTURES, grader, scratch_database
 
@@ -62,18 +64,18 @@ def result(exercise: str, score: float, max_score: float, bonus: float = 0.0, bo
 def submit(config: Config, user: str, exercise: str, status: str = "graded", run: GradeResult | None = None) -> int:
     """One submission taken to `status` (graded: through one recorded run); its id."""
     with session_scope(config) as session:
-        submission = repo.create_submission(session, config, user, exercise, "sub.py", f"# {user}\n".encode())
+        submission = create_submission(session, config, user, exercise, "sub.py", f"# {user}\n".encode())
         if status == "received":
             return submission.id
         if status == "failed":
-            repo.mark_status(session, submission, "failed", reason="not Python")
+            mark_status(session, submission, "failed", reason="not Python")
             return submission.id
-        repo.mark_status(session, submission, "queued")
+        mark_status(session, submission, "queued")
         if status == "queued":
             return submission.id
-        repo.mark_status(session, submission, "running")
-        repo.record_run(session, submission, run, backend="local")
-        repo.mark_status(session, submission, "graded")
+        mark_status(session, submission, "running")
+        record_run(session, submission, run, backend="local")
+        mark_status(session, submission, "graded")
         return submission.id
 
 
@@ -81,10 +83,10 @@ def populate(config: Config) -> None:
     """alice: toy 5 + 1 bonus, then 4.5 (latest); probe 1. bob: toy 3, then a failed upload;
     courseenv 4, then 2.5 (latest). carol: only a submission still queued. tara is a TA."""
     with session_scope(config) as session:
-        repo.add_user(session, "bob", section="Lab, Tue")
-        repo.add_user(session, "alice", email="alice@uni.example", section="A")
-        repo.add_user(session, "carol", email="carol@uni.example")
-        repo.add_user(session, "tara", "ta", email="tara@uni.example", section="A")
+        add_user(session, "bob", section="Lab, Tue")
+        add_user(session, "alice", email="alice@uni.example", section="A")
+        add_user(session, "carol", email="carol@uni.example")
+        add_user(session, "tara", "ta", email="tara@uni.example", section="A")
     submit(config, "alice", "toy", run=result("toy", 5.0, 6.0, 1.0, 1.0))
     submit(config, "alice", "probe", run=result("probe", 1.0, 1.0))
     submit(config, "alice", "toy", run=result("toy", 4.5, 6.0, 0.0, 1.0))
@@ -153,17 +155,17 @@ def test_late_penalty_is_applied_and_an_extension_honoured(db, tmp_path):
         '[late]\npenalty_per_day = 0.5\nmax_penalty = 0.3\n', 1))
     config = Config(exercises_dir=exercises, instance_dir=db.instance_dir, database_url=db.database_url)
     with session_scope(config) as session:
-        repo.sync_exercises(session, config)
-        assert repo.get_exercise(session, "toy").due_at is not None
-        assert repo.get_exercise(session, "toy").penalty_per_day == 0.5
-        repo.add_user(session, "alice")
+        sync_exercises(session, config)
+        assert get_exercise(session, "toy").due_at is not None
+        assert get_exercise(session, "toy").penalty_per_day == 0.5
+        add_user(session, "alice")
     submit(config, "alice", "toy", run=result("toy", 5.0, 6.0, 0.5, 1.0))
     assert export.build(config, "csv").text.splitlines()[1] == "alice,,,,,3.85,"      # (5 + 0.5) x 0.7
     from datetime import datetime, timezone
 
     from grader.storage import course
     with session_scope(config) as session:
-        course.set_extension(session, repo.get_user(session, "alice"), repo.get_exercise(session, "toy"),
+        course.set_extension(session, get_user(session, "alice"), get_exercise(session, "toy"),
                              datetime(2100, 1, 1, tzinfo=timezone.utc))
     assert export.build(config, "csv").text.splitlines()[1] == "alice,,,,,5.5,"
 

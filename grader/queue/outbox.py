@@ -28,12 +28,12 @@ log = logging.getLogger("grader.queue")
 
 def enqueue_pending(config: Config, ids=None, older_than_s: float = 0.0) -> int:
     """Send every received submission (or those of `ids`) and mark it queued; how many were sent."""
-    from ..storage import repository as repo
+    from ..storage.submissions import get_submission, mark_status, submissions_in
     from ..storage.db import session_scope
     from ..storage.models import utcnow
     with session_scope(config) as session:
         cutoff = utcnow() - timedelta(seconds=older_than_s)
-        pending = [(s.id, s.received_at) for s in repo.submissions_in(session, ["received"], ids)]
+        pending = [(s.id, s.received_at) for s in submissions_in(session, ["received"], ids)]
     app = get_app(config)
     sent = 0
     for submission_id, received_at in pending:
@@ -41,8 +41,8 @@ def enqueue_pending(config: Config, ids=None, older_than_s: float = 0.0) -> int:
             continue
         try:
             with session_scope(config) as session:
-                submission = repo.get_submission(session, submission_id)
-                repo.mark_status(session, submission, "queued")
+                submission = get_submission(session, submission_id)
+                mark_status(session, submission, "queued")
                 # sent inside the transaction: if the broker refuses, the row stays received
                 send_grading(app, submission.id, submission.attempts + 1, queue_for(submission.exercise.gpu))
             sent += 1
@@ -55,7 +55,7 @@ def enqueue_pending(config: Config, ids=None, older_than_s: float = 0.0) -> int:
 
 def sweep(config: Config) -> dict:
     """Send again what waits too long (see the module's doc); counts of what was done."""
-    from ..storage import repository as repo
+    from ..storage.submissions import get_submission, lifecycle_state, mark_status, submissions_in, touch_dispatched
     from ..storage.db import session_scope
     from ..storage.models import utcnow
     t = timings(config)
@@ -63,23 +63,23 @@ def sweep(config: Config) -> dict:
             "queued": 0, "running": 0, "error": 0}
     now = utcnow()
     with session_scope(config) as session:
-        waiting = [(s.id, s.status) for s in repo.submissions_in(session, ["queued", "running"])]
+        waiting = [(s.id, s.status) for s in submissions_in(session, ["queued", "running"])]
     app = get_app(config)
     for submission_id, status in waiting:
         try:
             with session_scope(config) as session:
-                submission = repo.get_submission(session, submission_id)
+                submission = get_submission(session, submission_id)
                 if submission.status != status:
                     continue
-                decision = lifecycle.sweep(repo.lifecycle_state(session, submission), now, t.sweep_queued_s,
+                decision = lifecycle.sweep(lifecycle_state(session, submission), now, t.sweep_queued_s,
                                            t.sweep_running_s)
                 if decision.action is Sweep.NOTHING:
                     continue
                 if decision.action is Sweep.END_ERROR:
-                    repo.mark_status(session, submission, "error", reason=lifecycle.ERROR_REASON)
+                    mark_status(session, submission, "error", reason=lifecycle.ERROR_REASON)
                     done["error"] += 1
                     continue
-                if not repo.touch_dispatched(session, submission, expected=submission.queued_at, statuses=(status,)):
+                if not touch_dispatched(session, submission, expected=submission.queued_at, statuses=(status,)):
                     continue                                             # another sweep did it
                 send_grading(app, submission_id, decision.attempt, queue_for(submission.exercise.gpu))
                 done[status] += 1

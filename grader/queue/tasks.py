@@ -62,37 +62,37 @@ class Taken:
 
 def take(config, timings, submission_id: int, attempt: int) -> Taken | None:
     """Make this worker the one that runs `attempt` (or the next, after a lost one), or None."""
-    from ..storage import repository as repo
+    from ..storage.submissions import begin_retry, get_submission, lifecycle_state, mark_status, record_run, restart_attempt
     from ..storage.db import session_scope
     from ..storage.models import utcnow
     for _ in range(5):          # a status that moved under us (an enqueue committing): look again
         try:
             with session_scope(config) as session:
-                submission = repo.get_submission(session, submission_id)
+                submission = get_submission(session, submission_id)
                 now = utcnow()
-                decision = lifecycle.take(repo.lifecycle_state(session, submission), attempt, now,
+                decision = lifecycle.take(lifecycle_state(session, submission), attempt, now,
                                           timings.sweep_running_s)
                 if decision.action is Take.NOTHING:
                     return None
                 if decision.action is Take.START:
                     if submission.status == "received":     # its enqueue has not committed yet
-                        repo.mark_status(session, submission, "queued")
-                    repo.mark_status(session, submission, "running")
+                        mark_status(session, submission, "queued")
+                    mark_status(session, submission, "running")
                 elif decision.action is Take.RETRY:
-                    if not repo.begin_retry(session, submission, decision.attempt):
+                    if not begin_retry(session, submission, decision.attempt):
                         return None
                 else:                                       # LOST: its worker died
                     lost_since = submission.started_at
                     stale = now - timedelta(seconds=timings.sweep_running_s)
-                    if not repo.restart_attempt(session, submission, attempt, stale):
+                    if not restart_attempt(session, submission, attempt, stale):
                         return None                         # another taker won
                     log.warning("submission %s attempt %s: its worker stopped; next attempt", submission_id, attempt)
-                    repo.record_run(session, submission, None, backend=config.backend, attempt=attempt,
+                    record_run(session, submission, None, backend=config.backend, attempt=attempt,
                                     started_at=lost_since, error=lifecycle.WORKER_LOST, infrastructure=True)
                     if decision.ends_error:
-                        repo.mark_status(session, submission, "error", reason=lifecycle.ERROR_REASON)
+                        mark_status(session, submission, "error", reason=lifecycle.ERROR_REASON)
                         return None
-                    if not repo.begin_retry(session, submission, decision.attempt):
+                    if not begin_retry(session, submission, decision.attempt):
                         return None
                 gpu = submission.exercise.gpu
                 return Taken(decision.attempt, submission.exercise_id, submission.filename, submission.sha256,
@@ -185,7 +185,7 @@ def _grade(config, taken: Taken, progress):
 def _progress_writer(config, submission_id: int, attempt: int, every_s: float = 0.5):
     """A progress callback that stores "test i of n" on the row, at most every `every_s` (and
     always the start); a database that is down only costs the live display."""
-    from ..storage import repository as repo
+    from ..storage.submissions import set_progress
     from ..storage.db import session_scope
     last = [0.0]
 
@@ -196,7 +196,7 @@ def _progress_writer(config, submission_id: int, attempt: int, every_s: float = 
         last[0] = now
         try:
             with session_scope(config) as session:
-                repo.set_progress(session, submission_id, attempt, event.to_dict())
+                set_progress(session, submission_id, attempt, event.to_dict())
         except Exception as e:  # noqa: BLE001
             log.debug("progress of submission %s not stored: %s", submission_id, e)
     return write
@@ -219,30 +219,30 @@ def _with_database(config, write):
 def _finish(config, submission_id, attempt, outcome: Outcome, result, failure, started, finished):
     """Record the attempt's run and carry out `lifecycle.finish`: (what to log, the decision), the
     decision None when another taker got there first."""
-    from ..storage import repository as repo
+    from ..storage.submissions import get_submission, lifecycle_state, mark_status, record_run, take_gpu_alone, touch_dispatched
     from ..storage.db import session_scope
     try:
         with session_scope(config) as session:
-            submission = repo.get_submission(session, submission_id)
+            submission = get_submission(session, submission_id)
             if submission.status != "running" or submission.attempts != attempt:
                 return f"superseded ({submission.status}, attempt {submission.attempts})", None
-            streak = repo.lifecycle_state(session, submission).streak
+            streak = lifecycle_state(session, submission).streak
             decision = lifecycle.finish(outcome, streak, setup_error=isinstance(failure, SetupError))
             if outcome is Outcome.GPU_ALONE:
                 error_text = str(failure)
             else:
                 error_text = None if failure is None else f"{type(failure).__name__}: {failure}"
-            repo.record_run(session, submission, result if outcome is Outcome.GRADED else None,
+            record_run(session, submission, result if outcome is Outcome.GRADED else None,
                             backend=config.backend, attempt=attempt, started_at=started, finished_at=finished,
                             error=error_text, infrastructure=decision.infrastructure,
                             device=result.sandbox.get("device") if outcome is Outcome.GPU_ALONE else None)
             if decision.gpu_alone:
-                repo.take_gpu_alone(session, submission)
+                take_gpu_alone(session, submission)
             if decision.status is None:
-                repo.touch_dispatched(session, submission)
+                touch_dispatched(session, submission)
                 return ("retry" if outcome is Outcome.SETUP else outcome.value), decision
             reason = {"failed": str(failure), "error": lifecycle.ERROR_REASON}.get(decision.status)
-            repo.mark_status(session, submission, decision.status, reason=reason)
+            mark_status(session, submission, decision.status, reason=reason)
             if decision.status == "error" and outcome is Outcome.SETUP:
                 log.error("submission %s: %s setup problems in a row, ends error: %s", submission_id,
                           lifecycle.MAX_ATTEMPTS, failure)

@@ -92,13 +92,13 @@ def _run_celery_worker(config: Config, names: list[str], concurrency: int | None
         if removed:
             log.warning("removed %s sandbox container(s) left by a killed worker", removed)
     # the database must be reachable and migrated before the worker takes anything
-    from ..storage import repository as repo
+    from ..storage.exercises import sync_exercises
     from ..storage.db import dispose_engines, session_scope
     from sqlalchemy.exc import IntegrityError
     for tries_left in (1, 0):
         try:
             with session_scope(config) as session:
-                repo.sync_exercises(session, config)
+                sync_exercises(session, config)
             break
         except IntegrityError:            # another worker starting at the same moment added the same row
             if not tries_left:

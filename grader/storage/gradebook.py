@@ -1,6 +1,6 @@
 """The gradebook: every student x every exercise, the counting submission and its score after
-the late penalty (extensions move the due date). The CLI's export, the web's gradebook and the
-students' home page all read it here.
+the late penalty (extensions move the due date). The CLI's export, the web's gradebook, the
+students' home page (`standings`) and the LMS passback all read it here.
 
 One query fetches every graded submission with the score of its last scored run; the choice of
 the counting one happens here, after penalties: under `best`, an on-time 15 beats a late 20
@@ -15,9 +15,12 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..course_rules import late_penalty, rules_for
+from ..course_rules import Allowance, allowance, late_penalty, rules_for
 from ..errors import UsageError
-from .models import CourseSettings, Exercise, Extension, GradingRun, Submission, User
+from ..lifecycle import ACTIVE
+from .course import extension_due, submission_times
+from .exercises import ExerciseRow, exercise_rows
+from .models import CourseSettings, Exercise, Extension, GradingRun, Submission, User, utcnow
 
 POLICIES = ("best", "latest")
 
@@ -39,6 +42,22 @@ class GradebookRow:
     penalty: float = 0.0         # the fraction taken off (0: on time)
 
 
+def scored_runs():
+    """Every scored run (a setup problem's run has no score), `rn` 1 for each submission's last:
+    the score a submission has, for the gradebook, the lists of submissions and the analytics."""
+    return (select(GradingRun.id, GradingRun.submission_id, GradingRun.score, GradingRun.max_score,
+                   GradingRun.bonus, func.row_number().over(partition_by=GradingRun.submission_id,
+                                                            order_by=GradingRun.attempt.desc()).label("rn"))
+            .where(GradingRun.score.is_not(None)).subquery())
+
+
+def counting(session: Session, user_id: int, exercise_id: str) -> GradebookRow:
+    """The one gradebook cell of a user (any role) and an exercise: what the LMS is sent."""
+    (row,) = gradebook(session, None, roles=("student", "ta", "instructor"), user_ids=[user_id],
+                       exercise_ids=[exercise_id])
+    return row
+
+
 def course_policy(session: Session) -> str:
     settings = session.get(CourseSettings, 1)
     return settings.gradebook_policy if settings else "best"
@@ -54,8 +73,9 @@ def set_course_policy(session: Session, policy: str) -> None:
 
 
 def gradebook(session: Session, policy: str | None = None, roles: tuple[str, ...] = ("student",),
-              user_ids: Iterable[int] | None = None) -> list[GradebookRow]:
-    """Rows ordered by user name then exercise id; `policy` None: the course's setting."""
+              user_ids: Iterable[int] | None = None, exercise_ids: Iterable[str] | None = None) -> list[GradebookRow]:
+    """Rows ordered by user name then exercise id (of those users and exercises, when given);
+    `policy` None: the course's setting. The same few queries however many rows."""
     policy = policy or course_policy(session)
     if policy not in POLICIES:
         raise UsageError(f"gradebook policy {policy!r} is not one of {', '.join(POLICIES)}")
@@ -64,18 +84,19 @@ def gradebook(session: Session, policy: str | None = None, roles: tuple[str, ...
         users_q = users_q.where(User.id.in_(list(user_ids)))
     users = session.execute(users_q).all()
     ids = [u.id for u in users]
-    exercises = list(session.scalars(select(Exercise).order_by(Exercise.id)))
+    exercises_q = select(Exercise).order_by(Exercise.id)
+    if exercise_ids is not None:
+        exercises_q = exercises_q.where(Exercise.id.in_(list(exercise_ids)))
+    exercises = list(session.scalars(exercises_q))
     extensions = {(e.user_id, e.exercise_id): e.due_at
                   for e in session.scalars(select(Extension).where(Extension.user_id.in_(ids)))}
-    last = (select(GradingRun.submission_id, GradingRun.score, GradingRun.max_score, GradingRun.bonus,
-                   func.row_number().over(partition_by=GradingRun.submission_id,
-                                          order_by=GradingRun.attempt.desc()).label("rn"))
-            .where(GradingRun.score.is_not(None)).subquery())
+    last = scored_runs()
     graded = session.execute(
         select(Submission.user_id, Submission.exercise_id, Submission.id, Submission.received_at,
                last.c.score, last.c.max_score, last.c.bonus)
         .join(last, (last.c.submission_id == Submission.id) & (last.c.rn == 1))
-        .where(Submission.status == "graded", Submission.user_id.in_(ids))).all()
+        .where(Submission.status == "graded", Submission.user_id.in_(ids),
+               Submission.exercise_id.in_([e.id for e in exercises]))).all()
     counts = dict(((u, e), n) for u, e, n in session.execute(
         select(Submission.user_id, Submission.exercise_id, func.count())
         .where(Submission.user_id.in_(ids)).group_by(Submission.user_id, Submission.exercise_id)))
@@ -108,3 +129,39 @@ def gradebook(session: Session, policy: str | None = None, roles: tuple[str, ...
                 rows.append(GradebookRow(user.name, user.section, exercise.id, sid, score, max_score, bonus,
                                          received, n, raw, penalty))
     return rows
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One exercise as a student sees it on the home page (scores after the late penalty)."""
+
+    exercise: ExerciseRow
+    due_at: datetime | None        # the student's own (an extension's, if any)
+    best_submission: int | None
+    best_score: float | None
+    best_bonus: float | None
+    penalty: float
+    submissions: int
+    active: int                    # submissions still being graded
+    allowance: Allowance           # may they submit now; how many are left; when next
+
+
+def standings(session: Session, user_id: int, policy: str | None = None) -> list[Standing]:
+    rows = {r.exercise: r for r in gradebook(session, policy, roles=("student", "ta", "instructor"),
+                                             user_ids=[user_id])}
+    active = dict(session.execute(select(Submission.exercise_id, func.count())
+                                  .where(Submission.user_id == user_id, Submission.status.in_(ACTIVE))
+                                  .group_by(Submission.exercise_id)).all())
+    role = session.scalar(select(User.role).where(User.id == user_id))
+    now = utcnow()
+    out = []
+    for exercise in exercise_rows(session):
+        row = rows.get(exercise.id)
+        extension = extension_due(session, user_id, exercise.id)
+        rules = rules_for(exercise, extension)
+        verdict = (allowance(rules, submission_times(session, user_id, exercise.id), now) if role == "student"
+                   else Allowance(True, None, None, None))
+        out.append(Standing(exercise, rules.due_at, row.submission_id if row else None, row.score if row else None,
+                            row.bonus if row else None, row.penalty if row else 0.0, row.submissions if row else 0,
+                            active.get(exercise.id, 0), verdict))
+    return out

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .models import LtiLink, User, utcnow
-from .repository import EMAIL, NAME, add_user
+from .users import EMAIL, NAME, add_user
 
 
 def upsert_lti_link(session: Session, user: User, exercise_id: str, *, issuer: str, client_id: str,

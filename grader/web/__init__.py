@@ -3,8 +3,8 @@ the JSON API. `create_app(config=None, **overrides)` in the style of Flask's tut
 from the one `Config` (GRADER_* variables when none is given), Flask settings as keyword
 overrides (TESTING=True, SESSION_COOKIE_SECURE=False, ...), one blueprint per area.
 
-The web calls `grader.service` and `grader.storage.repository` only: it never imports the
-harness, the sandbox or pytest, and never grades inline (an upload stores and enqueues).
+The web calls `grader.service` and `grader.storage` only: it never imports the harness, the
+sandbox or pytest, and never grades inline (an upload stores and enqueues).
 """
 from __future__ import annotations
 

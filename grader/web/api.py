@@ -11,8 +11,9 @@ import functools
 from flask import Blueprint, Response, abort, g, jsonify, request, url_for
 
 from .. import export, service
-from ..storage import queries
-from ..storage import repository as repo
+from ..storage.exercises import exercise_rows
+from ..storage import submissions
+from ..storage.users import user_for_token
 from . import feedback, params
 from .auth import UserView
 from .db import config, db
@@ -28,7 +29,7 @@ def token_required(view):
         if scheme.lower() != "bearer" or not token.strip():
             return _unauthorized("send `Authorization: Bearer <token>` (a token from `grader users token NAME`)")
         with db() as s:
-            user = repo.user_for_token(s, token.strip())
+            user = user_for_token(s, token.strip())
             if user is None:
                 return _unauthorized("this token is not valid (revoked, mistyped, or for another server)")
             g.user = UserView(user.id, user.name, user.role, user.section)
@@ -47,7 +48,7 @@ def _unauthorized(message: str):
 @token_required
 def exercises():
     with db() as s:
-        rows = queries.exercises(s)
+        rows = exercise_rows(s)
     return jsonify([{"id": e.id, "title": e.title, "points": e.points, "bonus_points": e.bonus_points,
                      "due_at": e.due_at.isoformat() if e.due_at else None} for e in rows])
 
@@ -62,7 +63,7 @@ def create_submission():
     data = upload.read(config().max_submission_bytes + 1)
     submission_id = service.submit(config(), g.user.name, exercise_id, upload.filename, data, check=True)
     with db() as s:
-        status = repo.get_submission(s, submission_id).status
+        status = submissions.get_submission(s, submission_id).status
     response = jsonify(id=submission_id, status=status)
     response.status_code = 201
     response.headers["Location"] = url_for("api.get_submission", submission_id=submission_id)

@@ -25,7 +25,7 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
 
 from ..errors import UnknownUser
 from ..storage import logins
-from ..storage import repository as repo
+from ..storage.users import get_user, verify_password
 from ..storage.models import User
 from .db import db
 
@@ -148,10 +148,10 @@ def login():
     time.sleep(verdict.delay_s)           # someone is guessing this name: slow, never refused
     with db() as s:
         try:
-            user = repo.get_user(s, name) if name else None
+            user = get_user(s, name) if name else None
         except UnknownUser:
             user = None
-        ok = user is not None and repo.verify_password(user, password)
+        ok = user is not None and verify_password(user, password)
         user_id = user.id if ok else None
         if ok:
             logins.succeeded(s, name, address)

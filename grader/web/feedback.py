@@ -5,8 +5,7 @@ from __future__ import annotations
 from flask import abort, g
 
 from ..errors import UnknownSubmission
-from ..storage import queries
-from ..storage import repository as repo
+from ..storage.submissions import get_submission, submission_detail
 from ..storage.course import extension_due
 from ..storage.models import utcnow
 from ..visibility import Audience, student_view, total_open
@@ -41,10 +40,10 @@ def submission_for(s, submission_id: int):
     """(submission, detail, what the logged-in user may see of it) for its owner or staff; 404
     for anyone else, as for an id that does not exist (an id says nothing about whose it is)."""
     try:
-        submission = repo.get_submission(s, submission_id)
+        submission = get_submission(s, submission_id)
     except UnknownSubmission:
         abort(404)
     if submission.user_id != g.user.id and not g.user.is_staff:
         abort(404)
-    detail = queries.submission_detail(s, submission)
+    detail = submission_detail(s, submission)
     return submission, detail, visible(s, submission, detail)

@@ -6,8 +6,11 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 
 from .. import export, service
 from ..errors import GraderError, UsageError
-from ..storage import course, queries
-from ..storage import repository as repo
+from ..storage import course
+from ..storage.analytics import exercise_analytics, regrade_changes
+from ..storage.exercises import exercise_rows, get_exercise
+from ..storage.submissions import get_submission, submission_data, submission_rows
+from ..storage.users import all_users, get_user
 from ..storage.gradebook import POLICIES, course_policy, gradebook, set_course_policy
 from ..storage.models import utcnow
 from . import params
@@ -25,7 +28,7 @@ def gradebook_page():
         course_default = course_policy(s)
         policy = params.policy() or course_default
         rows = gradebook(s, policy)
-        exercises = queries.exercises(s)
+        exercises = exercise_rows(s)
     sections = sorted({r.section for r in rows if r.section})
     if section:
         rows = [r for r in rows if r.section == section]
@@ -54,8 +57,8 @@ def grades_csv():
 def submissions():
     exercise_id = params.text("exercise")
     with db() as s:
-        rows = queries.submissions(s, exercise_id=exercise_id, limit=500)
-        exercises = queries.exercises(s)
+        rows = submission_rows(s, exercise_id=exercise_id, limit=500)
+        exercises = exercise_rows(s)
     return render_template("staff_submissions.html", rows=rows, exercises=exercises, selected=exercise_id)
 
 
@@ -64,8 +67,8 @@ def submissions():
 def submission_file(submission_id: int):
     """The file as uploaded, as a download (never shown inline: it is the student's)."""
     with db() as s:
-        submission = repo.get_submission(s, submission_id)
-        data, filename = repo.submission_data(config(), submission), submission.filename
+        submission = get_submission(s, submission_id)
+        data, filename = submission_data(config(), submission), submission.filename
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename) or "submission"
     return Response(data, mimetype="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{safe}"'})
@@ -102,8 +105,8 @@ def regrade_report():
         raise UsageError(f"since is missing: the time the regrade started ({params.TIME_FORMAT})")
     exercise_id, submission_id, user_name = params.text("exercise"), params.row_id("submission"), params.text("user")
     with db() as s:
-        user_id = repo.get_user(s, user_name).id if user_name else None
-        report = queries.regrade_report(s, since, exercise_id, user_id, submission_id)
+        user_id = get_user(s, user_name).id if user_name else None
+        report = regrade_changes(s, since, exercise_id, user_id, submission_id)
     return render_template("regrade_report.html", report=report, since=since, args=request.args)
 
 
@@ -111,9 +114,9 @@ def regrade_report():
 @staff_required
 def analytics(exercise_id: str):
     with db() as s:
-        if exercise_id not in {e.id for e in queries.exercises(s)}:
+        if exercise_id not in {e.id for e in exercise_rows(s)}:
             abort(404)
-        data = queries.analytics(s, exercise_id, params.policy())
+        data = exercise_analytics(s, exercise_id, params.policy())
     return render_template("analytics.html", a=data)
 
 
@@ -124,7 +127,7 @@ def analytics(exercise_id: str):
 def exercise_settings(exercise_id: str):
     """Due date, late policy, submission limits, visibility and extensions of one exercise."""
     with db() as s:
-        exercise = repo.get_exercise(s, exercise_id)
+        exercise = get_exercise(s, exercise_id)
         if request.method == "POST":
             form = request.form
             try:
@@ -147,7 +150,7 @@ def exercise_settings(exercise_id: str):
                     name = params.text("student", form)
                     if name is None:
                         raise UsageError("choose the student who gets the extension")
-                    student = repo.get_user(s, name)
+                    student = get_user(s, name)
                     course.set_extension(s, student, exercise, params.utc_time("extension_due_at", form))
                     flash(f"Extension for {student.name} saved.", "info")
                 else:
@@ -159,8 +162,8 @@ def exercise_settings(exercise_id: str):
                 return redirect(url_for("staff.exercise_settings", exercise_id=exercise_id), 303)
             return redirect(url_for("staff.exercise_settings", exercise_id=exercise_id), 303)
         extensions = course.extensions(s, exercise)
-        row = next(e for e in queries.exercises(s) if e.id == exercise_id)
-        students = [u.name for u in repo.users(s, role="student")]
+        row = next(e for e in exercise_rows(s) if e.id == exercise_id)
+        students = [u.name for u in all_users(s, role="student")]
     return render_template("exercise_settings.html", e=row, extensions=extensions, students=students)
 
 

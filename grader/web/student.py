@@ -9,8 +9,9 @@ from flask import Blueprint, flash, g, jsonify, redirect, render_template, reque
 
 from .. import service
 from ..errors import SubmissionError
-from ..storage import queries
-from ..storage import repository as repo
+from ..storage.exercises import exercise_rows
+from ..storage.gradebook import standings
+from ..storage.submissions import submission_data, submission_rows
 from . import feedback, params
 from .auth import login_required
 from .db import config, db
@@ -20,10 +21,10 @@ bp = Blueprint("student", __name__)
 
 def home_page(status: int = 200):
     with db() as s:
-        standings = queries.standings(s, g.user.id)
-        open_scores = {st.exercise.id: feedback.score_open(s, st.exercise, g.user.id) for st in standings}
-        recent = queries.submissions(s, user_id=g.user.id, limit=10)
-    return render_template("home.html", standings=standings, recent=recent, open_scores=open_scores,
+        rows = standings(s, g.user.id)
+        open_scores = {st.exercise.id: feedback.score_open(s, st.exercise, g.user.id) for st in rows}
+        recent = submission_rows(s, user_id=g.user.id, limit=10)
+    return render_template("home.html", standings=rows, recent=recent, open_scores=open_scores,
                            max_bytes=config().max_submission_bytes), status
 
 
@@ -59,7 +60,7 @@ def submission(submission_id: int):
         if g.user.is_staff:       # the submitted file itself, its skipped and raising cells marked
             from .notebook import render
             raw = detail.result or {}
-            rendered = render(repo.submission_data(config(), submission), detail.filename,
+            rendered = render(submission_data(config(), submission), detail.filename,
                               raw.get("skipped_cells", []), raw.get("load_errors", []))
     return render_template("submission.html", sub=detail, seen=seen, r=seen["result"], notebook=rendered,
                            final=detail.status in ("graded", "failed", "error"))
@@ -81,8 +82,8 @@ def submission_status(submission_id: int):
 def history():
     exercise_id = params.text("exercise")
     with db() as s:
-        rows = queries.submissions(s, user_id=g.user.id, exercise_id=exercise_id)
-        exercises = queries.exercises(s)
+        rows = submission_rows(s, user_id=g.user.id, exercise_id=exercise_id)
+        exercises = exercise_rows(s)
         open_scores = {e.id: feedback.score_open(s, e, g.user.id) for e in exercises}
     return render_template("history.html", rows=rows, exercises=exercises, selected=exercise_id,
                            open_scores=open_scores)

@@ -16,7 +16,7 @@ import pytest
 
 from grader.config import Config
 from grader.queue import get_app, send_grading
-from grader.storage import repository as repo
+from grader.storage.submissions import get_submission, mark_status
 from grader.storage.db import dispose_engines, session_scope
 from grader.storage.gradebook import gradebook
 from support import (
@@ -264,7 +264,7 @@ def test_the_sweep_sends_what_a_crash_left_behind(production):
     # and one whose message was lost after it was marked queued (Redis restarted without a dump)
     lost = service.store_submission(production.config, "alice", "toy", "sub2.py", PARTIAL.encode())
     with session_scope(production.config) as session:
-        repo.mark_status(session, repo.get_submission(session, lost), "queued")
+        mark_status(session, get_submission(session, lost), "queued")
     assert service.status(production.config, stored)["status"] == "received"
     production.start_worker(GRADER_SWEEP_AFTER_S="5")
     assert production.wait(stored, timeout_s=60)["score"] == 6.0

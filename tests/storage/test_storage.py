@@ -18,10 +18,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select, text
 
-from grader import errors
+from grader import errors, service
 from grader.config import Config
 from grader.results import GradeResult
-from grader.storage import repository as repo
+from grader.storage.exercises import get_exercise, sync_exercises
+from grader.storage.submissions import begin_retry, create_submission, get_submission, mark_status, record_run, submission_data
+from grader.storage.users import RosterImport, add_user, get_user, import_roster, issue_token, user_for_token, verify_password
 from grader.storage.db import dispose_engines, session_scope
 from grader.storage.files import FileStore
 from grader.storage.gradebook import gradebook
@@ -38,33 +40,33 @@ def graded(config: Config, user: str, data: bytes, score: float, bonus: float = 
 
 def test_add_user_and_a_duplicate_name(db):
     with session_scope(db) as session:
-        user = repo.add_user(session, "alice", "student", email="alice@uni.example", section="A")
+        user = add_user(session, "alice", "student", email="alice@uni.example", section="A")
         assert user.id and user.created_at.tzinfo is not None and user.password_hash is None
     with pytest.raises(errors.DuplicateUser, match="a user named 'alice' exists already") as e:
         with session_scope(db) as session:
-            repo.add_user(session, "alice", "ta")
+            add_user(session, "alice", "ta")
     assert e.value.exit_code == 2 and e.value.http_status == 409
     for args, words in [(("bob", "prof"), "role 'prof' is not one of student, ta, instructor"),
                         (("bad name", "student"), "user name 'bad name' must be"),
                         (("", "student"), "user name '' must be")]:
         with pytest.raises(errors.UserError, match=words), session_scope(db) as session:
-            repo.add_user(session, *args)
+            add_user(session, *args)
     with pytest.raises(errors.UserError, match="is not an e-mail address"), session_scope(db) as session:
-        repo.add_user(session, "carl", email="carl at home")
+        add_user(session, "carl", email="carl at home")
     with session_scope(db) as session:
         assert [u.name for u in session.scalars(select(User))] == ["alice"]
         with pytest.raises(errors.UnknownUser, match="no user named 'zed'"):
-            repo.get_user(session, "zed")
+            get_user(session, "zed")
 
 
 def test_passwords_are_stored_as_scrypt_hashes(db):
     with session_scope(db) as session:
-        user = repo.add_user(session, "tina", "ta", password="correct horse")
+        user = add_user(session, "tina", "ta", password="correct horse")
     with session_scope(db) as session:
-        user = repo.get_user(session, "tina")
+        user = get_user(session, "tina")
         assert user.password_hash.startswith("scrypt$") and "correct horse" not in user.password_hash
-        assert repo.verify_password(user, "correct horse") and not repo.verify_password(user, "wrong")
-        assert not repo.verify_password(repo.add_user(session, "nopw"), "")
+        assert verify_password(user, "correct horse") and not verify_password(user, "wrong")
+        assert not verify_password(add_user(session, "nopw"), "")
 
 
 def test_roster_import_checks_every_line_before_writing(db, tmp_path):
@@ -75,7 +77,7 @@ def test_roster_import_checks_every_line_before_writing(db, tmp_path):
                       "cid,,B,wizard\n"                          # line 4: no such role
                       "ann,,B,ta\n")                             # line 5: ann again
     with pytest.raises(errors.RosterError) as e, session_scope(db) as session:
-        repo.import_roster(session, roster)
+        import_roster(session, roster)
     message = str(e.value)
     assert message.startswith("roster.csv: nothing imported")
     assert "line 3: user name 'bo b'" in message and "line 4: role 'wizard'" in message
@@ -86,25 +88,25 @@ def test_roster_import_checks_every_line_before_writing(db, tmp_path):
 
     roster.write_text("\ufeffname,role,email,section\nann,student,ann@uni.example,A\ndan,ta,,\n\neve,,,C\n")
     with session_scope(db) as session:
-        assert repo.import_roster(session, roster) == repo.RosterImport(added=3, updated=0)
+        assert import_roster(session, roster) == RosterImport(added=3, updated=0)
     # no header: name, email, section, role; existing users are updated
     with session_scope(db) as session:
-        done = repo.import_roster(session, b"ann,ann@uni.example,B,student\r\nfay,fay@uni.example\r\n", "upload.csv")
-        assert done == repo.RosterImport(added=1, updated=1)
+        done = import_roster(session, b"ann,ann@uni.example,B,student\r\nfay,fay@uni.example\r\n", "upload.csv")
+        assert done == RosterImport(added=1, updated=1)
         users = {u.name: (u.email, u.section, u.role) for u in session.scalars(select(User))}
     assert users == {"ann": ("ann@uni.example", "B", "student"), "dan": (None, None, "ta"),
                      "eve": (None, "C", "student"), "fay": ("fay@uni.example", None, "student")}
     with pytest.raises(errors.RosterError, match="upload.csv line 1: unknown column"), session_scope(db) as session:
-        repo.import_roster(session, ["name,login"], "upload.csv")
+        import_roster(session, ["name,login"], "upload.csv")
     with pytest.raises(errors.RosterError, match="line 1: 5 fields, expected at most 4"), session_scope(db) as session:
-        repo.import_roster(session, ["a,b@c.d,A,student,extra"])
+        import_roster(session, ["a,b@c.d,A,student,extra"])
 
 
 def test_tokens_are_shown_once_and_stored_as_sha256(db):
     with session_scope(db) as session:
-        repo.add_user(session, "alice")
-        token = repo.issue_token(session, "alice")
-        second = repo.issue_token(session, "alice")
+        add_user(session, "alice")
+        token = issue_token(session, "alice")
+        second = issue_token(session, "alice")
     assert token != second and token.startswith("grd_") and len(token) > 40
     with session_scope(db) as session:
         rows = session.scalars(select(ApiToken)).all()
@@ -113,25 +115,25 @@ def test_tokens_are_shown_once_and_stored_as_sha256(db):
         assert not [value for row in stored for value in row if isinstance(value, str) and token in value]
         assert all(r.last_used_at is None for r in rows)
     with session_scope(db) as session:
-        assert repo.user_for_token(session, token).name == "alice"
-        assert repo.user_for_token(session, token + "x") is None
-        assert repo.user_for_token(session, "") is None and repo.user_for_token(session, "grd_") is None
+        assert user_for_token(session, token).name == "alice"
+        assert user_for_token(session, token + "x") is None
+        assert user_for_token(session, "") is None and user_for_token(session, "grd_") is None
     with session_scope(db) as session:
         used = session.scalar(select(ApiToken).where(ApiToken.token_hash == hashlib.sha256(token.encode()).hexdigest()))
         assert used.last_used_at is not None and used.last_used_at.tzinfo is not None
         with pytest.raises(errors.UnknownUser):
-            repo.issue_token(session, "nobody")
+            issue_token(session, "nobody")
 
 
 # ---------------------------------------------------------------- exercises and files
 
 def test_sync_exercises_from_the_manifests(db, tmp_path):
     with session_scope(db) as session:
-        toy = repo.get_exercise(session, "toy")
+        toy = get_exercise(session, "toy")
         assert (toy.title, toy.points, toy.bonus_points) == ("Toy exercise for the harness tests", 6.0, 1.0)
         assert toy.limits["test_timeout_s"] == 3 and toy.due_at is None and not toy.closed_after_due
         with pytest.raises(errors.UnknownExercise, match="unknown exercise 'nope' \\(known: courseenv, probe"):
-            repo.get_exercise(session, "nope")
+            get_exercise(session, "nope")
     exercises = tmp_path / "exercises"
     shutil.copytree(FIXTURES / "exercises", exercises)
     manifest = exercises / "toy" / "exercise.toml"
@@ -141,15 +143,15 @@ def test_sync_exercises_from_the_manifests(db, tmp_path):
         "[late]\npenalty_per_day = 0.1\nmax_penalty = 0.5\nclosed_after_due = true\n", 1))
     config = Config(exercises_dir=exercises, instance_dir=tmp_path, database_url=db.database_url)
     with session_scope(config) as session:
-        repo.sync_exercises(session, config)
+        sync_exercises(session, config)
     with session_scope(config) as session:
-        toy = repo.get_exercise(session, "toy")
+        toy = get_exercise(session, "toy")
         assert toy.title == "Toy, renamed"
         assert toy.due_at == datetime(2025, 3, 1, 22, 59, tzinfo=timezone.utc)
         assert (toy.penalty_per_day, toy.max_penalty, toy.closed_after_due) == (0.1, 0.5, True)
     manifest.write_text(manifest.read_text().replace("penalty_per_day = 0.1", "penalty_per_day = 3"))
     with pytest.raises(errors.ManifestError, match="fractions of the score"), session_scope(config) as session:
-        repo.sync_exercises(session, config)
+        sync_exercises(session, config)
 
 
 def test_file_store_is_content_addressed_atomic_and_checked(tmp_path):
@@ -175,89 +177,94 @@ def test_file_store_is_content_addressed_atomic_and_checked(tmp_path):
 
 def test_create_submission_stores_the_file_once(db):
     with session_scope(db) as session:
-        repo.add_user(session, "alice")
-        repo.add_user(session, "bob")
-        first = repo.create_submission(session, db, "alice", "toy", "../../My Work/sol.py", b"x = 1\n")
-        again = repo.create_submission(session, db, "bob", "toy", "copy.py", b"x = 1\n")
-        other = repo.create_submission(session, db, "alice", "toy", "nb.ipynb", b'{"cells": []}')
+        add_user(session, "alice")
+        add_user(session, "bob")
+        first = create_submission(session, db, "alice", "toy", "../../My Work/sol.py", b"x = 1\n")
+        again = create_submission(session, db, "bob", "toy", "copy.py", b"x = 1\n")
+        other = create_submission(session, db, "alice", "toy", "nb.ipynb", b'{"cells": []}')
         assert (first.status, first.attempts, first.filename, first.size) == ("received", 0, "sol.py", 6)
         assert first.sha256 == again.sha256 != other.sha256
         assert first.received_at.tzinfo is not None and first.queued_at is None
-        assert repo.submission_data(db, again) == b"x = 1\n"
+        assert submission_data(db, again) == b"x = 1\n"
     files = sorted(p.name for p in db.storage_dir.rglob("*") if p.is_file())
     assert files == sorted({first.sha256, other.sha256})
     assert (db.storage_dir / first.sha256[:2] / first.sha256).read_bytes() == b"x = 1\n"
     for args, error, words in [(("zed", "toy", "a.py", b"x"), errors.UnknownUser, "no user named 'zed'"),
-                               (("alice", "nope", "a.py", b"x"), errors.UnknownExercise, "unknown exercise 'nope'"),
-                               (("alice", "toy", "a.txt", b"x"), errors.IngestError, "unsupported file type"),
-                               (("alice", "toy", "a.py", b"x" * (1024 * 1024 + 1)), errors.IngestError, "over the")]:
-        small = Config(exercises_dir=db.exercises_dir, instance_dir=db.instance_dir, database_url=db.database_url,
-                       max_submission_mb=1)
-        with pytest.raises(error, match=words), session_scope(small) as session:
-            repo.create_submission(session, small, *args)
+                               (("alice", "nope", "a.py", b"x"), errors.UnknownExercise, "unknown exercise 'nope'")]:
+        with pytest.raises(error, match=words), session_scope(db) as session:
+            create_submission(session, db, *args)
+    # the upload's type and size are checked once, before it is stored (ingest.validate_upload),
+    # also for the operator's CLI, which leaves the reading of the file to the grading
+    small = Config(exercises_dir=db.exercises_dir, instance_dir=db.instance_dir, database_url=db.database_url,
+                   max_submission_mb=1)
+    for name, data, words in [("a.txt", b"x", "unsupported file type"), ("a.py", b"x" * (1024 * 1024 + 1), "over the")]:
+        for check in (True, False):
+            with pytest.raises(errors.IngestError, match=words):
+                service.submit(small, "alice", "toy", name, data, check=check)
     with session_scope(db) as session:
         assert session.scalar(select(func.count()).select_from(Submission)) == 3
+    assert sorted(p.name for p in db.storage_dir.rglob("*") if p.is_file()) == files
 
 
 # ---------------------------------------------------------------- lifecycle, runs, gradebook
 
 def test_status_only_moves_forward(db):
     with session_scope(db) as session:
-        repo.add_user(session, "alice")
-        submission = repo.create_submission(session, db, "alice", "toy", "a.py", b"x = 1\n")
+        add_user(session, "alice")
+        submission = create_submission(session, db, "alice", "toy", "a.py", b"x = 1\n")
         with pytest.raises(errors.InvalidTransition, match="cannot move from received to running"):
-            repo.mark_status(session, submission, "running")
+            mark_status(session, submission, "running")
         with pytest.raises(errors.InvalidTransition, match="'done' is not a submission status"):
-            repo.mark_status(session, submission, "done")
-        repo.mark_status(session, submission, "queued")
+            mark_status(session, submission, "done")
+        mark_status(session, submission, "queued")
         assert submission.status == "queued" and submission.queued_at is not None
         with pytest.raises(errors.InvalidTransition, match="cannot move from queued to received"):
-            repo.mark_status(session, submission, "received")
+            mark_status(session, submission, "received")
         sid = submission.id
     # a worker holding a stale copy cannot take a submission another one took already
     with session_scope(db) as first, session_scope(db) as second:
         mine, stale = first.get(Submission, sid), second.get(Submission, sid)
-        assert repo.mark_status(first, mine, "running").attempts == 1
+        assert mark_status(first, mine, "running").attempts == 1
         first.commit()
         with pytest.raises(errors.InvalidTransition, match="cannot move from running to running"):
-            repo.mark_status(second, stale, "running")
+            mark_status(second, stale, "running")
     with session_scope(db) as session:
         submission = session.get(Submission, sid)
         assert (submission.status, submission.attempts) == ("running", 1) and submission.started_at is not None
-        assert repo.begin_retry(session, submission, 2) and submission.attempts == 2   # a retry stays running
-        assert not repo.begin_retry(session, submission, 2)                            # ... once
-        repo.mark_status(session, submission, "failed", reason="the notebook is not valid JSON")
+        assert begin_retry(session, submission, 2) and submission.attempts == 2   # a retry stays running
+        assert not begin_retry(session, submission, 2)                            # ... once
+        mark_status(session, submission, "failed", reason="the notebook is not valid JSON")
         assert submission.finished_at is not None and submission.reason == "the notebook is not valid JSON"
         for status in ("queued", "running", "graded", "error", "received"):
             with pytest.raises(errors.InvalidTransition, match=f"cannot move from failed to {status}"):
-                repo.mark_status(session, submission, status)
-        assert not repo.begin_retry(session, submission, 3)         # no attempt starts once it is final
+                mark_status(session, submission, status)
+        assert not begin_retry(session, submission, 3)         # no attempt starts once it is final
     with session_scope(db) as session:
-        assert repo.get_submission(session, sid).status == "failed"
+        assert get_submission(session, sid).status == "failed"
         with pytest.raises(errors.UnknownSubmission, match="no submission 999"):
-            repo.get_submission(session, 999)
+            get_submission(session, 999)
     assert issubclass(errors.InvalidTransition, errors.GraderError) and errors.InvalidTransition.exit_code == 1
 
 
 def test_record_run_writes_the_run_and_its_tests_and_keeps_history(db):
     started = datetime.now(timezone.utc) - timedelta(seconds=30)
     with session_scope(db) as session:
-        repo.add_user(session, "alice")
-        submission = repo.create_submission(session, db, "alice", "toy", "a.py", b"x = 1\n")
+        add_user(session, "alice")
+        submission = create_submission(session, db, "alice", "toy", "a.py", b"x = 1\n")
         with pytest.raises(errors.InvalidTransition, match="is received, not running"):
-            repo.record_run(session, submission, toy_result(4), backend="local")
-        repo.mark_status(session, submission, "queued")
-        repo.mark_status(session, submission, "running")
-        failed = repo.record_run(session, submission, None, backend="docker", error="engine stopped: docker.sock",
+            record_run(session, submission, toy_result(4), backend="local")
+        mark_status(session, submission, "queued")
+        mark_status(session, submission, "running")
+        failed = record_run(session, submission, None, backend="docker", error="engine stopped: docker.sock",
                                  infrastructure=True, started_at=started, finished_at=started + timedelta(seconds=2))
         assert (failed.attempt, failed.score, failed.result, failed.tests) == (1, None, None, [])
         assert failed.duration_s == 2.0
-        repo.begin_retry(session, submission, 2)
-        run = repo.record_run(session, submission, toy_result(4, 1).to_dict(), backend="local", device="cuda:0")
+        begin_retry(session, submission, 2)
+        run = record_run(session, submission, toy_result(4, 1).to_dict(), backend="local", device="cuda:0")
         assert (run.attempt, len(run.tests)) == (2, 4)
         with pytest.raises(errors.InvalidTransition, match="attempt 2 of submission 1 is recorded already"):
-            repo.record_run(session, submission, toy_result(5), backend="local")
-        repo.mark_status(session, submission, "graded")
+            record_run(session, submission, toy_result(5), backend="local")
+        mark_status(session, submission, "graded")
         sid = submission.id
     with session_scope(db) as session:
         runs = session.scalars(select(GradingRun).where(GradingRun.submission_id == sid).order_by(GradingRun.attempt)).all()
@@ -275,14 +282,14 @@ def test_record_run_writes_the_run_and_its_tests_and_keeps_history(db):
                                                 ("test_counter_reset", "passed", 1.0, 1.0, True)]
         assert session.scalar(select(func.count()).select_from(TestOutcome)) == 4
         with pytest.raises(errors.InvalidTransition, match="is graded, not running"):
-            repo.record_run(session, session.get(Submission, sid), toy_result(6), backend="local")
+            record_run(session, session.get(Submission, sid), toy_result(6), backend="local")
 
 
 def test_gradebook_best_and_latest(db):
     with session_scope(db) as session:
-        repo.add_user(session, "alice", section="A")
-        repo.add_user(session, "bob", section="B")
-        repo.add_user(session, "tara", "ta")
+        add_user(session, "alice", section="A")
+        add_user(session, "bob", section="B")
+        add_user(session, "tara", "ta")
     best = graded(db, "alice", b"a = 1", 5.0, 1.0)         # 6 with the bonus
     graded(db, "alice", b"a = 2", 6.0, 0.0)                # 6 as well, later: best on a tie
     tie_winner = graded(db, "alice", b"a = 3", 6.0, 0.0)
@@ -290,9 +297,9 @@ def test_gradebook_best_and_latest(db):
     bobs = graded(db, "bob", b"b = 1", 3.0)
     graded(db, "tara", b"t = 1", 6.0)
     with session_scope(db) as session:                      # counted, never graded
-        failed = repo.create_submission(session, db, "alice", "toy", "late.py", b"a = 5")
-        repo.mark_status(session, failed, "failed", reason="not Python")
-        repo.create_submission(session, db, "bob", "probe", "p.py", b"p = 1")
+        failed = create_submission(session, db, "alice", "toy", "late.py", b"a = 5")
+        mark_status(session, failed, "failed", reason="not Python")
+        create_submission(session, db, "bob", "probe", "p.py", b"p = 1")
     with session_scope(db) as session:
         by_best = {(r.user, r.exercise): r for r in gradebook(session, "best")}
         by_latest = {(r.user, r.exercise): r for r in gradebook(session, "latest")}
@@ -314,14 +321,14 @@ def test_gradebook_best_and_latest(db):
 
 def test_a_later_infrastructure_attempt_does_not_hide_the_score(db):
     with session_scope(db) as session:
-        repo.add_user(session, "alice")
-        submission = repo.create_submission(session, db, "alice", "toy", "a.py", b"x = 1\n")
-        repo.mark_status(session, submission, "queued")
-        repo.mark_status(session, submission, "running")
-        repo.record_run(session, submission, toy_result(3), backend="local")
-        repo.begin_retry(session, submission, 2)
-        repo.record_run(session, submission, None, backend="local", error="lost", infrastructure=True)
-        repo.mark_status(session, submission, "graded")
+        add_user(session, "alice")
+        submission = create_submission(session, db, "alice", "toy", "a.py", b"x = 1\n")
+        mark_status(session, submission, "queued")
+        mark_status(session, submission, "running")
+        record_run(session, submission, toy_result(3), backend="local")
+        begin_retry(session, submission, 2)
+        record_run(session, submission, None, backend="local", error="lost", infrastructure=True)
+        mark_status(session, submission, "graded")
     with session_scope(db) as session:
         assert gradebook(session)[-2].score == 3.0      # alice x toy (the rows are sorted)
 
@@ -330,7 +337,7 @@ def test_a_database_without_tables_says_to_upgrade(tmp_path):
     config = Config(database_url=f"sqlite:///{tmp_path / 'empty.db'}", instance_dir=tmp_path)
     with pytest.raises(errors.DatabaseUnavailable, match="has no tables yet: run `grader db upgrade`"):
         with session_scope(config) as session:
-            repo.get_user(session, "alice")
+            get_user(session, "alice")
     dispose_engines()
 
 
@@ -423,7 +430,7 @@ def test_cli_users_add_import_token(tmp_path):
     assert run.code == 0 and token.startswith("grd_") and len(run.stdout.splitlines()) == 1
     config = Config(database_url=env["GRADER_DATABASE_URL"], instance_dir=tmp_path)
     with session_scope(config) as session:
-        assert repo.user_for_token(session, token).name == "ann"
+        assert user_for_token(session, token).name == "ann"
     dispose_engines()
 
 
@@ -437,7 +444,7 @@ def test_cli_password_from_stdin(tmp_path):
     assert proc.returncode == 2 and "first line of stdin is empty" in proc.stderr
     config = Config(database_url=env["GRADER_DATABASE_URL"], instance_dir=tmp_path)
     with session_scope(config) as session:
-        assert repo.verify_password(repo.get_user(session, "tina"), "s3cret pass")
+        assert verify_password(get_user(session, "tina"), "s3cret pass")
     dispose_engines()
 
 

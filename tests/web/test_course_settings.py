@@ -7,14 +7,16 @@ import io
 from datetime import datetime, timedelta, timezone
 
 from grader.storage import course
-from grader.storage import repository as repo
+from grader.storage.exercises import get_exercise, sync_exercises
+from grader.storage.submissions import get_submission, latest_run, submissions_in
+from grader.storage.users import get_user
 from grader.storage.db import session_scope
 from support import PERCEPTRON, csrf, perceptron_result
 
 
 def set_rules(site, exercise="perceptron", **values):
     with session_scope(site.config) as s:
-        course.edit_rules(s, repo.get_exercise(s, exercise), **values)
+        course.edit_rules(s, get_exercise(s, exercise), **values)
 
 
 def test_closed_late_and_over_limit_uploads_are_refused_and_an_extension_honoured(site):
@@ -29,8 +31,8 @@ def test_closed_late_and_over_limit_uploads_are_refused_and_an_extension_honoure
                              data={"exercise": "perceptron", "file": (io.BytesIO(PERCEPTRON), "p.py")})
     assert api.status_code == 403 and "takes no late submissions" in api.get_json()["message"]
     with session_scope(site.config) as s:
-        assert repo.submissions_in(s, ["received", "queued"]) == []
-        course.set_extension(s, repo.get_user(s, "alice"), repo.get_exercise(s, "perceptron"),
+        assert submissions_in(s, ["received", "queued"]) == []
+        course.set_extension(s, get_user(s, "alice"), get_exercise(s, "perceptron"),
                              datetime.now(timezone.utc) + timedelta(days=2))
     assert b"your extension" in alice.get("/").data
     assert site.upload(alice).status_code == 303                # the extension counts
@@ -74,12 +76,12 @@ def test_only_instructors_change_course_settings(site):
         "max_penalty_percent": "50", "max_submissions": "5", "window_hours": "24", "cooloff_minutes": "2"})
     assert saved.status_code == 303
     with session_scope(site.config) as s:
-        e = repo.get_exercise(s, "perceptron")
+        e = get_exercise(s, "perceptron")
         assert (e.due_at, e.penalty_per_day, e.max_penalty, e.max_submissions, e.window_hours, e.cooloff_minutes) == \
             (datetime(2030, 1, 2, 3, 4, tzinfo=timezone.utc), 0.1, 0.5, 5, 24.0, 2.0)
         assert e.rules_edited_at is not None and e.show_hidden_points is False
-        repo.sync_exercises(s, site.config)                 # the manifest no longer overwrites them
-        assert repo.get_exercise(s, "perceptron").max_submissions == 5
+        sync_exercises(s, site.config)                 # the manifest no longer overwrites them
+        assert get_exercise(s, "perceptron").max_submissions == 5
     bad = ines.post("/staff/exercises/perceptron/settings", data={
         "csrf_token": csrf(page), "action": "rules", "penalty_percent_per_day": "lots"}, follow_redirects=True)
     assert b"is not a number" in bad.data
@@ -96,7 +98,7 @@ def test_a_student_never_sees_a_hidden_tests_message(site):
     submission_id = int(site.upload(alice).headers["Location"].rsplit("/", 1)[1])
     site.graded(submission_id, perceptron_result(message="visible words"))
     with session_scope(site.config) as s:      # a hidden test that carries a message in the stored result
-        run = repo.latest_run(s, repo.get_submission(s, submission_id))
+        run = latest_run(s, get_submission(s, submission_id))
         result = dict(run.result)
         result["tests"] = [dict(t, message="SECRET-EXPECTED" if t["name"] == "test_hidden_one" else t["message"])
                            for t in result["tests"]]
@@ -129,5 +131,5 @@ def test_a_limit_past_the_calendar_is_refused_and_the_pages_keep_working(site):
         assert saved.status_code == 200 and words in saved.data, (field, value)
         assert alice.get("/").status_code == 200
     with session_scope(site.config) as s:
-        e = repo.get_exercise(s, "perceptron")
+        e = get_exercise(s, "perceptron")
         assert (e.max_submissions, e.window_hours, e.cooloff_minutes) == (None, None, 0.0)      # nothing saved

@@ -28,7 +28,9 @@ from grader.lti_passback import send_score, tool_config
 from grader.results import GradeResult
 from grader.results import TestResult as Outcome
 from grader.storage import migrate
-from grader.storage import repository as repo
+from grader.storage.exercises import sync_exercises
+from grader.storage.submissions import create_submission, get_submission, mark_status, record_run
+from grader.storage.users import add_user
 from grader.storage.db import dispose_engines, session_scope
 from grader.storage.lti_links import lti_link_for
 from grader.storage.models import Exercise, LtiLink, User
@@ -167,7 +169,7 @@ class LtiSite:
         self.config = Config(instance_dir=tmp_path, lti_config=lti_config, secret_key="k" * 32, **extra)
         migrate.upgrade(self.config)
         with session_scope(self.config) as s:
-            repo.sync_exercises(s, self.config)
+            sync_exercises(s, self.config)
         self.app = create_app(self.config, TESTING=True, SESSION_COOKIE_SECURE=False)
         # the platform knows the tool's keys from the URL registered with it
         platform.tool_jwks = self.app.test_client().get("/lti/jwks", base_url=BASE).get_json()
@@ -203,11 +205,11 @@ class LtiSite:
             Outcome("test_step_function_values", "step_function", "passed", score, 20.0)],
             output="", sandbox={"backend": "local", "device": "cpu"})
         with session_scope(self.config) as s:
-            submission = repo.create_submission(s, self.config, user_name, exercise, "mine.py", PERCEPTRON)
-            repo.mark_status(s, submission, "queued")
-            repo.mark_status(s, submission, "running")
-            repo.record_run(s, submission, result, backend="local")
-            repo.mark_status(s, submission, "graded")
+            submission = create_submission(s, self.config, user_name, exercise, "mine.py", PERCEPTRON)
+            mark_status(s, submission, "queued")
+            mark_status(s, submission, "running")
+            record_run(s, submission, result, backend="local")
+            mark_status(s, submission, "graded")
             return submission.id
 
 
@@ -393,11 +395,11 @@ def test_graded_submission_sends_the_counting_score_to_the_lineitem(site, platfo
 
 def test_no_link_no_config_or_not_graded_sends_nothing(site, platform, tmp_path):
     with session_scope(site.config) as s:
-        repo.add_user(s, "carol")
+        add_user(s, "carol")
     assert send_score(site.config, site.graded("carol")) is None          # never launched from an LMS
     assert site.launch(site.app.test_client())[0].status_code == 303
     with session_scope(site.config) as s:
-        pending = repo.create_submission(s, site.config, "Ada_Lovelace", "perceptron", "a.py", PERCEPTRON).id
+        pending = create_submission(s, site.config, "Ada_Lovelace", "perceptron", "a.py", PERCEPTRON).id
     assert send_score(site.config, pending) is None                       # received, not graded
     without_lti = Config(instance_dir=tmp_path, secret_key="k" * 32)
     assert send_score(without_lti, site.graded("Ada_Lovelace")) is None
@@ -436,7 +438,7 @@ def test_the_worker_sends_the_score_after_grading_and_a_down_platform_changes_no
         with caplog.at_level(logging.WARNING, logger="grader.queue"):
             assert run_attempt(app, second, 1) == "graded"
         with session_scope(site.config) as s:
-            assert repo.get_submission(s, second).status == "graded"
+            assert get_submission(s, second).status == "graded"
         assert any("score not sent to the LMS" in r.getMessage() for r in caplog.records)
         assert len(platform.scores) == 1
     finally:

@@ -13,7 +13,7 @@ import pytest
 from grader import sizes
 from grader.config import Config
 from grader.results import SkippedCell
-from grader.storage import repository as repo
+from grader.storage.submissions import submissions_in
 from grader.storage.db import dispose_engines, session_scope
 from grader.web import create_app
 from support import PERCEPTRON, ROOT, Site, csrf, grader, perceptron_result, stored_graded
@@ -153,7 +153,7 @@ def test_csrf_is_required_on_every_form(site):
     assert alice.post("/logout", data={"csrf_token": "forged"}).status_code == 400
     assert site.client("ines").post("/staff/regrade", data={"exercise": "perceptron"}).status_code == 400
     with session_scope(site.config) as s:
-        assert repo.submissions_in(s, ["received", "queued"]) == []          # nothing was stored
+        assert submissions_in(s, ["received", "queued"]) == []          # nothing was stored
     assert site.upload(alice).status_code == 303                             # with the token: accepted
 
 
@@ -200,7 +200,7 @@ def test_wrong_files_are_refused_with_the_reason_and_nothing_is_stored(site, fil
     assert response.status_code == status, response.data[:300]
     assert words in response.data, response.data[:2000]
     with session_scope(site.config) as s:
-        assert repo.submissions_in(s, ["received", "queued"]) == []
+        assert submissions_in(s, ["received", "queued"]) == []
     assert not any(p.is_file() for p in site.config.storage_dir.rglob("*"))    # no file kept either
 
 
@@ -422,14 +422,17 @@ import io, re, sys, tempfile
 from pathlib import Path
 from grader import sizes
 from grader.config import Config
-from grader.storage import migrate, repository as repo
+from grader.storage import migrate
+from grader.storage.exercises import sync_exercises
+from grader.storage.submissions import submissions_in
+from grader.storage.users import add_user
 from grader.storage.db import session_scope
 from grader.web import create_app
 config = Config(instance_dir=Path(tempfile.mkdtemp()), secret_key="k" * 32)
 migrate.upgrade(config)
 with session_scope(config) as s:
-    repo.sync_exercises(s, config)
-    repo.add_user(s, "ines", "instructor", password="pw")
+    sync_exercises(s, config)
+    add_user(s, "ines", "instructor", password="pw")
 client = create_app(config, SESSION_COOKIE_SECURE=False).test_client()
 csrf = lambda page: re.search(rb'name="csrf_token" value="([^"]+)"', page.data).group(1).decode()
 client.post("/login", data={"username": "ines", "password": "pw", "csrf_token": csrf(client.get("/login"))})
@@ -468,7 +471,7 @@ def test_a_database_that_is_down_is_a_503_with_a_plain_sentence(tmp_path):
     down = client.post("/login", data={"username": "alice", "password": "x", "csrf_token": csrf(page)})
     assert down.status_code == 503 and b"nothing was changed or stored" in down.data
     assert b"127.0.0.1" not in down.data and b"Traceback" not in down.data        # operators' details stay in the log
-    from grader.storage.repository import TOKEN_PREFIX
+    from grader.storage.users import TOKEN_PREFIX
     api = client.get("/api/v1/exercises", headers={"Authorization": f"Bearer {TOKEN_PREFIX}abc"})
     assert api.status_code == 503 and "try again" in api.get_json()["message"]
     dispose_engines()

@@ -1,274 +1,39 @@
-"""Every query and write of the service's database, in one place: the CLI, the worker and the
-web call these functions with a session from `db.session_scope(config)` and write no SQL of
-their own. Errors are those of `grader.errors` (UnknownUser, DuplicateUser, RosterError,
-UnknownExercise, IngestError, InvalidTransition, ...), so each caller knows whose fault it is.
-"""
+"""Submissions and their grading runs: storing one (its file content-addressed), its status
+moves (each one conditional UPDATE, as `grader.lifecycle` allows), the runs of its attempts, the
+queue's bookkeeping, and a submission as the pages show it. Errors are those of `grader.errors`
+(UnknownSubmission, InvalidTransition, ...)."""
 from __future__ import annotations
 
-import base64
-import csv
-import hashlib
-import hmac
-import re
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path, PurePath
+from pathlib import PurePath
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..config import Config
-from ..errors import (DuplicateUser, InvalidTransition, RosterError, UnknownExercise,
-                      UnknownSubmission, UnknownUser, UserError)
-from ..results import GradeResult
-from .files import FileStore
+from ..errors import InvalidTransition, UnknownSubmission
 from ..lifecycle import FINAL, State, infrastructure_streak, sources_of
-from .models import (ROLES, ApiToken, Exercise, GradingRun, Submission,
-                     TestOutcome, User, utcnow)
-
-NAME = re.compile(r"[\w.@+-]{1,64}")
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
-TOKEN_PREFIX = "grd_"
-
-# ---------------------------------------------------------------- users, passwords, tokens
-
-_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
-
-
-def hash_password(password: str) -> str:
-    """`scrypt$n$r$p$salt$hash` (hashlib.scrypt, 16 MiB of memory per check)."""
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
-    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt)}${b64(digest)}"
-
-
-def verify_password(user: User, password: str) -> bool:
-    if not user.password_hash:
-        return False
-    try:
-        scheme, n, r, p, salt, digest = user.password_hash.split("$")
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                                dklen=len(expected))
-    except ValueError:
-        return False
-    return scheme == "scrypt" and hmac.compare_digest(actual, expected)
-
-
-def _check_user(name: str, role: str, email: str | None, section: str | None) -> None:
-    if not NAME.fullmatch(name or ""):
-        raise UserError(f"user name {name!r} must be 1 to 64 letters, digits or . _ @ + -")
-    if role not in ROLES:
-        raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
-    if email is not None and (len(email) > 254 or not EMAIL.fullmatch(email)):
-        raise UserError(f"{email!r} is not an e-mail address")
-    if section is not None and len(section) > 64:
-        raise UserError(f"section {section[:20]!r}... is longer than 64 characters")
-
-
-def add_user(session: Session, name: str, role: str = "student", *, email: str | None = None,
-             section: str | None = None, password: str | None = None) -> User:
-    """A new user; DuplicateUser if the name is taken."""
-    _check_user(name, role, email, section)
-    if password is not None and not password:
-        raise UserError("the password is empty")
-    if session.scalar(select(User.id).where(User.name == name)) is not None:
-        raise DuplicateUser(f"a user named {name!r} exists already")
-    user = User(name=name, role=role, email=email, section=section,
-                password_hash=hash_password(password) if password else None)
-    session.add(user)
-    try:
-        session.flush()
-    except IntegrityError:                  # added by someone else meanwhile
-        raise DuplicateUser(f"a user named {name!r} exists already") from None
-    return user
-
-
-def set_password(session: Session, user: User | str, password: str) -> None:
-    if not password:
-        raise UserError("the password is empty")
-    get_user(session, user).password_hash = hash_password(password)
-    session.flush()
-
-
-def get_user(session: Session, user: User | str) -> User:
-    """The user of that name (a User is returned as it is); UnknownUser if none."""
-    if isinstance(user, User):
-        return user
-    found = session.scalar(select(User).where(User.name == user))
-    if found is None:
-        raise UnknownUser(f"no user named {user!r}")
-    return found
-
-
-def users(session: Session, role: str | None = None) -> list[User]:
-    """Every user (of one role), by name."""
-    query = select(User).order_by(User.name)
-    if role is not None:
-        query = query.where(User.role == role)
-    return list(session.scalars(query))
-
-
-@dataclass(frozen=True)
-class RosterImport:
-    added: int
-    updated: int
-
-
-def import_roster(session: Session, roster: Path | str | bytes | Iterable[str],
-                  source: str | None = None) -> RosterImport:
-    """Add or update users from a CSV roster: columns name, email, section, role (a header row
-    naming them may come first, in any order; role defaults to student). Every line is checked
-    before anything is written: RosterError names each bad line by its number."""
-    if isinstance(roster, Path):
-        source = source or roster.name
-        try:
-            roster = roster.read_text(encoding="utf-8-sig").splitlines()
-        except (OSError, UnicodeDecodeError) as e:
-            raise RosterError(f"cannot read roster {source}: {getattr(e, 'strerror', None) or e}") from None
-    if isinstance(roster, (str, bytes)):            # the whole text of an upload
-        roster = (roster.decode("utf-8-sig") if isinstance(roster, bytes) else roster).splitlines()
-    source = source or "roster"
-    reader = csv.reader(roster)
-    columns = ["name", "email", "section", "role"]
-    rows, problems, seen = [], [], {}
-    for fields in reader:
-        line = reader.line_num
-        fields = [f.strip() for f in fields]
-        if not any(fields) or fields[0].startswith("#"):
-            continue
-        if not rows and not problems and not seen and "name" in [f.lower() for f in fields]:
-            columns = [f.lower() for f in fields]      # a header row
-            unknown = set(columns) - {"name", "email", "section", "role"}
-            if unknown:
-                raise RosterError(f"{source} line {line}: unknown column(s) {', '.join(sorted(unknown))}: "
-                                  "use name, email, section, role")
-            continue
-        if len(fields) > len(columns):
-            problems.append(f"line {line}: {len(fields)} fields, expected at most {len(columns)} "
-                            f"({', '.join(columns)})")
-            continue
-        row = dict(zip(columns, fields))
-        name = row.get("name", "")
-        entry = {"email": row.get("email") or None, "section": row.get("section") or None,
-                 "role": (row.get("role") or "student").lower()}
-        try:
-            _check_user(name, entry["role"], entry["email"], entry["section"])
-        except UserError as e:
-            problems.append(f"line {line}: {e}")
-            continue
-        if name in seen:
-            problems.append(f"line {line}: {name!r} is already on line {seen[name]}")
-            continue
-        seen[name] = line
-        rows.append((name, entry))
-    if problems:
-        raise RosterError(f"{source}: nothing imported; " + "; ".join(problems))
-    existing = {u.name: u for u in session.scalars(select(User).where(User.name.in_([n for n, _ in rows])))}
-    added = updated = 0
-    for name, entry in rows:
-        user = existing.get(name)
-        if user is None:
-            session.add(User(name=name, **entry))
-            added += 1
-        elif (user.email, user.section, user.role) != (entry["email"], entry["section"], entry["role"]):
-            user.email, user.section, user.role = entry["email"], entry["section"], entry["role"]
-            updated += 1
-    session.flush()
-    return RosterImport(added, updated)
-
-
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def issue_token(session: Session, user: User | str) -> str:
-    """A new API token for the user: returned once, in plain; only its sha256 is stored."""
-    user = get_user(session, user)
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token)))
-    session.flush()
-    return token
-
-
-def user_for_token(session: Session, token: str) -> User | None:
-    """The token's user (its last use recorded), or None for a token that was never issued."""
-    if not token or not token.startswith(TOKEN_PREFIX):
-        return None
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
-    if row is None:
-        return None
-    row.last_used_at = utcnow()
-    return row.user
-
-
-# ---------------------------------------------------------------- exercises
-
-def sync_exercises(session: Session, config: Config) -> list[Exercise]:
-    """Make the exercises table say what the manifests under config.exercises_dir say: title,
-    points, bonus, limits, tests and their visibility, and, until an instructor edits them in the
-    web app, the course rules (`manifest.CourseRules`). Exercises whose manifest is gone are kept:
-    submissions refer to them."""
-    from ..manifest import exercise_ids, load_exercise
-    synced = []
-    now = utcnow()
-    for exercise_id in exercise_ids(config.exercises_dir):
-        manifest = load_exercise(config.exercises_dir, exercise_id)
-        row = session.get(Exercise, exercise_id) or Exercise(id=exercise_id)
-        row.title = manifest.title
-        row.points = sum(t.points for t in manifest.tests if not t.bonus)
-        row.bonus_points = sum(t.points for t in manifest.tests if t.bonus)
-        row.limits = {"test_timeout_s": manifest.test_timeout_s, "suite_timeout_s": manifest.suite_timeout_s,
-                      "memory_mb": manifest.memory_mb, "cpu_threads": manifest.cpu_threads,
-                      "gpu_memory_mb": manifest.gpu_memory_mb}
-        row.gpu = manifest.gpu
-        row.tests = [{"name": t.name, "description": t.description, "points": t.points, "bonus": t.bonus,
-                      "visibility": t.visibility} for t in manifest.tests]
-        if row.rules_edited_at is None:          # an instructor's edits in the web app win
-            _sync_rules(row, manifest.course)
-        row.synced_at = now
-        session.add(row)
-        synced.append(row)
-    session.flush()
-    return synced
-
-
-def _sync_rules(row: Exercise, rules) -> None:
-    """The manifest's course rules (`manifest.CourseRules`) onto the row."""
-    from .course import EDITABLE            # the rules instructors edit are the manifest's
-    for name in EDITABLE:
-        setattr(row, name, getattr(rules, name))
-
-
-def get_exercise(session: Session, exercise_id: str) -> Exercise:
-    row = session.get(Exercise, exercise_id)
-    if row is None:
-        known = ", ".join(session.scalars(select(Exercise.id).order_by(Exercise.id))) or "none"
-        raise UnknownExercise(f"unknown exercise {exercise_id!r} (known: {known})")
-    return row
-
-
-# ---------------------------------------------------------------- submissions
+from ..results import GradeResult
+from .exercises import get_exercise
+from .files import FileStore
+from .gradebook import scored_runs
+from .models import Exercise, GradingRun, Submission, TestOutcome, User, utcnow
+from .users import get_user
 
 def create_submission(session: Session, config: Config, user: User | str, exercise_id: str, filename: str,
                       data: bytes, enforce_rules: bool = False) -> Submission:
     """Store the file (content-addressed, once) and write its submission row, status received.
-    The file's type and size are checked here (IngestError); its content when it is graded.
-    `enforce_rules`: the course's rules for a student (closed, limits, cool-off) are checked in
-    this transaction (SubmissionRefused); the operator's CLI stores without them."""
-    from ..ingest import _check_size, _kind_of
+    The caller checked the upload (`ingest.validate_upload`); its content is read when it is
+    graded. `enforce_rules`: the course's rules for a student (closed, limits, cool-off) are
+    checked in this transaction (SubmissionRefused); the operator's CLI stores without them."""
     user = get_user(session, user)
     exercise = get_exercise(session, exercise_id)
     if enforce_rules:
         from .course import check_allowed
         check_allowed(session, user, exercise, utcnow())
     filename = PurePath(filename.replace("\\", "/")).name[-255:]
-    _kind_of(filename)
-    _check_size(len(data), config.max_submission_bytes)
     sha = FileStore(config.storage_dir).put(data)
     submission = Submission(user_id=user.id, exercise_id=exercise.id, filename=filename, sha256=sha,
                             size=len(data), status="received", attempts=0)
@@ -356,6 +121,7 @@ def record_run(session: Session, submission: Submission, result: GradeResult | d
 
 
 # ---------------------------------------------------------------- the queue's bookkeeping
+
 
 def touch_dispatched(session: Session, submission: Submission, expected: datetime | None = None,
                      statuses: tuple[str, ...] = ("queued", "running")) -> bool:
@@ -457,3 +223,96 @@ def restart_attempt(session: Session, submission: Submission, attempt: int, star
                               .execution_options(synchronize_session=False)).rowcount
     session.refresh(submission)
     return changed == 1
+
+
+# ---------------------------------------------------------------- as the pages show them
+
+
+@dataclass(frozen=True)
+class SubmissionRow:
+    id: int
+    user: str
+    exercise_id: str
+    filename: str
+    size: int
+    status: str
+    attempts: int
+    received_at: datetime
+    finished_at: datetime | None
+    score: float | None
+    max_score: float | None
+    bonus: float | None
+
+
+def submission_rows(session: Session, user_id: int | None = None, exercise_id: str | None = None,
+                limit: int = 200) -> list[SubmissionRow]:
+    """Newest first, with the score of each one's last scored run (graded ones only)."""
+    last = scored_runs()
+    query = (select(Submission, User.name, last.c.score, last.c.max_score, last.c.bonus)
+             .join(User, User.id == Submission.user_id)
+             .outerjoin(last, (last.c.submission_id == Submission.id) & (last.c.rn == 1))
+             .order_by(Submission.received_at.desc(), Submission.id.desc()).limit(limit))
+    if user_id is not None:
+        query = query.where(Submission.user_id == user_id)
+    if exercise_id is not None:
+        query = query.where(Submission.exercise_id == exercise_id)
+    out = []
+    for s, name, score, max_score, bonus in session.execute(query):
+        graded = s.status == "graded"
+        out.append(SubmissionRow(s.id, name, s.exercise_id, s.filename, s.size, s.status, s.attempts,
+                                 s.received_at, s.finished_at, score if graded else None,
+                                 max_score if graded else None, bonus if graded else None))
+    return out
+
+
+def queue_position(session: Session, submission: Submission) -> int | None:
+    """How many submissions of the same queue were sent before this one and still wait (1: next)."""
+    if submission.status not in ("received", "queued"):
+        return None
+    ahead = session.scalar(select(func.count()).select_from(Submission).join(Exercise)
+                           .where(Submission.status.in_(("received", "queued")), Submission.id < submission.id,
+                                  Exercise.gpu == submission.exercise.gpu))
+    return int(ahead or 0) + 1
+
+
+@dataclass(frozen=True)
+class SubmissionDetail:
+    id: int
+    user: str
+    user_id: int
+    exercise_id: str
+    exercise_title: str
+    filename: str
+    size: int
+    sha256: str
+    status: str
+    attempts: int
+    reason: str | None
+    progress: dict | None
+    queue_position: int | None
+    received_at: datetime
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    result: dict | None         # the counting run's GradeResult (graded only)
+    score: float | None
+    max_score: float
+    bonus: float | None
+    device: str | None
+    runs: list[dict]            # every attempt, for staff: backend, device, timings, operator errors
+
+
+def submission_detail(session: Session, submission: Submission) -> SubmissionDetail:
+    run = latest_run(session, submission)
+    graded = submission.status == "graded" and run is not None and run.result is not None
+    runs = [{"attempt": r.attempt, "backend": r.backend, "device": r.device, "started_at": r.started_at,
+             "finished_at": r.finished_at, "duration_s": r.duration_s, "score": r.score, "max_score": r.max_score,
+             "infrastructure": r.infrastructure, "error": r.error} for r in submission.runs]
+    return SubmissionDetail(
+        submission.id, submission.user.name, submission.user_id, submission.exercise_id, submission.exercise.title,
+        submission.filename, submission.size, submission.sha256, submission.status, submission.attempts,
+        submission.reason, submission.progress if submission.status == "running" else None,
+        queue_position(session, submission), submission.received_at, submission.queued_at, submission.started_at,
+        submission.finished_at, run.result if graded else None, run.score if graded else None,
+        run.max_score if graded else submission.exercise.points, run.bonus if graded else None,
+        run.device if graded else None, runs)

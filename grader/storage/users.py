@@ -1,0 +1,202 @@
+"""Users, their passwords and their API tokens, and the roster import: who may log in, as what.
+
+Passwords are scrypt hashes; an API token is shown once and only its sha256 is kept. Errors are
+those of `grader.errors` (UnknownUser, DuplicateUser, RosterError, UserError)."""
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..errors import DuplicateUser, RosterError, UnknownUser, UserError
+from .models import ROLES, ApiToken, User, utcnow
+
+NAME = re.compile(r"[\w.@+-]{1,64}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+TOKEN_PREFIX = "grd_"
+
+
+_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+
+
+def hash_password(password: str) -> str:
+    """`scrypt$n$r$p$salt$hash` (hashlib.scrypt, 16 MiB of memory per check)."""
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    b64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt)}${b64(digest)}"
+
+
+def verify_password(user: User, password: str) -> bool:
+    if not user.password_hash:
+        return False
+    try:
+        scheme, n, r, p, salt, digest = user.password_hash.split("$")
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                                dklen=len(expected))
+    except ValueError:
+        return False
+    return scheme == "scrypt" and hmac.compare_digest(actual, expected)
+
+
+def _check_user(name: str, role: str, email: str | None, section: str | None) -> None:
+    if not NAME.fullmatch(name or ""):
+        raise UserError(f"user name {name!r} must be 1 to 64 letters, digits or . _ @ + -")
+    if role not in ROLES:
+        raise UserError(f"role {role!r} is not one of {', '.join(ROLES)}")
+    if email is not None and (len(email) > 254 or not EMAIL.fullmatch(email)):
+        raise UserError(f"{email!r} is not an e-mail address")
+    if section is not None and len(section) > 64:
+        raise UserError(f"section {section[:20]!r}... is longer than 64 characters")
+
+
+def add_user(session: Session, name: str, role: str = "student", *, email: str | None = None,
+             section: str | None = None, password: str | None = None) -> User:
+    """A new user; DuplicateUser if the name is taken."""
+    _check_user(name, role, email, section)
+    if password is not None and not password:
+        raise UserError("the password is empty")
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise DuplicateUser(f"a user named {name!r} exists already")
+    user = User(name=name, role=role, email=email, section=section,
+                password_hash=hash_password(password) if password else None)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:                  # added by someone else meanwhile
+        raise DuplicateUser(f"a user named {name!r} exists already") from None
+    return user
+
+
+def set_password(session: Session, user: User | str, password: str) -> None:
+    if not password:
+        raise UserError("the password is empty")
+    get_user(session, user).password_hash = hash_password(password)
+    session.flush()
+
+
+def get_user(session: Session, user: User | str) -> User:
+    """The user of that name (a User is returned as it is); UnknownUser if none."""
+    if isinstance(user, User):
+        return user
+    found = session.scalar(select(User).where(User.name == user))
+    if found is None:
+        raise UnknownUser(f"no user named {user!r}")
+    return found
+
+
+def emails_of(session: Session, names) -> dict[str, str | None]:
+    """The e-mail address of each of these users, in one query."""
+    return dict(session.execute(select(User.name, User.email).where(User.name.in_(list(names)))).all())
+
+
+def all_users(session: Session, role: str | None = None) -> list[User]:
+    """Every user (of one role), by name."""
+    query = select(User).order_by(User.name)
+    if role is not None:
+        query = query.where(User.role == role)
+    return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class RosterImport:
+    added: int
+    updated: int
+
+
+def import_roster(session: Session, roster: Path | str | bytes | Iterable[str],
+                  source: str | None = None) -> RosterImport:
+    """Add or update users from a CSV roster: columns name, email, section, role (a header row
+    naming them may come first, in any order; role defaults to student). Every line is checked
+    before anything is written: RosterError names each bad line by its number."""
+    if isinstance(roster, Path):
+        source = source or roster.name
+        try:
+            roster = roster.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise RosterError(f"cannot read roster {source}: {getattr(e, 'strerror', None) or e}") from None
+    if isinstance(roster, (str, bytes)):            # the whole text of an upload
+        roster = (roster.decode("utf-8-sig") if isinstance(roster, bytes) else roster).splitlines()
+    source = source or "roster"
+    reader = csv.reader(roster)
+    columns = ["name", "email", "section", "role"]
+    rows, problems, seen = [], [], {}
+    for fields in reader:
+        line = reader.line_num
+        fields = [f.strip() for f in fields]
+        if not any(fields) or fields[0].startswith("#"):
+            continue
+        if not rows and not problems and not seen and "name" in [f.lower() for f in fields]:
+            columns = [f.lower() for f in fields]      # a header row
+            unknown = set(columns) - {"name", "email", "section", "role"}
+            if unknown:
+                raise RosterError(f"{source} line {line}: unknown column(s) {', '.join(sorted(unknown))}: "
+                                  "use name, email, section, role")
+            continue
+        if len(fields) > len(columns):
+            problems.append(f"line {line}: {len(fields)} fields, expected at most {len(columns)} "
+                            f"({', '.join(columns)})")
+            continue
+        row = dict(zip(columns, fields))
+        name = row.get("name", "")
+        entry = {"email": row.get("email") or None, "section": row.get("section") or None,
+                 "role": (row.get("role") or "student").lower()}
+        try:
+            _check_user(name, entry["role"], entry["email"], entry["section"])
+        except UserError as e:
+            problems.append(f"line {line}: {e}")
+            continue
+        if name in seen:
+            problems.append(f"line {line}: {name!r} is already on line {seen[name]}")
+            continue
+        seen[name] = line
+        rows.append((name, entry))
+    if problems:
+        raise RosterError(f"{source}: nothing imported; " + "; ".join(problems))
+    existing = {u.name: u for u in session.scalars(select(User).where(User.name.in_([n for n, _ in rows])))}
+    added = updated = 0
+    for name, entry in rows:
+        user = existing.get(name)
+        if user is None:
+            session.add(User(name=name, **entry))
+            added += 1
+        elif (user.email, user.section, user.role) != (entry["email"], entry["section"], entry["role"]):
+            user.email, user.section, user.role = entry["email"], entry["section"], entry["role"]
+            updated += 1
+    session.flush()
+    return RosterImport(added, updated)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User | str) -> str:
+    """A new API token for the user: returned once, in plain; only its sha256 is stored."""
+    user = get_user(session, user)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token)))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    """The token's user (its last use recorded), or None for a token that was never issued."""
+    if not token or not token.startswith(TOKEN_PREFIX):
+        return None
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    if row is None:
+        return None
+    row.last_used_at = utcnow()
+    return row.user
