@@ -5,27 +5,28 @@ The sandbox's filesystem is an allowlist, built from nothing: the system's /usr 
 runner (read-only, /opt/grader) and its own size-capped tmpfs for /tmp, /var/tmp and /dev/shm.
 No home folder, no checkout, no .git, no instance folder, no other users' files exist in it.
 Namespaces: network (no network at all), PID (killing its first process kills everything it
-forked), IPC, UTS, mount. As root, the process then drops to a throwaway uid (setpriv), with a
-passwd entry of its own so code that looks its user up (torch, getpass) works.
+forked), IPC, UTS, mount. As root, the process then drops to a throwaway uid (setpriv) leased for
+this sandbox alone (`uids.UidPool`), with a passwd entry of its own so code that looks its user up
+(torch, getpass) works. The rlimits are set by `prlimit` in front of bwrap, on the command line:
+a `preexec_fn` is unsafe in a process with threads (a worker's pool child has them).
 """
 from __future__ import annotations
 
 import json
 import os
-import random
 import re
-import resource
 import shutil
 import signal
 import subprocess
 import tempfile
 import threading
-import time
 from functools import lru_cache
 from pathlib import Path
 
 from ..config import CHECKOUT
+from . import procs
 from .base import RUNNER_DIR, RUNNER_FILES, Limits, Running, Sandbox, SandboxUnavailable, student_environment
+from .uids import UidPool
 
 RUNNER_MOUNT = "/opt/grader"
 HOME = "/tmp"                                 # HOME, TMPDIR and the working folder of the student
@@ -143,10 +144,14 @@ class LocalSandbox(Sandbox):
         self.python = config.sandbox_python
         self.bwrap = bwrap_binary()
         probe_bwrap()
+        self.prlimit = shutil.which("prlimit")
+        if self.prlimit is None:
+            raise SandboxUnavailable("the local sandbox sets its limits with prlimit: apt-get install util-linux")
         self.drop_uid = os.geteuid() == 0
         if self.drop_uid and shutil.which("setpriv") is None:
             raise SandboxUnavailable("as root, the local sandbox drops to a throwaway uid with setpriv: "
                                      "apt-get install util-linux")
+        self.uids = UidPool() if self.drop_uid else None
         hidden = tuple(str(p) for p in [*config.sandbox_hidden_paths, CHECKOUT])
         self.runtime = interpreter_paths(self.python, hidden)
 
@@ -168,34 +173,23 @@ class LocalSandbox(Sandbox):
         return LocalRunning(self, limits)
 
     def own_pids(self) -> set[int]:
-        return descendants(os.getpid())
-
-
-def descendants(root: int) -> set[int]:
-    """Every process below `root`, from /proc (the sandbox's are in their own PID namespace, but
-    /proc here shows their host pids)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [root]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
+        return procs.descendants(os.getpid())
 
 
 class LocalRunning(Running):
     def __init__(self, sandbox: LocalSandbox, limits: Limits):
         super().__init__(limits.output_kb * 1024)
+        self.uid_lease = None
         self.workdir = Path(tempfile.mkdtemp(prefix="grader-sbx-", dir=sandbox.root))
+        try:
+            self._start(sandbox, limits)
+        except BaseException:            # nothing of a sandbox that did not start stays behind
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            if self.uid_lease is not None:
+                self.uid_lease.release()
+            raise
+
+    def _start(self, sandbox: LocalSandbox, limits: Limits) -> None:
         os.chmod(self.workdir, 0o755)
         runner_dir = self.workdir / "runner"
         runner_dir.mkdir()
@@ -206,7 +200,9 @@ class LocalRunning(Running):
         if limits.gpu and limits.gpu_device is not None and not self.gpu:
             raise SandboxUnavailable(f"GPU slot {limits.gpu_device} was leased, but this host shows no NVIDIA "
                                      "device (/dev/nvidia*): check GRADER_GPU_SLOTS and the driver")
-        self.uid = random.randrange(200_000, 2_000_000) if sandbox.drop_uid else None
+        if sandbox.uids is not None:
+            self.uid_lease = sandbox.uids.lease()
+        self.uid = self.uid_lease.uid if self.uid_lease is not None else None
         uid = self.uid if self.uid is not None else os.getuid()
         gid = self.uid if self.uid is not None else os.getgid()
         (self.workdir / "passwd").write_text(
@@ -219,12 +215,11 @@ class LocalRunning(Running):
         if self.uid is not None:
             python = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
                       "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--"] + python
-        argv = [sandbox.bwrap, *_namespace_flags(), *self._filesystem(sandbox), "--chdir", HOME,
-                "--", *python]
+        argv = [*rlimit_argv(sandbox.prlimit, limits, self.uid is None, self.gpu),
+                sandbox.bwrap, *_namespace_flags(), *self._filesystem(sandbox), "--chdir", HOME, "--", *python]
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd=self.workdir, env=self._environment(limits), start_new_session=True,
-            preexec_fn=lambda: _apply_rlimits(limits, self.uid is None, self.gpu), close_fds=True)
+            cwd=self.workdir, env=self._environment(limits), start_new_session=True, close_fds=True)
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
 
@@ -285,8 +280,8 @@ class LocalRunning(Running):
         if self.proc.poll() is None:
             # bwrap's init (pid 1 of the namespace) dies with bwrap (--die-with-parent), and its
             # death takes every other process of the namespace with it.
-            for pid in [*_children(self.proc.pid), self.proc.pid]:
-                _signal(pid, signal.SIGKILL)
+            for pid in [*procs.children(self.proc.pid), self.proc.pid]:
+                procs.signal_pid(pid, signal.SIGKILL)
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -295,8 +290,9 @@ class LocalRunning(Running):
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
-        if self.uid is not None:     # belt and braces: anything of the throwaway uid still alive
-            _kill_uid(self.uid)
+        if self.uid_lease is not None:   # belt and braces: anything of the throwaway uid still alive,
+            procs.kill_uid(self.uid)     # then the uid is free for another sandbox
+            self.uid_lease.release()
         _close(self.proc.stdin)
         _close(self.proc.stdout)
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -309,62 +305,17 @@ def _close(stream) -> None:
         pass
 
 
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _children(parent: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                found.append(int(entry))
-    return found
-
-
-def _apply_rlimits(limits: Limits, count_existing: bool, gpu: bool) -> None:
-    """Runs in the child before exec: the limits every process of the sandbox inherits.
+def rlimit_argv(prlimit: str, limits: Limits, count_existing: bool, gpu: bool) -> list[str]:
+    """`prlimit ... --` in front of bwrap: the limits every process of the sandbox inherits.
 
     CUDA reserves far more address space than any sane RLIMIT_AS, so with a GPU the memory limit
-    applies to the data segment instead (private writable memory, where arrays live).
+    applies to the data segment instead (private writable memory, where arrays live). Not root:
+    the process limit counts every process the user already has, so they are added to it.
     """
     mb = 1024 * 1024
     nproc = limits.pids
-    if count_existing:   # not root: the process limit counts every process this user already has
-        nproc += len(_processes_of(os.getuid())) * 4   # threads count too
-    memory = resource.RLIMIT_DATA if gpu else resource.RLIMIT_AS
-    for res, value in ((memory, limits.memory_mb * mb),
-                       (resource.RLIMIT_CPU, limits.cpu_s),
-                       (resource.RLIMIT_FSIZE, limits.file_mb * mb),
-                       (resource.RLIMIT_NPROC, nproc),
-                       (resource.RLIMIT_CORE, 0),
-                       (resource.RLIMIT_NOFILE, 1024)):
-        resource.setrlimit(res, (value, value))
-
-
-def _processes_of(uid: int) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    pids.append(int(entry))
-            except OSError:
-                pass
-    return pids
-
-
-def _kill_uid(uid: int, patience_s: float = 5.0) -> None:
-    """Kill every process of the throwaway uid and wait until the kernel has reaped them all."""
-    deadline = time.monotonic() + patience_s
-    while (pids := _processes_of(uid)) and time.monotonic() < deadline:
-        for pid in pids:
-            _signal(pid, signal.SIGKILL)
-        time.sleep(0.01)
+    if count_existing:
+        nproc += len(procs.of_uid(os.getuid())) * 4      # threads count too
+    memory = "--data" if gpu else "--as"
+    return [prlimit, f"{memory}={limits.memory_mb * mb}", f"--cpu={limits.cpu_s}", f"--fsize={limits.file_mb * mb}",
+            f"--nproc={nproc}", "--core=0", "--nofile=1024", "--"]
