@@ -10,10 +10,11 @@ from datetime import datetime, timezone
 
 from sqlalchemy import (JSON, Boolean, CheckConstraint, DateTime, Float, ForeignKey, Index, Integer,
                         MetaData, String, Text, TypeDecorator, UniqueConstraint, false)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from ..lifecycle import STATUSES as SUBMISSION_STATUSES
 from ..results import STATUSES as TEST_STATUSES
+from . import names
 
 ROLES = ("student", "ta", "instructor")
 
@@ -66,6 +67,9 @@ class User(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
+    # the name as logins and uniqueness compare it (storage/names.py: NFKC, casefold, look-alikes
+    # folded): `alice`, `Alice`, a fullwidth or a Cyrillic-`а` alice are one account
+    name_key: Mapped[str] = mapped_column(String(80), unique=True)
     email: Mapped[str | None] = mapped_column(String(254))
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str | None] = mapped_column(String(255))
@@ -74,6 +78,11 @@ class User(Base):
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan",
                                                   passive_deletes=True)
+
+    @validates("name")
+    def _keyed(self, _field: str, name: str) -> str:
+        self.name_key = names.name_key(name)
+        return name
 
     def __repr__(self) -> str:
         return f"User({self.name!r}, {self.role})"
@@ -89,8 +98,23 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    label: Mapped[str | None] = mapped_column(String(100))              # what its owner calls it
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)     # None: until revoked
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class LoginSession(Base):
+    """One logged-in browser: the session cookie names it (its sha256 is kept), so logging out
+    ends it and a password change ends every session of the user, whatever the cookie says."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Exercise(Base):

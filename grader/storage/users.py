@@ -1,7 +1,10 @@
 """Users, their passwords and their API tokens, and the roster import: who may log in, as what.
 
-Passwords are scrypt hashes; an API token is shown once and only its sha256 is kept. Errors are
-those of `grader.errors` (UnknownUser, DuplicateUser, RosterError, UserError)."""
+Names are compared by their key (`names.name_key`): look-alikes are one account. Passwords are
+scrypt hashes of at most PASSWORD_CHARS characters; a login for an unknown name checks a dummy
+hash, so it takes as long as one for a real name. An API token is shown once and only its sha256
+is kept; it may have a label and an expiry, and its owner lists and revokes their tokens. Errors
+are those of `grader.errors` (UnknownUser, DuplicateUser, RosterError, UserError)."""
 from __future__ import annotations
 
 import base64
@@ -12,6 +15,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -20,11 +24,13 @@ from sqlalchemy.orm import Session
 
 from ..errors import DuplicateUser, RosterError, UnknownUser, UserError
 from .models import ROLES, ApiToken, User, utcnow
+from .names import name_key
 
 NAME = re.compile(r"[\w.@+-]{1,64}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 TOKEN_PREFIX = "grd_"
-
+PASSWORD_CHARS = 1024        # longer is no password a person types; scrypt of 10 MB costs 0.5 s
+TOKEN_LABEL_CHARS = 100
 
 _SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
 
@@ -37,17 +43,31 @@ def hash_password(password: str) -> str:
     return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt)}${b64(digest)}"
 
 
-def verify_password(user: User, password: str) -> bool:
-    if not user.password_hash:
-        return False
+def check_password_length(password: str) -> None:
+    if not password:
+        raise UserError("the password is empty")
+    if len(password) > PASSWORD_CHARS:
+        raise UserError(f"a password can have at most {PASSWORD_CHARS} characters")
+
+
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def verify_password(user: User | None, password: str) -> bool:
+    """Whether the password is the user's. For no user (an unknown name) or a user without a
+    password, a dummy hash is checked all the same: the answer takes as long for every name."""
+    stored = (user.password_hash if user is not None else None) or _DUMMY_HASH
+    if len(password) > PASSWORD_CHARS:
+        password = ""                           # never the user's, and not worth hashing
     try:
-        scheme, n, r, p, salt, digest = user.password_hash.split("$")
+        scheme, n, r, p, salt, digest = stored.split("$")
         expected = base64.b64decode(digest)
         actual = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
                                 dklen=len(expected))
     except ValueError:
         return False
-    return scheme == "scrypt" and hmac.compare_digest(actual, expected)
+    return (scheme == "scrypt" and hmac.compare_digest(actual, expected) and stored is not _DUMMY_HASH
+            and 0 < len(password) <= PASSWORD_CHARS)
 
 
 def _check_user(name: str, role: str, email: str | None, section: str | None) -> None:
@@ -65,10 +85,13 @@ def add_user(session: Session, name: str, role: str = "student", *, email: str |
              section: str | None = None, password: str | None = None) -> User:
     """A new user; DuplicateUser if the name is taken."""
     _check_user(name, role, email, section)
-    if password is not None and not password:
-        raise UserError("the password is empty")
-    if session.scalar(select(User.id).where(User.name == name)) is not None:
-        raise DuplicateUser(f"a user named {name!r} exists already")
+    if password is not None:
+        check_password_length(password)
+    same = session.scalar(select(User.name).where(User.name_key == name_key(name)))
+    if same is not None:
+        raise DuplicateUser(f"a user named {name!r} exists already" if same == name else
+                            f"{name!r} is the same name as the user {same!r} (names ignore case and look-alike "
+                            "letters)")
     user = User(name=name, role=role, email=email, section=section,
                 password_hash=hash_password(password) if password else None)
     session.add(user)
@@ -80,17 +103,20 @@ def add_user(session: Session, name: str, role: str = "student", *, email: str |
 
 
 def set_password(session: Session, user: User | str, password: str) -> None:
-    if not password:
-        raise UserError("the password is empty")
-    get_user(session, user).password_hash = hash_password(password)
+    """A new password; every session of the user ends (whoever knew the old one is logged out)."""
+    from .login_sessions import end_all
+    check_password_length(password)
+    user = get_user(session, user)
+    user.password_hash = hash_password(password)
+    end_all(session, user.id)
     session.flush()
 
 
 def get_user(session: Session, user: User | str) -> User:
-    """The user of that name (a User is returned as it is); UnknownUser if none."""
+    """The user of that name or a look-alike of it (a User is returned as it is); UnknownUser if none."""
     if isinstance(user, User):
         return user
-    found = session.scalar(select(User).where(User.name == user))
+    found = session.scalar(select(User).where(User.name_key == name_key(user)))
     if found is None:
         raise UnknownUser(f"no user named {user!r}")
     return found
@@ -157,17 +183,18 @@ def import_roster(session: Session, roster: Path | str | bytes | Iterable[str],
         except UserError as e:
             problems.append(f"line {line}: {e}")
             continue
-        if name in seen:
-            problems.append(f"line {line}: {name!r} is already on line {seen[name]}")
+        if name_key(name) in seen:
+            problems.append(f"line {line}: {name!r} is already on line {seen[name_key(name)]}")
             continue
-        seen[name] = line
+        seen[name_key(name)] = line
         rows.append((name, entry))
     if problems:
         raise RosterError(f"{source}: nothing imported; " + "; ".join(problems))
-    existing = {u.name: u for u in session.scalars(select(User).where(User.name.in_([n for n, _ in rows])))}
+    keys = [name_key(n) for n, _ in rows]
+    existing = {u.name_key: u for u in session.scalars(select(User).where(User.name_key.in_(keys)))}
     added = updated = 0
     for name, entry in rows:
-        user = existing.get(name)
+        user = existing.get(name_key(name))
         if user is None:
             session.add(User(name=name, **entry))
             added += 1
@@ -182,21 +209,43 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: User | str) -> str:
+def issue_token(session: Session, user: User | str, label: str | None = None,
+                expires_at: datetime | None = None) -> str:
     """A new API token for the user: returned once, in plain; only its sha256 is stored."""
     user = get_user(session, user)
+    if label is not None and len(label) > TOKEN_LABEL_CHARS:
+        raise UserError(f"a token's label can have at most {TOKEN_LABEL_CHARS} characters")
+    if expires_at is not None and expires_at <= utcnow():
+        raise UserError("a token's expiry must lie in the future")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token)))
+    session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), label=label or None,
+                         expires_at=expires_at))
     session.flush()
     return token
 
 
+def tokens_of(session: Session, user_id: int) -> list[ApiToken]:
+    """The user's API tokens, newest first (expired ones too: their owner sees why one stopped)."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.user_id == user_id)
+                                .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())))
+
+
+def revoke_token(session: Session, user_id: int, token_id: int) -> None:
+    """The user's own token, gone; UserError for an id that is not one of theirs."""
+    row = session.get(ApiToken, token_id)
+    if row is None or row.user_id != user_id:
+        raise UserError(f"you have no API token number {token_id}")
+    session.delete(row)
+    session.flush()
+
+
 def user_for_token(session: Session, token: str) -> User | None:
-    """The token's user (its last use recorded), or None for a token that was never issued."""
-    if not token or not token.startswith(TOKEN_PREFIX):
+    """The token's user (its last use recorded), or None for a token that was never issued, was
+    revoked or has expired."""
+    if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
-    if row is None:
+    if row is None or (row.expires_at is not None and row.expires_at <= utcnow()):
         return None
     row.last_used_at = utcnow()
     return row.user

@@ -1,7 +1,10 @@
 """Login, logout, roles and CSRF.
 
-* Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax, Secure in production) holding the
-  user's id; every request loads the user again, so a deleted user is logged out at once.
+* Sessions live on the server (`storage.login_sessions`): Flask's signed cookie (HttpOnly,
+  SameSite=Lax, Secure in production) holds only the session's token, and every request looks it
+  up, so logging out, a password change or a deleted user ends the session at once.
+* A login for an unknown name takes as long as one for a known name (a dummy hash is checked):
+  the answer's time does not tell which names exist.
 * Every form POST carries the session's CSRF token (`csrf_token()` in templates); the JSON API
   is exempt: it authenticates with a bearer token, never with the cookie.
 * Failed logins are counted in the database (`storage.logins`: every web process and host sees
@@ -24,9 +27,8 @@ from flask import (Blueprint, abort, current_app, flash, g, redirect, render_tem
                    url_for)
 
 from ..errors import UnknownUser
-from ..storage import logins
+from ..storage import login_sessions, logins
 from ..storage.users import get_user, verify_password
-from ..storage.models import User
 from .db import db
 
 bp = Blueprint("auth", __name__)
@@ -43,15 +45,23 @@ def init_app(app) -> None:
 
 def load_user() -> None:
     g.user = None
-    user_id = session.get("user_id")
-    if user_id is None:
+    token = session.get("sid")
+    if token is None:
         return
     with db() as s:
-        user = s.get(User, user_id)
+        user = login_sessions.user_of(s, token)
         if user is None:
             session.clear()
             return
         g.user = UserView(user.id, user.name, user.role, user.section)
+
+
+def log_in(user_id: int) -> None:
+    """A new session for the user (the login form and LTI launches): no fixation of an earlier one."""
+    session.clear()
+    with db() as s:
+        session["sid"] = login_sessions.start(s, user_id, current_app.permanent_session_lifetime)
+    session.permanent = True
 
 
 class UserView:
@@ -151,7 +161,7 @@ def login():
             user = get_user(s, name) if name else None
         except UnknownUser:
             user = None
-        ok = user is not None and verify_password(user, password)
+        ok = verify_password(user, password)     # a dummy hash for no user: the same time for every name
         user_id = user.id if ok else None
         if ok:
             logins.succeeded(s, name, address)
@@ -160,14 +170,14 @@ def login():
     if not ok:
         flash("Wrong user name or password.", "error")
         return render_template("login.html", **again), 401
-    session.clear()                       # a new session: no fixation of an earlier one
-    session["user_id"] = user_id
-    session.permanent = True
+    log_in(user_id)
     return redirect(again["next"] or url_for("student.home"))
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    with db() as s:
+        login_sessions.end(s, session.get("sid"))
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Blueprint, jsonify, redirect, session, url_for
+from flask import Blueprint, jsonify, redirect, url_for
 from pylti1p3.contrib.flask import FlaskCacheDataStorage, FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
 from sqlalchemy.exc import IntegrityError
 
@@ -43,6 +43,7 @@ from ..errors import ConfigError, DuplicateUser, UsageError
 from ..lti_passback import TimeoutSession, tool_config
 from ..storage.lti_links import add_lti_user, lti_user, upsert_lti_link
 from ..storage.models import Exercise
+from .auth import log_in
 from .db import config, db
 from .errors import respond
 
@@ -134,9 +135,7 @@ def launch():
         except (DuplicateUser, IntegrityError):
             if attempt == 2:
                 raise
-    session.clear()                       # as auth.login: a new session, no fixation of an earlier one
-    session["user_id"] = user_id
-    session.permanent = True
+    log_in(user_id)
     if staff:
         return redirect(url_for("staff.analytics", exercise_id=exercise_id), 303)
     return redirect(url_for("student.history", exercise=exercise_id), 303)
