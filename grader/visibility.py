@@ -10,6 +10,9 @@ A manifest names a test's level (`visibility = ...`), or says `visible = true` (
 nothing (hidden). Scoring keeps the message of every test whose level may ever show it (all but
 hidden), so a message can be revealed later; the pages then decide when.
 
+Live progress passes the same rules: while a grading runs a student sees which test of how many
+it is at, and the name and status of a finished test only where its result would be shown now.
+
 The total is shown only when nothing of it is concealed; otherwise the student sees the points of
 the tests shown so far and how many are not shown yet, never "all tests passed" over hidden ones.
 """
@@ -95,4 +98,20 @@ def student_view(result: dict, levels: dict[str, str], who: Audience) -> dict:
         view["score"] = sum(t["points"] for t in counted if not t.get("bonus"))
         view["bonus"] = sum(t["points"] for t in counted if t.get("bonus"))
         view["shown_max_score"] = sum(t["max_points"] for t in counted if not t.get("bonus"))
+    return view
+
+
+def progress_view(progress: dict | None, levels: dict[str, str], who: Audience) -> dict | None:
+    """A running grading's progress ({index, total, name, status}, the worker's ProgressEvent) as
+    `who` may see it: always where it stands, the last test's name and status only when that test's
+    result would be shown to them now (a hidden test's with show_hidden_points, as in the result)."""
+    if not progress:
+        return None
+    if who.staff:
+        return dict(progress)
+    view = {"index": progress.get("index", 0), "total": progress.get("total", 0)}
+    name = progress.get("name") or ""
+    level = levels.get(name, "hidden")
+    if name and (level_open(level, who) or (level == "hidden" and who.show_hidden_points)):
+        view.update(name=name, status=progress.get("status", ""))
     return view

@@ -79,8 +79,8 @@ def get_submission(submission_id: int):
             "max_score": d.max_score, "bonus": seen["bonus"], "attempts": d.attempts}
     if d.reason:
         body["reason"] = d.reason
-    if d.progress:
-        body["progress"] = d.progress
+    if seen["progress"]:
+        body["progress"] = seen["progress"]      # where it stands; test names only where the caller may see them
     if d.queue_position:
         body["queue_position"] = d.queue_position
     if seen["result"] is not None:

@@ -8,7 +8,7 @@ from ..errors import UnknownSubmission
 from ..storage.submissions import get_submission, submission_detail
 from ..storage.course import extension_due
 from ..storage.models import utcnow
-from ..visibility import Audience, student_view, total_open
+from ..visibility import Audience, progress_view, student_view, total_open
 
 
 def audience(s, exercise, user_id: int) -> Audience:
@@ -23,13 +23,16 @@ def levels(exercise) -> dict[str, str]:
 
 
 def visible(s, submission, detail) -> dict:
-    """{result, score, bonus, score_complete, concealed} as the logged-in user may see them."""
+    """{result, score, bonus, score_complete, concealed, progress} as the logged-in user may see them."""
+    who, tests = audience(s, submission.exercise, submission.user_id), levels(submission.exercise)
+    progress = progress_view(detail.progress, tests, who)
     if detail.result is None:
-        return {"result": None, "score": None, "bonus": None, "score_complete": True, "concealed": 0}
-    view = student_view(detail.result, levels(submission.exercise), audience(s, submission.exercise, submission.user_id))
+        return {"result": None, "score": None, "bonus": None, "score_complete": True, "concealed": 0,
+                "progress": progress}
+    view = student_view(detail.result, tests, who)
     complete = view["score_complete"]
     return {"result": view, "score": detail.score if complete else None, "bonus": detail.bonus if complete else None,
-            "score_complete": complete, "concealed": view["concealed"]}
+            "score_complete": complete, "concealed": view["concealed"], "progress": progress}
 
 
 def score_open(s, exercise, user_id: int) -> bool:

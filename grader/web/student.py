@@ -73,7 +73,7 @@ def submission_status(submission_id: int):
     with db() as s:
         _, d, seen = feedback.submission_for(s, submission_id)
     return jsonify(id=d.id, status=d.status, final=d.status in ("graded", "failed", "error"),
-                   queue_position=d.queue_position, progress=d.progress, attempts=d.attempts,
+                   queue_position=d.queue_position, progress=seen["progress"], attempts=d.attempts,
                    score=seen["score"], max_score=d.max_score)
 
 

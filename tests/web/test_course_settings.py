@@ -125,7 +125,9 @@ def test_a_limit_past_the_calendar_is_refused_and_the_pages_keep_working(site):
     for field, value, words in (("window_hours", "2000000000", b"window_hours can be at most 8,784"),
                                 ("cooloff_minutes", "1e9", b"cooloff_minutes can be at most 527,040"),
                                 ("window_hours", "NaN", b"window_hours: &#39;NaN&#39; is not a number"),
-                                ("max_submissions", "99999999999", b"is not a number this form can use")):
+                                ("window_hours", "1e308", b"is not a number this form can use"),
+                                ("max_submissions", "99999999999", b"is not a number this form can use"),
+                                ("max_submissions", "12345678901234567890", b"is not a number this form can use")):
         saved = ines.post("/staff/exercises/perceptron/settings", follow_redirects=True, data={
             "csrf_token": csrf(page), "action": "rules", "max_submissions": "1", field: value})
         assert saved.status_code == 200 and words in saved.data, (field, value)
@@ -133,3 +135,38 @@ def test_a_limit_past_the_calendar_is_refused_and_the_pages_keep_working(site):
     with session_scope(site.config) as s:
         e = get_exercise(s, "perceptron")
         assert (e.max_submissions, e.window_hours, e.cooloff_minutes) == (None, None, 0.0)      # nothing saved
+
+
+def test_live_progress_shows_a_student_only_the_tests_they_may_see(site):
+    """While a grading runs, status.json, the page and the API tell a student which test of how
+    many it is at; a hidden test's name and status only where its result would be shown."""
+    alice = site.client("alice")
+    submission_id = int(site.upload(alice).headers["Location"].rsplit("/", 1)[1])
+    token = site.token("alice")
+
+    def running(name: str, status: str):
+        with session_scope(site.config) as s:          # as a worker writes it between two tests
+            submission = get_submission(s, submission_id)
+            submission.status, submission.attempts = "running", 1
+            submission.progress = {"kind": "test", "index": 17, "total": 19, "name": name, "status": status}
+
+    running("test_iris_heldout_accuracy", "passed")          # hidden in the perceptron's manifest
+    for show_points in (False, True):
+        set_rules(site, show_hidden_points=show_points)
+        status = alice.get(f"/submissions/{submission_id}/status.json").get_json()
+        api = site.client().get(f"/api/v1/submissions/{submission_id}",
+                                headers={"Authorization": f"Bearer {token}"}).get_json()
+        page = alice.get(f"/submissions/{submission_id}").get_data()
+        assert b"running test 17 of 19" in page and b"test_iris_heldout_accuracy" not in page
+        for progress in (status["progress"], api["progress"]):
+            expected = {"index": 17, "total": 19}
+            if show_points:            # hidden tests' status is shown in the result: in progress too
+                expected.update(name="test_iris_heldout_accuracy", status="passed")
+            assert progress == expected
+    set_rules(site, show_hidden_points=False)
+    running("test_sigmoid_values", "failed")                 # a visible test: its name and status show
+    assert alice.get(f"/submissions/{submission_id}/status.json").get_json()["progress"] == {
+        "index": 17, "total": 19, "name": "test_sigmoid_values", "status": "failed"}
+    running("test_iris_heldout_accuracy", "passed")
+    staff = site.client("tina").get(f"/submissions/{submission_id}/status.json").get_json()["progress"]
+    assert staff["name"] == "test_iris_heldout_accuracy" and staff["status"] == "passed"     # staff see all
