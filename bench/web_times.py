@@ -41,7 +41,8 @@ def fill(config, students: int, per_exercise: int) -> int:
     with session_scope(config) as s:
         sync_exercises(s, config)
         add_user(s, "ines", "instructor", password="bench-password")
-        s.execute(insert(User), [{"name": f"student{i:04d}", "role": "student", "section": f"S{i % 8}",
+        s.execute(insert(User), [{"name": f"student{i:04d}", "name_key": f"student{i:04d}", "role": "student",
+                                  "section": f"S{i % 8}",
                                   "created_at": now} for i in range(students)])
     with session_scope(config) as s:
         users = list(s.scalars(select(User.id).where(User.role == "student")))

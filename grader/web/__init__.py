@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Flask
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..config import Config
@@ -41,14 +41,14 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
     app.config.update(overrides)
     app.grader_config = config
 
-    from . import api, auth, errors, lti, params, staff, student, views
+    from . import account, api, auth, errors, lti, params, staff, student, views
     app.url_map.converters["id"] = params.RowId         # before the routes that use <id:...>
     app.before_request(params.refuse_nul)
     auth.init_app(app)
     errors.init_app(app)
     views.init_app(app)
     # lti (LTI 1.3, /lti/...) answers 404 unless GRADER_LTI_CONFIG is set
-    for blueprint in (auth.bp, student.bp, staff.bp, api.bp, lti.bp):
+    for blueprint in (auth.bp, account.bp, student.bp, staff.bp, api.bp, lti.bp):
         app.register_blueprint(blueprint)
     app.after_request(_security_headers)
     if config.trusted_proxies:           # the client's address, not the proxy's (login limits count it)
@@ -63,6 +63,8 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def _security_headers(response):
+    if request.endpoint != "static":         # grades, exports, files, tokens: never kept by a browser or proxy
+        response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")

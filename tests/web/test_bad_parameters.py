@@ -69,6 +69,8 @@ def query(**fields):
 
 # with every value valid, a route answers below 400 (or 401/403/404 for a role it refuses), except:
 REFUSED_WHEN_VALID = {("/lti/launch", "POST")}            # no platform signed this id_token
+# sessions live on the server: a logout ends the role's session, so each of its requests logs in anew
+ENDS_THE_SESSION = {("/logout", "POST")}
 BEARER = {"Authorization": ("header", TOKEN)}
 SUBMISSION_PATH = {"submission_id": ("path", SUBMISSION)}
 RULES = form(csrf_token=CSRF, action="rules", due_at="2030-01-01T00:00", penalty_percent_per_day="10",
@@ -87,6 +89,12 @@ ROUTES: dict[tuple[str, str], list[Reads]] = {
               roles=("anonymous",))],
     ("/logout", "POST"): [Reads(form(csrf_token=CSRF))],
     ("/", "GET"): [Reads({})],
+    ("/account", "GET"): [Reads({})],
+    ("/account/tokens", "POST"): [Reads(form(csrf_token=CSRF, label="laptop", expires_days="30"))],
+    ("/account/tokens/<id:token_id>/revoke", "POST"): [Reads({"token_id": ("path", "1"), **form(csrf_token=CSRF)})],
+    # a wrong current password: the walk must not end the session it walks with
+    ("/account/password", "POST"): [Reads(form(csrf_token=CSRF, current="not-the-password", new="n3w-pass",
+                                               again="n3w-pass"))],
     ("/submit", "POST"): [Reads({"csrf_token": ("multipart", CSRF), "exercise": ("multipart", "perceptron"),
                                  "file": ("file", FILE)})],
     ("/submissions/<id:submission_id>", "GET"): [Reads(SUBMISSION_PATH)],
@@ -273,6 +281,8 @@ def test_no_malformed_parameter_answers_500(walk_site, roles, route):
                 if where == "file":
                     sends += [(name, f"content {label}", None, content) for label, content in BAD_CONTENT.items()]
             for name, label, raw, content in sends:
+                if route in ENDS_THE_SESSION:
+                    role = Role(walk_site, role_name)
                 kwargs = request_for(rule, method, reads, role, walk_site, name, raw, content)
                 where = f"{method} {kwargs['path'][:120]} as {role_name}, {name or 'every parameter valid'}: {label}"
                 try:
@@ -284,4 +294,6 @@ def test_no_malformed_parameter_answers_500(walk_site, roles, route):
                     found.append(f"{where}: {problem(response)}")
                 elif name is None and response.status_code == 400 and route not in REFUSED_WHEN_VALID:
                     found.append(f"{where}: 400, so the bad values never reach the view: {message(response)}")
+    for name, role in roles.items():            # the next routes are walked by these roles, still logged in
+        assert name == "anonymous" or role.client().get("/").status_code == 200, f"{route} ended {name}'s session"
     assert not found, f"{len(found)} bad answer(s):\n" + "\n".join(found[:40])
