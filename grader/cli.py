@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--demo", action="store_true", help="create a demo instructor and student, print their logins")
     serve.add_argument("--workers", type=int, default=2, help="gunicorn processes (production broker only)")
+    serve.add_argument("--threads", type=int, default=16,
+                       help="requests each gunicorn process serves at once (production broker only)")
     return parser
 
 
@@ -298,7 +300,7 @@ def main(argv=None) -> int:
             return _queue(args, config)
         if args.command == "serve":
             from .serve import serve
-            return serve(config, args.host, args.port, args.demo, args.workers)
+            return serve(config, args.host, args.port, args.demo, args.workers, args.threads)
         if args.command == "exercises":
             for exercise_id in exercise_ids(config.exercises_dir):
                 print(exercise_id)

@@ -7,6 +7,12 @@
    server (and stops it on exit), so a bare machine grades with nothing else installed;
 4. serves: Flask's threaded server for the embedded default, gunicorn (`grader.web.wsgi:app`)
    when the broker is a real server (production: workers run on their own, as in compose).
+
+gunicorn runs threaded workers (gthread): a sync worker reads one request at a time, so four
+clients that send their headers slowly (slowloris) held every worker and a normal page timed
+out. Threads only raise the count such clients need; in production a reverse proxy that buffers
+whole requests (docker/nginx.conf in compose) sits in front, and GRADER_TRUSTED_PROXIES=1 makes
+the web read the client's address from it.
 """
 from __future__ import annotations
 
@@ -50,7 +56,11 @@ def loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, demo: bool = False, workers: int = 2) -> int:
+THREADS = 16          # requests in flight per gunicorn worker
+
+
+def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, demo: bool = False, workers: int = 2,
+          threads: int = THREADS) -> int:
     from .storage import migrate
     from .storage.exercises import sync_exercises
     from .storage.db import dispose_engines, session_scope
@@ -66,7 +76,7 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, demo: bool 
         print(flush=True)
     dispose_engines()
     if not embedded_broker(config):
-        return _gunicorn(host, port, workers)
+        return subprocess.call(gunicorn_argv(host, port, workers, threads))
     worker = subprocess.Popen([sys.executable, "-m", "grader.cli", "worker"], start_new_session=True)
     print(f"grading worker started (pid {worker.pid}); serving on {url} (Ctrl-C stops both)", flush=True)
     try:
@@ -82,7 +92,7 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, demo: bool 
     return 0
 
 
-def _gunicorn(host: str, port: int, workers: int) -> int:
-    argv = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+def gunicorn_argv(host: str, port: int, workers: int, threads: int = THREADS) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+            "--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "5",
             "--access-logfile", "-", "grader.web.wsgi:app"]
-    return subprocess.call(argv)
