@@ -8,6 +8,10 @@ key), then a POST of the score to `<lineitem>/scores`. The worker calls it once 
 committed and only logs what goes wrong: a platform that is down never changes a grading, and the
 next grading of that exercise sends the (counting) score again.
 
+The lineitem is checked again before anything is sent (grader/lti_settings.py: https, on the
+platform's own hosts): a link stored before that check, or a registration changed since, never
+sends the platform's access token elsewhere; such a score is logged and not sent.
+
 Also the one reader of GRADER_LTI_CONFIG (`tool_config`), for the web's launches too. No Flask here.
 """
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pylti1p3.tool_config import ToolConfJsonFile
 
 from .config import Config
 from .errors import ConfigError, SetupError
+from .lti_settings import GraderSettings, read_settings
 
 log = logging.getLogger("grader.lti")
 
@@ -30,13 +35,36 @@ SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 TIMEOUT_S = 10          # each request to a platform: a hung LMS must not hold a worker or a web process
 
 
-def tool_config(config: Config) -> ToolConfJsonFile:
+class ToolConf(ToolConfJsonFile):
+    """pylti1p3's tool configuration with the grader's settings of each registration
+    (grader/lti_settings.py), every one of them checked when the file is read."""
+
+    def __init__(self, config_file: str):
+        super().__init__(config_file)
+        self._grader: dict[tuple[str, str], GraderSettings] = {}
+        for issuer, entries in self._config.items():           # the JSON as pylti1p3 checked and keeps it
+            for entry in entries if isinstance(entries, list) else [entries]:
+                self._grader[issuer, entry["client_id"]] = read_settings(config_file, issuer, entry)
+
+    def grader(self, issuer: str, client_id: str | None = None) -> GraderSettings:
+        """The grader's settings of the registration pylti1p3 picks for (issuer, client_id);
+        LookupError when there is none."""
+        try:
+            entry = self.get_iss_config(issuer, client_id)
+        except Exception as e:  # noqa: BLE001 - pylti1p3: "iss ... not found in settings"
+            raise LookupError(str(e)) from None
+        return self._grader[issuer, entry["client_id"]]
+
+
+def tool_config(config: Config) -> ToolConf:
     """pylti1p3's tool configuration from GRADER_LTI_CONFIG (its key files relative to it);
     a ConfigError naming the variable when it cannot be used."""
     if config.lti_config is None:
         raise ConfigError("LTI is not configured: set GRADER_LTI_CONFIG to a tool configuration JSON file")
     try:
-        return ToolConfJsonFile(str(config.lti_config))
+        return ToolConf(str(config.lti_config))
+    except ConfigError:
+        raise
     except Exception as e:  # noqa: BLE001 - pylti1p3 raises plain Exception for a bad file or key
         detail = f"{e.strerror}: {e.filename}" if isinstance(e, OSError) else str(e)
         raise ConfigError(f"GRADER_LTI_CONFIG={config.lti_config} cannot be used ({detail})") from None
@@ -57,7 +85,8 @@ class TimeoutSession(requests.Session):
 def send_score(config: Config, submission_id: int) -> dict | None:
     """Send the counting score of the submission's (user, exercise) to its LMS lineitem; returns the
     score as sent, or None when there is nothing to send (no LTI config, the submission is not
-    graded, no launch with a lineitem and the score scope). A platform that refuses or cannot be
+    graded, no launch with a lineitem and the score scope, a lineitem that is not the platform's:
+    logged). A platform that refuses or cannot be
     reached raises SetupError (the caller logs it)."""
     if config.lti_config is None:
         return None
@@ -83,13 +112,18 @@ def send_score(config: Config, submission_id: int) -> dict | None:
              .set_activity_progress("Completed").set_grading_progress("FullyGraded").set_user_id(sub)
              .set_timestamp(datetime.now(timezone.utc).isoformat(timespec="milliseconds")))
     # the network, outside any transaction
+    tool = tool_config(config)
     try:
-        registration = tool_config(config).find_registration_by_params(issuer, client_id)
-    except ConfigError:
-        raise
+        registration = tool.find_registration_by_params(issuer, client_id)
+        settings = tool.grader(issuer, client_id)
     except Exception as e:  # noqa: BLE001 - pylti1p3: "iss ... not found in settings"
         raise ConfigError(f"GRADER_LTI_CONFIG={config.lti_config} has no registration for {issuer} "
                           f"(client {client_id}): {e}") from None
+    problem = settings.lineitem_problem(lineitem)
+    if problem:
+        log.warning("submission %s: score not sent to the lineitem %r of %s: %s", submission_id, lineitem[:200],
+                    issuer, problem)
+        return None
     service = AssignmentsGradesService(ServiceConnector(registration, TimeoutSession()),
                                        {"scope": [SCORE_SCOPE], "lineitem": lineitem})
     try:

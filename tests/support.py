@@ -360,15 +360,18 @@ def pem(key) -> tuple[str, str]:
 
 
 def write_lti_tool(folder: Path, issuer: str, platform_url: str, token_url: str, client_id: str,
-                   deployment: str) -> tuple[Path, str]:
+                   deployment: str, *, tool_url: str | None = "https://localhost", contexts: dict | None = None,
+                   **grader) -> tuple[Path, str]:
     """A pylti1p3 tool configuration (GRADER_LTI_CONFIG) for one platform, with a new key pair of
-    the tool's beside it; (the file, the tool's public key PEM)."""
+    the tool's beside it and the grader's part of the registration (grader/lti_settings.py: its
+    public URL, the courses allowed, ...); (the file, the tool's public key PEM)."""
     private, public = pem(rsa_key())
     (folder / "tool-private.key").write_text(private)
     (folder / "tool-public.key").write_text(public)
+    settings = {"contexts": contexts or {}, **grader} | ({"tool_url": tool_url} if tool_url else {})
     tool = {issuer: {"client_id": client_id, "auth_login_url": platform_url + "/auth", "auth_token_url": token_url,
                      "key_set_url": platform_url + "/jwks", "private_key_file": "tool-private.key",
-                     "public_key_file": "tool-public.key", "deployment_ids": [deployment]}}
+                     "public_key_file": "tool-public.key", "deployment_ids": [deployment], "grader": settings}}
     (folder / "lti.json").write_text(json.dumps(tool))
     return folder / "lti.json", public
 

@@ -3,16 +3,26 @@
 
 Registered on the platform: the login URL `/lti/login`, the redirect (launch) URL `/lti/launch`,
 the key set URL `/lti/jwks`, and on each link the custom parameter `exercise=ID`; the platform's
-side (issuer, client id, its URLs, deployment ids, the tool's key files) is GRADER_LTI_CONFIG.
-Without it every route here answers 404 saying so.
+side (issuer, client id, its URLs, deployment ids, the tool's key files) is GRADER_LTI_CONFIG,
+with the grader's part of each registration beside it (grader/lti_settings.py: the tool's public
+URL, the courses allowed, whether their instructors are staff here). Without it every route here
+answers 404 saying so.
 
 The flow (OIDC third-party login, pylti1p3's Flask adapter): the platform sends the browser to
-/lti/login; we redirect it to the platform's auth URL with a state (also in a cookie) and a nonce
-(kept here); the platform posts its signed id_token to /lti/launch, where pylti1p3 checks the state
-cookie, the nonce (good for one launch), the signature against the platform's JWKS, the client id
-and the deployment. The platform's user (issuer + sub) then gets their grader user (created on the
-first launch, role from the LTI roles), is logged in as auth.py logs in, their link with the
-score's lineitem is stored, and the browser goes to the exercise.
+/lti/login; we redirect it to the platform's auth URL with a state (also in a cookie), a nonce
+(kept here) and the configured launch URL (never one from the Host header); the platform posts
+its signed id_token to /lti/launch, where pylti1p3 checks the state cookie, the nonce (good for one
+launch), the signature against the platform's JWKS, the client id and the deployment. Then the
+grader's own checks: the launch's course (context id) must be configured for that registration,
+since one deployment can cover every course of an account (a student's sandbox course too),
+else a 403 and nobody is created. The platform's user (issuer + sub) gets their grader user,
+is logged in as auth.py logs in, their link with the score's lineitem (only when it is https on
+the platform's hosts) is stored, and the browser goes to the exercise.
+
+* Roles: a first launch as Instructor or TA creates staff only when the course's configuration
+  says its instructors are staff here, otherwise a student (an instructor here promotes them).
+  A later launch never promotes; it only makes a staff user a student when the platform now says
+  Learner. Every role a launch gives or takes goes through `role_changed` (the log, WARNING).
 
 * The launch is a cross-site form POST: the CSRF check exempts this blueprint (the signature, the
   state cookie and the one-time nonce protect it), and the grader's session cookie (SameSite=Lax)
@@ -35,7 +45,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Blueprint, jsonify, redirect, url_for
+from flask import Blueprint, flash, jsonify, redirect, url_for
 from pylti1p3.contrib.flask import FlaskCacheDataStorage, FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
 from sqlalchemy.exc import IntegrityError
 
@@ -43,7 +53,7 @@ from ..errors import ConfigError, DuplicateUser, UsageError
 from ..lti_passback import TimeoutSession, tool_config
 from ..storage.lti_links import add_lti_user, lti_user, upsert_lti_link
 from ..storage.models import Exercise
-from .auth import log_in
+from .auth import STAFF, log_in
 from .db import config, db
 from .errors import respond
 
@@ -84,23 +94,40 @@ def grader_role(roles) -> str:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """OIDC login initiation: to the platform's auth URL, with a state and a nonce."""
+    """OIDC login initiation: to the platform's auth URL, with a state and a nonce, and the
+    registration's configured launch URL as redirect_uri (never one built from the Host header)."""
     tool = tool_config(config())
+    request = FlaskRequest()
+    if not request.get_param("iss"):
+        return _login_refused("the request names no platform (iss)")
+    try:
+        settings = tool.grader(request.get_param("iss"), request.get_param("client_id"))
+    except LookupError as e:
+        return _login_refused(e)
+    if settings.launch_url is None:
+        log.warning("LTI login from %s refused: its registration has no grader tool_url", settings.issuer)
+        return respond(503, "LTI logins are not set up on this grader yet: its administrator adds the grader's "
+                            "public URL (\"grader\": {\"tool_url\": \"https://...\"}) to this platform's registration "
+                            "in GRADER_LTI_CONFIG.")
     storage = launch_storage()
     storage.cache.sweep()
-    oidc = FlaskOIDCLogin(FlaskRequest(), tool)
+    oidc = FlaskOIDCLogin(request, tool)
     try:
-        return (oidc.set_launch_data_storage(storage).set_launch_data_lifetime(LIFETIME_S)
-                .redirect(url_for("lti.launch", _external=True)))
+        return oidc.set_launch_data_storage(storage).set_launch_data_lifetime(LIFETIME_S).redirect(settings.launch_url)
     except Exception as e:  # noqa: BLE001 - pylti1p3: OIDCException, or a plain one for an unknown issuer
-        log.warning("LTI login refused: %s", e)
-        return respond(400, f"This LMS login cannot be used here ({e}). The platform may not be registered "
-                            "with this grader.")
+        return _login_refused(e)
+
+
+def _login_refused(e: Exception | str):
+    log.warning("LTI login refused: %s", e)
+    return respond(400, f"This LMS login cannot be used here ({e}). The platform may not be registered "
+                        "with this grader.")
 
 
 @bp.route("/launch", methods=["POST"])
 def launch():
-    """The platform's signed launch: checked, its user logged in, their link stored, then the exercise."""
+    """The platform's signed launch: checked, its course allowed, its user found or created (and a
+    staff user the platform now calls a learner made a student), their link stored, then the exercise."""
     tool = tool_config(config())
     try:
         message = FlaskMessageLaunch(FlaskRequest(), tool, launch_data_storage=launch_storage(),
@@ -115,30 +142,69 @@ def launch():
         log.warning("LTI launch refused: %s", e)
         return respond(400, f"This LMS launch was refused ({e}). Open the exercise from the LMS again.")
     launch = read_claims(claims)                              # UsageError (400) for a claim of the wrong shape
+    issuer, client_id = claims["iss"], message.get_client_id()
+    settings = tool.grader(issuer, client_id)
+    course = settings.contexts.get(launch.context_id) if launch.context_id else None
+    if course is None:
+        log.warning("LTI launch refused: the context %r (%s) of %s is not configured", launch.context_id,
+                    launch.context_title, issuer)
+        which = (f"This LMS course (context id {launch.context_id!r}"
+                 + (f", {launch.context_title!r}" if launch.context_title else "") + ")"
+                 if launch.context_id else "This LMS launch names no course (no context claim), so it")
+        return respond(403, f"{which} is not set up to open exercises on this grader; nobody was signed in. The course "
+                            "staff ask the grader's administrator to add the context id to \"grader\": {\"contexts\": ...} "
+                            "of this platform's registration in GRADER_LTI_CONFIG.")
     exercise_id = launch.exercise_id
     if not exercise_id:
         return respond(400, "This LMS link does not say which exercise to open: the course staff add the custom "
                             "parameter exercise=ID to it.")
+    lineitem = launch.lineitem
+    problem = settings.lineitem_problem(lineitem) if lineitem else None
+    if problem:
+        log.warning("LTI launch from %s: lineitem %r not stored (scores will not be sent): %s", issuer,
+                    lineitem[:200], problem)
+        lineitem = None
+    platform_role = grader_role(launch.roles)
     for attempt in range(3):        # a double launch of a new user: the second finds the first's user
+        changes = []
         try:
             with db() as s:
                 if s.get(Exercise, exercise_id) is None:
                     return respond(404, f"This LMS link opens the exercise {exercise_id!r}, which this grader does "
                                         "not have. The course staff fix the link's custom parameter exercise=ID.")
-                user = lti_user(s, claims["iss"], launch.sub) or add_lti_user(
-                    s, grader_role(launch.roles), name=launch.name, email=launch.email, sub=launch.sub)
-                upsert_lti_link(s, user, exercise_id, issuer=claims["iss"], client_id=message.get_client_id(),
+                user = lti_user(s, issuer, launch.sub)
+                if user is None:
+                    role = platform_role if course.instructors_are_staff else "student"
+                    user = add_lti_user(s, role, name=launch.name, email=launch.email, sub=launch.sub)
+                    if role in STAFF:
+                        why = f"first launch as {platform_role} from {launch.context_id!r}, whose instructors are staff"
+                        changes.append((None, role, why))
+                elif user.role in STAFF and platform_role == "student":
+                    changes.append((user.role, "student", f"launch as a learner from {launch.context_id!r}"))
+                    user.role = "student"
+                upsert_lti_link(s, user, exercise_id, issuer=issuer, client_id=client_id,
                                 deployment_id=claims[CLAIM + "deployment_id"], sub=launch.sub,
-                                lineitem=launch.lineitem, scopes=launch.scopes)
-                user_id, staff = user.id, user.role in ("ta", "instructor")
+                                lineitem=lineitem, scopes=launch.scopes)
+                user_id, user_name, role = user.id, user.name, user.role
             break
         except (DuplicateUser, IntegrityError):
             if attempt == 2:
                 raise
+    for old, new, why in changes:                              # committed: each one said once
+        role_changed(user_id, user_name, old, new, f"LTI {issuer}: {why}")
     log_in(user_id)
-    if staff:
+    if role in STAFF:
         return redirect(url_for("staff.analytics", exercise_id=exercise_id), 303)
+    if platform_role in STAFF:
+        flash("Your LMS says you teach this course; here you are signed in as a student. Staff rights on the grader "
+              "are granted by one of its instructors.", "info")
     return redirect(url_for("student.history", exercise=exercise_id), 303)
+
+
+def role_changed(user_id: int, name: str, old: str | None, new: str, why: str) -> None:
+    """Every role an LTI launch gives or takes (old None: a new user), said once it is committed:
+    the one place the audit trail will record it."""
+    log.warning("role of user %s (%r) %s -> %s: %s", user_id, name, old or "(new user)", new, why)
 
 
 @bp.route("/jwks")
@@ -153,6 +219,8 @@ class Claims:
     sent the token, not that its claims are what the specification says they are."""
 
     sub: str
+    context_id: str | None     # the platform's course: only configured ones may launch
+    context_title: str | None
     exercise_id: str           # "" when the link has no custom parameter exercise
     roles: list[str]
     name: str | None
@@ -165,9 +233,12 @@ def read_claims(claims: dict) -> Claims:
     """The launch's claims, or a UsageError (400) naming the first one of the wrong shape."""
     custom = _claim(claims, CLAIM + "custom", dict, "custom claim (the link's custom parameters)") or {}
     ags = _claim(claims, AGS_CLAIM, dict, "grade service endpoint claim") or {}
+    context = _claim(claims, CLAIM + "context", dict, "context claim (the course)") or {}
     name, given, family = (_claim(claims, key, str, f"{key} claim") for key in ("name", "given_name", "family_name"))
     return Claims(
         sub=_claim(claims, "sub", str, "sub claim (the user)"),
+        context_id=_claim(context, "id", str, "context's id") or None,
+        context_title=_claim(context, "title", str, "context's title"),
         exercise_id=(_claim(custom, "exercise", str, "custom parameter exercise") or "").strip(),
         roles=_claim(claims, CLAIM + "roles", list, "roles claim") or [],
         name=name or " ".join(filter(None, (given, family))) or None,

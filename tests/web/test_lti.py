@@ -50,6 +50,7 @@ SCORE_TYPE = "application/vnd.ims.lis.v1.score+json"
 INSTRUCTOR = "http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"
 LEARNER = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"
 TEACHING_ASSISTANT = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"
+COURSE = "course-ctx-1"                      # the platform's context id of the course configured here
 
 
 class FakePlatform:
@@ -141,6 +142,7 @@ class FakePlatform:
             CLAIM + "version": "1.3.0",
             CLAIM + "roles": list(roles),
             CLAIM + "resource_link": {"id": "resource-link-1", "title": "The perceptron"},
+            CLAIM + "context": {"id": COURSE, "label": "NN", "title": "Neural networks"},
             CLAIM + "custom": {"exercise": exercise},
             CLAIM + "target_link_uri": BASE + "/lti/launch",
             AGS: {"scope": [LINEITEM_SCOPE, SCORE_SCOPE], "lineitem": self.lineitem,
@@ -159,12 +161,15 @@ def platform():
 
 
 class LtiSite:
-    """The grader with GRADER_LTI_CONFIG naming this platform, on a fresh SQLite database."""
+    """The grader with GRADER_LTI_CONFIG naming this platform, on a fresh SQLite database; the
+    course COURSE configured (its instructors staff here with instructors_are_staff)."""
 
-    def __init__(self, tmp_path, platform: FakePlatform, exercises_dir=None):
+    def __init__(self, tmp_path, platform: FakePlatform, exercises_dir=None, instructors_are_staff=False,
+                 **grader):
         self.platform = platform
+        grader.setdefault("contexts", {COURSE: {"title": "NN", "instructors_are_staff": instructors_are_staff}})
         lti_config, self.tool_public = write_lti_tool(tmp_path, platform.issuer, platform.url, platform.token_url,
-                                                      CLIENT_ID, DEPLOYMENT)
+                                                      CLIENT_ID, DEPLOYMENT, **grader)
         extra = {"exercises_dir": exercises_dir} if exercises_dir else {}
         self.config = Config(instance_dir=tmp_path, lti_config=lti_config, secret_key="k" * 32, **extra)
         migrate.upgrade(self.config)
@@ -216,6 +221,13 @@ class LtiSite:
 @pytest.fixture
 def site(tmp_path, platform):
     yield LtiSite(tmp_path, platform)
+    dispose_engines()
+
+
+@pytest.fixture
+def staff_site(tmp_path, platform):
+    """The course configured with instructors_are_staff: its Instructors and TAs are staff here."""
+    yield LtiSite(tmp_path, platform, instructors_are_staff=True)
     dispose_engines()
 
 
@@ -274,7 +286,8 @@ def test_a_second_launch_finds_the_same_user_and_names_stay_unique(site, platfor
     (["http://purl.imsglobal.org/vocab/lis/v2/institution/person#Instructor", LEARNER], "student",
      "/history?exercise=perceptron"),
 ])
-def test_lti_roles_map_to_grader_roles(site, roles, role, location):
+def test_lti_roles_map_to_grader_roles(staff_site, roles, role, location):
+    site = staff_site
     client = site.app.test_client()
     response, _, _ = site.launch(client, sub="staff-1", roles=roles, name=None, email="pat@example.edu")
     assert response.status_code == 303 and response.headers["Location"] == location
@@ -340,6 +353,8 @@ def test_an_unknown_exercise_is_a_clear_404_and_creates_nobody(site):
     (CLAIM + "roles", [7], b"roles"),
     ("email", {"address": "ada@example.edu"}, b"email"),
     ("name", ["Ada"], b"name"),
+    (CLAIM + "context", "course-ctx-1", b"context"),
+    (CLAIM + "context", {"id": 7}, b"context"),
 ])
 def test_a_launch_with_a_malformed_claim_is_a_400_that_names_it(site, claim, value, words):
     """A platform that signs a claim of the wrong shape: refused with a sentence, nobody created."""
@@ -350,10 +365,150 @@ def test_a_launch_with_a_malformed_claim_is_a_400_that_names_it(site, claim, val
         assert s.scalars(select(User)).all() == []
 
 
+# ---------------------------------------------------------------- the course and the roles
+
+def users_of(site) -> list[tuple[str, str]]:
+    with session_scope(site.config) as s:
+        return [(u.name, u.role) for u in s.scalars(select(User).order_by(User.id))]
+
+
+def role_changes(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "grader.web.lti" and r.levelno == logging.WARNING
+            and r.getMessage().startswith("role of user")]
+
+
+@pytest.mark.parametrize("context", [
+    {"id": "sandbox-of-a-student", "title": "Mallory's sandbox"},      # another course of the same platform
+    None,                                                              # no context claim (null: as absent)
+])
+def test_an_instructor_launch_from_a_course_not_configured_is_refused_and_creates_nobody(staff_site, context):
+    site = staff_site
+    client = site.app.test_client()
+    response, _, _ = site.launch(client, roles=[INSTRUCTOR], **{CLAIM + "context": context})
+    assert response.status_code == 403, response.data[:300]
+    assert b"not set up to open exercises" in response.data and b"GRADER_LTI_CONFIG" in response.data
+    assert (b"sandbox-of-a-student" in response.data) if context else (b"no context claim" in response.data)
+    assert users_of(site) == []
+    with session_scope(site.config) as s:
+        assert s.scalars(select(LtiLink)).all() == []
+    home = client.get("/", base_url=BASE)
+    assert home.status_code == 302 and "/login" in home.headers["Location"]
+
+
+def test_a_first_instructor_launch_is_a_student_unless_the_course_says_instructors_are_staff(site, caplog):
+    client = site.app.test_client()
+    with caplog.at_level(logging.WARNING, logger="grader.web.lti"):
+        response, _, _ = site.launch(client, roles=[INSTRUCTOR])
+    assert response.status_code == 303 and response.headers["Location"] == "/history?exercise=perceptron"
+    assert users_of(site) == [("Ada_Lovelace", "student")]
+    page = client.get(response.headers["Location"], base_url=BASE)
+    assert page.status_code == 200 and b"granted by one of its instructors" in page.data
+    assert client.get("/staff/analytics/perceptron", base_url=BASE).status_code == 403
+    assert role_changes(caplog) == []                                     # nothing was given
+
+
+def test_with_instructors_are_staff_a_first_instructor_launch_is_staff_and_logged(staff_site, caplog):
+    client = staff_site.app.test_client()
+    with caplog.at_level(logging.WARNING, logger="grader.web.lti"):
+        response, _, _ = staff_site.launch(client, roles=[INSTRUCTOR])
+    assert response.status_code == 303 and response.headers["Location"] == "/staff/analytics/perceptron"
+    assert users_of(staff_site) == [("Ada_Lovelace", "instructor")]
+    (change,) = role_changes(caplog)
+    assert "'Ada_Lovelace'" in change and "(new user) -> instructor" in change and COURSE in change
+
+
+def test_a_staff_user_the_platform_now_calls_a_learner_becomes_a_student(staff_site, caplog):
+    site = staff_site
+    assert site.launch(site.app.test_client(), roles=[INSTRUCTOR])[0].status_code == 303
+    client = site.app.test_client()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="grader.web.lti"):
+        response, _, _ = site.launch(client, roles=[LEARNER])
+    assert response.status_code == 303 and response.headers["Location"] == "/history?exercise=perceptron"
+    assert users_of(site) == [("Ada_Lovelace", "student")]
+    assert client.get("/staff/analytics/perceptron", base_url=BASE).status_code == 403
+    assert [c.split(": ", 1)[0] for c in role_changes(caplog)] == [
+        f"role of user {site.user('lms-user-1').id} ('Ada_Lovelace') instructor -> student"]
+    # and an Instructor launch later does not give it back: an instructor here does
+    assert site.launch(site.app.test_client(), roles=[INSTRUCTOR])[0].status_code == 303
+    assert users_of(site) == [("Ada_Lovelace", "student")] and len(role_changes(caplog)) == 1
+
+
+def test_a_learner_who_launches_later_as_instructor_stays_a_student(staff_site, caplog):
+    site = staff_site
+    assert site.launch(site.app.test_client(), roles=[LEARNER])[0].status_code == 303
+    client = site.app.test_client()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="grader.web.lti"):
+        response, _, _ = site.launch(client, roles=[INSTRUCTOR, TEACHING_ASSISTANT])
+    assert response.status_code == 303 and response.headers["Location"] == "/history?exercise=perceptron"
+    assert users_of(site) == [("Ada_Lovelace", "student")] and role_changes(caplog) == []
+    assert client.get("/staff/analytics/perceptron", base_url=BASE).status_code == 403
+
+
+@pytest.mark.parametrize("existing, launched, created", [
+    ("alice", "Alice", "Alice-2"),
+    ("alice", "\u0410lice", "\u0410lice-2"),                  # a Cyrillic A
+    ("Ada_Lovelace", "ａｄａ lovelace", "ａｄａ_lovelace-2"),   # fullwidth
+])
+def test_a_launch_never_takes_a_name_whose_key_is_taken(site, existing, launched, created):
+    with session_scope(site.config) as s:
+        add_user(s, existing, "instructor")
+    response, _, _ = site.launch(site.app.test_client(), name=launched)
+    assert response.status_code == 303, response.data[:300]
+    assert users_of(site) == [(existing, "instructor"), (created, "student")]
+    assert site.user("lms-user-1").name == created
+
+
+def test_a_name_whose_key_grows_under_nfkc_is_shortened_to_fit(site):
+    response, _, _ = site.launch(site.app.test_client(), name="\ufb03" * 64)      # each ﬃ is ffi
+    assert response.status_code == 303, response.data[:300]
+    from grader.storage.names import name_key
+    name = site.user("lms-user-1").name
+    assert name and set(name) == {"\ufb03"} and len(name_key(name + "-999")) <= 80
+
+
+# ---------------------------------------------------------------- the login
+
 def test_a_login_from_an_unregistered_platform_is_refused(site):
     response = site.app.test_client().get("/lti/login", base_url=BASE, query_string={
         "iss": "https://unknown-lms.example", "login_hint": "x", "target_link_uri": BASE + "/lti/launch"})
     assert response.status_code == 400 and b"not be registered" in response.data
+
+
+def login_redirect_uri(site, **request) -> str:
+    response = site.app.test_client().get("/lti/login", query_string={
+        "iss": site.platform.issuer, "login_hint": "hint-42", "target_link_uri": BASE + "/lti/launch"}, **request)
+    assert response.status_code == 302, response.data[:300]
+    return parse_qs(urlsplit(response.headers["Location"]).query)["redirect_uri"][0]
+
+
+def test_the_redirect_uri_is_the_configured_one_whatever_the_host_header_says(site):
+    assert login_redirect_uri(site, base_url=BASE) == BASE + "/lti/launch"
+    assert login_redirect_uri(site, base_url="https://evil.example") == BASE + "/lti/launch"
+    assert login_redirect_uri(site, base_url=BASE, headers={"Host": "evil.example:8443",
+                                                           "X-Forwarded-Host": "evil.example"}) == BASE + "/lti/launch"
+
+
+def test_a_tool_url_under_a_path_gives_its_launch_url(tmp_path, platform):
+    site = LtiSite(tmp_path, platform, tool_url="https://uni.example/grader/")
+    try:
+        assert login_redirect_uri(site, base_url=BASE) == "https://uni.example/grader/lti/launch"
+    finally:
+        dispose_engines()
+
+
+def test_without_a_tool_url_the_login_is_refused_with_a_sentence(tmp_path, platform):
+    site = LtiSite(tmp_path, platform, tool_url=None)
+    try:
+        response = site.app.test_client().get("/lti/login", base_url=BASE, query_string={
+            "iss": platform.issuer, "login_hint": "x", "target_link_uri": BASE + "/lti/launch"})
+        assert response.status_code == 503 and "Location" not in response.headers
+        assert b"tool_url" in response.data and b"GRADER_LTI_CONFIG" in response.data
+        missing = site.app.test_client().get("/lti/login", base_url=BASE, query_string={"login_hint": "x"})
+        assert missing.status_code == 400 and b"names no platform" in missing.data
+    finally:
+        dispose_engines()
 
 
 def test_jwks_publishes_the_tools_public_key_only(site):
@@ -404,6 +559,62 @@ def test_no_link_no_config_or_not_graded_sends_nothing(site, platform, tmp_path)
     without_lti = Config(instance_dir=tmp_path, secret_key="k" * 32)
     assert send_score(without_lti, site.graded("Ada_Lovelace")) is None
     assert platform.scores == [] and platform.token_requests == []
+
+
+@pytest.mark.parametrize("lineitem, why", [
+    ("file:///etc/passwd", "not https"),
+    ("https://evil.example/courses/1/line_items/7", "is not the platform's"),
+    ("http://lms.example/courses/1/line_items/7", "not https"),          # the platform's host, but in clear
+    ("https://someone@lms.example/courses/1/line_items/7", "user name"),
+    ("https://lms.example:99999/courses/1/line_items/7", "not a URL"),
+    ("https://lms.example/courses/1/line_items/7\r\nX: 1", "not a plain URL"),
+])
+def test_a_lineitem_that_is_not_the_platforms_is_not_stored_and_nothing_is_sent(tmp_path, platform, caplog,
+                                                                                 lineitem, why):
+    site = LtiSite(tmp_path, platform, platform_hosts=["lms.example"])
+    try:
+        with caplog.at_level(logging.WARNING, logger="grader.web.lti"):
+            response, _, _ = site.launch(site.app.test_client(), **{AGS: {"scope": [SCORE_SCOPE], "lineitem": lineitem}})
+        assert response.status_code == 303, response.data[:300]
+        with session_scope(site.config) as s:
+            link = lti_link_for(s, site.user("lms-user-1").id, "perceptron")
+            assert link is not None and link.lineitem is None
+        assert any("not stored" in r.getMessage() and why in r.getMessage() for r in caplog.records), caplog.text
+        assert send_score(site.config, site.graded("Ada_Lovelace")) is None
+        assert platform.token_requests == [] and platform.scores == []
+    finally:
+        dispose_engines()
+
+
+def test_a_lineitem_on_a_configured_platform_host_is_stored(tmp_path, platform):
+    site = LtiSite(tmp_path, platform, platform_hosts=["lms.example"])
+    try:
+        lineitem = "https://LMS.example/courses/1/line_items/7?type_id=3"
+        response, _, _ = site.launch(site.app.test_client(), **{AGS: {"scope": [SCORE_SCOPE], "lineitem": lineitem}})
+        assert response.status_code == 303
+        with session_scope(site.config) as s:
+            assert lti_link_for(s, site.user("lms-user-1").id, "perceptron").lineitem == lineitem
+    finally:
+        dispose_engines()
+
+
+def test_the_passback_checks_a_stored_lineitem_again_before_sending(site, platform, caplog):
+    """A link stored before the launch checked lineitems: the platform's access token never goes
+    to another server (here one on `localhost`, not the platform's 127.0.0.1), nor to a file."""
+    other = FakePlatform()
+    try:
+        assert site.launch(site.app.test_client())[0].status_code == 303
+        submission_id = site.graded("Ada_Lovelace")
+        for lineitem in (f"http://localhost:{other.server.server_port}/courses/1/line_items/7", "file:///etc/passwd"):
+            with session_scope(site.config) as s:
+                s.scalar(select(LtiLink)).lineitem = lineitem
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="grader.lti"):
+                assert send_score(site.config, submission_id) is None
+            assert any("score not sent to the lineitem" in r.getMessage() for r in caplog.records), caplog.text
+        assert other.scores == [] and platform.token_requests == [] and platform.scores == []
+    finally:
+        other.close()
 
 
 def test_a_platform_that_refuses_the_tools_key_or_is_down_raises_setup_error(site, platform):
@@ -477,3 +688,27 @@ def test_the_setting_is_read_and_checked(tmp_path):
         "key_set_url": "https://lms.example/jwks", "private_key_file": "absent.key", "deployment_ids": ["d"]}}))
     with pytest.raises(ConfigError, match="GRADER_LTI_CONFIG=.*nokey.json cannot be used .*absent.key"):
         tool_config(Config(instance_dir=tmp_path, lti_config=tmp_path / "nokey.json"))
+
+
+@pytest.mark.parametrize("grader, words", [
+    ("yes", "not an object"),
+    ({"contexts": {}, "tool_uri": "https://x.example"}, "unknown \"grader\" key(s) tool_uri"),
+    ({"tool_url": "grader.example.edu"}, "tool_url\" is not a URL"),
+    ({"tool_url": "http://grader.example.edu"}, "not an https URL"),
+    ({"tool_url": "https://grader.example.edu/?x=1"}, "query"),
+    ({"contexts": ["course-1"]}, "must be an object"),
+    ({"contexts": {"course-1": {"instructor_are_staff": True}}}, "course-1"),
+    ({"contexts": {"course-1": {"instructors_are_staff": "yes"}}}, "true or false"),
+    ({"platform_hosts": "lms.example"}, "platform_hosts"),
+    ({"platform_hosts": ["https://lms.example"]}, "platform_hosts"),
+])
+def test_a_malformed_grader_section_is_a_config_error_naming_it(tmp_path, grader, words):
+    lti_config, _ = write_lti_tool(tmp_path, "https://lms.example", "https://lms.example", "https://lms.example/token",
+                                   CLIENT_ID, DEPLOYMENT)
+    tool = json.loads(lti_config.read_text())
+    tool["https://lms.example"]["grader"] = grader
+    lti_config.write_text(json.dumps(tool))
+    with pytest.raises(ConfigError) as raised:
+        tool_config(Config(instance_dir=tmp_path, lti_config=lti_config))
+    assert words in str(raised.value) and "GRADER_LTI_CONFIG=" in str(raised.value)
+    assert "https://lms.example (client grader-client-1)" in str(raised.value)
