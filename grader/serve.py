@@ -7,6 +7,8 @@
    server (and stops it on exit), so a bare machine grades with nothing else installed;
 4. serves: Flask's threaded server for the embedded default, gunicorn (`grader.web.wsgi:app`)
    when the broker is a real server (production: workers run on their own, as in compose).
+   Debug mode is off in both, whatever FLASK_DEBUG says: Werkzeug's debugger is a Python
+   console for whoever reaches the page.
 """
 from __future__ import annotations
 
@@ -72,7 +74,9 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, demo: bool 
     try:
         from .web import create_app
         app = create_app(config, SESSION_COOKIE_SECURE=not loopback(host))
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        # never the debugger, whatever FLASK_DEBUG or a .env file says: its console runs Python
+        app.run(host=host, port=port, debug=False, load_dotenv=False, threaded=True, use_reloader=False,
+                use_debugger=False, use_evalex=False)
     finally:
         try:
             os.killpg(worker.pid, signal.SIGTERM)
