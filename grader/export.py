@@ -148,9 +148,9 @@ def canvas_table(rows: Iterable[Row], exercises: Sequence[ExerciseInfo]) -> list
 
 
 def to_text(table: Iterable[Sequence[str]]) -> str:
-    """The table as CSV: "\n" line ends, a cell quoted only where it must be. Python's csv module
-    leaves a bare CR unquoted when the line end is "\n", and a spreadsheet starts a new row at it,
-    where `x\r=cmd|...` would begin a formula cell: here a CR is quoted like a comma or a newline."""
+    """The table as CSV: "\\n" line ends, a cell quoted only where it must be. Python's csv module
+    leaves a bare CR unquoted when the line end is "\\n", and a spreadsheet starts a new row at it,
+    where `x\\r=cmd|...` would begin a formula cell: here a CR is quoted like a comma or a newline."""
     return "".join(",".join(_quoted(cell) for cell in row) + "\n" for row in table)
 
 
