@@ -14,14 +14,21 @@ from pathlib import Path
 
 from .config import Config
 from .errors import ConfigError, SetupError, SubmissionError, UsageError
+from .report import printable
 
 LOGLEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _error(message: object) -> None:
+    """One `grader: ...` line on stderr. Messages can quote a submission (a file name, an excerpt,
+    a student's exception): no control character of theirs reaches the terminal."""
+    print(f"grader: {printable(message)}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.print_usage(sys.stderr)
-        print(f"grader: error: {message}", file=sys.stderr)
+        _error(f"error: {message}")
         sys.exit(2)
 
 
@@ -149,11 +156,11 @@ def _queue(args, config) -> int:
             code = max(code, _print_status(_wait(service, config, submission_id, args.timeout), False))
         return code
     except TimeoutError as e:
-        print(f"grader: {e}; it stays in the queue (`grader status ID` shows it later). Is a worker running "
-              "(`grader worker`) on the same GRADER_BROKER_URL and GRADER_DATABASE_URL?", file=sys.stderr)
+        _error(f"{e}; it stays in the queue (`grader status ID` shows it later). Is a worker running "
+               "(`grader worker`) on the same GRADER_BROKER_URL and GRADER_DATABASE_URL?")
         return 1
     except GraderError as e:
-        print(f"grader: {e}", file=sys.stderr)
+        _error(e)
         return e.exit_code
 
 
@@ -170,8 +177,8 @@ def _print_status(current: dict, as_json: bool) -> int:
     else:
         score = f" {current['score']:g}/{current['max_score']:g}" if current["score"] is not None else ""
         reason = f": {current['reason']}" if current.get("reason") else ""
-        print(f"submission {current['id']} ({current['exercise']}, {current['user']}): "
-              f"{current['status']}{score}{reason}")
+        print(printable(f"submission {current['id']} ({current['exercise']}, {current['user']}): "
+                        f"{current['status']}{score}{reason}"))
     return {"failed": 2, "error": 1}.get(current["status"], 0)
 
 
@@ -226,7 +233,7 @@ def _sandbox(args, config) -> int:
         else:
             print(f"removed {reap_orphans(engine(), only_dead_owners=False)} sandbox container(s)")
     except SandboxUnavailable as e:
-        print(f"grader: {e}", file=sys.stderr)
+        _error(e)
         return 1
     return 0
 
@@ -242,14 +249,14 @@ def _datasets(args, config) -> int:
         else:
             lines = datasets.check(args.data_dir or config.data_dir)
     except datasets.DatasetError as e:
-        print(f"grader: {e}", file=sys.stderr)
+        _error(e)
         return 2
     for line in lines:
         note = line.detail if line.ok else "(needed for grading)" if line.needed else "(not needed for grading)"
         print(f"{line.dataset:14} {line.file:24} {line.status:9} {note}")
     failed = [line for line in lines if line.needed and not line.ok]
     for line in failed:
-        print(f"grader: {line.detail}", file=sys.stderr)
+        _error(line.detail)
     from .config import user_data_dir
     if not failed and args.verb == "fetch" and args.dir.resolve() != user_data_dir().resolve():
         print(f"set GRADER_DATA_DIR={args.dir.resolve()} to grade with these files")
@@ -264,7 +271,7 @@ def _export(args, config) -> int:
     try:
         done = export_grades(config, args.format, args.policy, args.output)
     except GraderError as e:
-        print(f"grader: {e}", file=sys.stderr)
+        _error(e)
         return e.exit_code
     if args.output is not None:
         print(f"{args.output}: {done.students} student(s) x {done.exercises} exercise(s), {args.format}, "
@@ -278,7 +285,7 @@ def _service(args, config) -> int:
     try:
         return _db(args, config) if args.command == "db" else _users(args, config)
     except GraderError as e:
-        print(f"grader: {e}", file=sys.stderr)
+        _error(e)
         return e.exit_code
 
 
@@ -310,17 +317,17 @@ def main(argv=None) -> int:
             raise UsageError(f"cannot read {args.file}: no such file")
         result = grade_file(args.exercise, args.file, config, args.backend, progress=report.Progress(sys.stderr))
     except SubmissionError as e:          # bad input: the message says what is wrong with it
-        print(f"grader: {e}", file=sys.stderr)
+        _error(e)
         return e.exit_code
     except ConfigError as e:              # a bad setting: named in the message
-        print(f"grader: {e}", file=sys.stderr)
+        _error(e)
         return e.exit_code
     except SetupError as e:               # the operator's setup: say what to fix, never a score
         prefix = "cannot serve" if args.command == "serve" else "cannot grade here"
-        print(f"grader: {prefix}: {e}", file=sys.stderr)
+        _error(f"{prefix}: {e}")
         return e.exit_code
     except Exception as e:  # noqa: BLE001 - anything else is our fault, said plainly
-        print(f"grader: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        _error(f"internal error: {type(e).__name__}: {e}")
         return 1
     if args.format == "json":
         print(json.dumps(result.to_dict()))

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ConfigError
+from .private_paths import private_dir
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 BACKENDS = ("local", "docker")
@@ -189,9 +190,9 @@ class Config:
 
     def web_secret_key(self) -> str:
         """The web app's signing key: GRADER_SECRET_KEY, or else one generated on first use into
-        <instance_dir>/secret_key (mode 600) and read from there afterwards, so sessions survive
-        restarts and every process on this machine signs with the same key. Nothing is written
-        until the web asks (the CLI and the tests never do)."""
+        <instance_dir>/secret_key (mode 600; a folder made on the way is 700) and read from there
+        afterwards, so sessions survive restarts and every process on this machine signs with the
+        same key. Nothing is written until the web asks (the CLI and the tests never do)."""
         if self.secret_key:
             return self.secret_key
         path = Path(self.instance_dir) / "secret_key"
@@ -199,7 +200,7 @@ class Config:
             # written whole to a temporary file, then linked into place: a process that loses the
             # race reads the winner's key, never a half-written file
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(path.parent)          # the web may be the first to make the instance folder
                 fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")   # mode 600
                 with os.fdopen(fd, "w") as f:
                     f.write(secrets.token_hex(32) + "\n")

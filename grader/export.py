@@ -26,6 +26,15 @@ Which submission counts is the gradebook's policy (`best`: highest score + bonus
 tie; `latest`: the last received; by default the course's setting), see `storage.gradebook`.
 Scores are after the late penalty (extensions count), as the gradebook computes them.
 
+Spreadsheets run a cell that starts with `=`, `+`, `-` or `@` (or a tab or CR before one) as a
+formula, and a user name, e-mail or section comes from a roster or the LMS: `=HYPERLINK(...)` or
+`=cmd|...` would run on the instructor's machine. So every text cell that people wrote goes through
+`text_cell`, which puts a `'` in front of such a value (OWASP's advice; spreadsheets show the text
+and drop the quote). The decision is by column, not by looks: score and Points Possible cells are
+numbers we format ourselves (`number`, where `-1.5` is a number and stays one), and the header's
+exercise ids and titles come from the course's manifests; only the people's columns are quoted,
+even a name such as `-5` (a name, not a score).
+
 The formatting functions are pure (gradebook rows + exercises in, rows of cells or text out);
 `export_grades` is the one that opens a session and writes. The exercises are those the gradebook
 returns: every exercise synced into the database, in id order (the order `sync_exercises` and the
@@ -35,8 +44,6 @@ students there are (the gradebook, the exercises, for `csv` the e-mail addresses
 """
 from __future__ import annotations
 
-import csv
-import io
 import os
 import sys
 import tempfile
@@ -79,6 +86,15 @@ class Student:
     cells: dict[str, str]          # exercise id -> the cell's text ("" when nothing is graded)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(value: str | None) -> str:
+    """A cell of text from people (name, e-mail, section): never read as a formula ("" for None)."""
+    value = value or ""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def number(value: float) -> str:
     """A score as CSV wants it: no exponent, no trailing zeros, at most 4 decimals (6.0 -> "6")."""
     text = f"{round(float(value), 4):.4f}".rstrip("0").rstrip(".")
@@ -114,7 +130,7 @@ def csv_table(rows: Iterable[Row], exercises: Sequence[ExerciseInfo],
     """`csv`: name, email, section, one column per exercise id; one row per student."""
     table = [["name", "email", "section", *(e.id for e in exercises)]]
     for student in students(rows):
-        table.append([student.name, emails.get(student.name) or "", student.section or "",
+        table.append([text_cell(student.name), text_cell(emails.get(student.name)), text_cell(student.section),
                       *(student.cells.get(e.id, "") for e in exercises)])
     return table
 
@@ -125,15 +141,21 @@ def canvas_table(rows: Iterable[Row], exercises: Sequence[ExerciseInfo]) -> list
     table = [[*CANVAS_STUDENT_COLUMNS, *(canvas_title(e) for e in exercises)],
              [POINTS_POSSIBLE, *blank, *(number(e.points) for e in exercises)]]
     for student in students(rows):
-        table.append([student.name, "", "", student.name, student.section or "",
+        name = text_cell(student.name)
+        table.append([name, "", "", name, text_cell(student.section),
                       *(student.cells.get(e.id, "") for e in exercises)])
     return table
 
 
 def to_text(table: Iterable[Sequence[str]]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(table)
-    return out.getvalue()
+    """The table as CSV: "\\n" line ends, a cell quoted only where it must be. Python's csv module
+    leaves a bare CR unquoted when the line end is "\\n", and a spreadsheet starts a new row at it,
+    where `x\\r=cmd|...` would begin a formula cell: here a CR is quoted like a comma or a newline."""
+    return "".join(",".join(_quoted(cell) for cell in row) + "\n" for row in table)
+
+
+def _quoted(cell: str) -> str:
+    return '"' + cell.replace('"', '""') + '"' if any(c in cell for c in ',"\r\n') else cell
 
 
 def render(fmt: str, rows: Sequence[Row], exercises: Sequence[ExerciseInfo],

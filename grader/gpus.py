@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError, SetupError
+from .private_paths import private_dir
 
 ENTRY = re.compile(r"(?P<device>\d+|MIG-[\w/-]+|GPU-[\w-]+)(?:\*(?P<shares>\d+)(?:=(?P<mb>\d+))?)?")
 LEASE_WAIT_S = 300.0       # a worker never has more GPU gradings than slots: a long wait is a setup problem
@@ -91,7 +92,7 @@ class SlotPool:
         return self.lock_dir / f"{safe}.{slot.index}.lock"
 
     def _open(self, slot: GpuSlot) -> int:
-        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.lock_dir)               # under the instance folder: 0700 like the rest
         return os.open(self._path(slot), os.O_RDWR | os.O_CREAT, 0o600)
 
     def _try(self, slot: GpuSlot) -> int | None:

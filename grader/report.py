@@ -1,10 +1,32 @@
 """Human-readable output of a grading run (rich): live progress while the suite runs, then a table.
 
 rich is imported on first use: `grader run` starts the student's process before it is needed.
+
+Student text (exception messages, printed output, excerpts of cells, file names) is hostile: an
+escape sequence in it would reach the TA's terminal and could retitle it, clear it, rewrite what
+it shows or, on some terminals, answer back as typed input. rich drops a few control characters
+(BEL, BS, CR) but passes ESC and the C1 codes, so everything printed here, and the CLI's messages,
+goes through `printable` first.
 """
 from __future__ import annotations
 
+import re
+
 from .results import GradeResult, ProgressEvent, code_notes
+
+# C0 and C1 control characters but tab and newline, and DEL (ESC starts a terminal sequence,
+# U+009B is a one-character CSI); the bidi controls that make a line read in another order than
+# it runs
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object, layout: bool = True) -> str:
+    """`text` without control characters, safe to print to a terminal. Newlines and tabs are kept
+    where the layout needs them (`layout=True`: a message, a cell's text); with `layout=False`
+    (one line: a test name, a status) they become spaces."""
+    text = _CONTROLS.sub("", str(text))
+    return text if layout else text.replace("\t", " ").replace("\n", " ")
+
 
 MARKS = {"passed": "[green]passed[/]", "failed": "[red]failed[/]", "error": "[red]error[/]",
          "timeout": "[yellow]timeout[/]"}
@@ -21,11 +43,13 @@ class Progress:
     def __call__(self, event: ProgressEvent) -> None:
         if event.kind != "test":
             return
+        from rich.markup import escape
         if self.console is None:
             from rich.console import Console
             self.console = Console(file=self.stream, highlight=False)
-        self.console.print(f"  [dim]{event.index:>3}/{event.total}[/] {event.name} ... "
-                           f"{MARKS.get(event.status, event.status)}")
+        status = MARKS.get(event.status) or escape(printable(event.status, False))
+        self.console.print(f"  [dim]{event.index:>3}/{event.total}[/] {escape(printable(event.name, False))} ... "
+                           f"{status}")
 
 
 def print_result(result: GradeResult, console=None) -> None:
@@ -33,19 +57,20 @@ def print_result(result: GradeResult, console=None) -> None:
     from rich.markup import escape
     from rich.table import Table
     console = console or Console(highlight=False)
-    table = Table(title=f"{result.exercise}: {result.score:g} / {result.max_score:g} points"
-                        + (f"  (bonus {result.bonus:g} / {result.bonus_max:g})" if result.bonus_max else ""))
+    table = Table(title=escape(f"{printable(result.exercise, False)}: {result.score:g} / {result.max_score:g} points"
+                               + (f"  (bonus {result.bonus:g} / {result.bonus_max:g})" if result.bonus_max else "")))
     table.add_column("test")
     table.add_column("status")
     table.add_column("points", justify="right")
     table.add_column("what it checks / why it failed")
     for t in result.tests:
-        text = escape(t.description) + (f"\n[dim]{escape(t.message)}[/]" if t.message else "")
-        table.add_row(t.name + (" (bonus)" if t.bonus else ""), MARKS.get(t.status, t.status),
+        text = escape(printable(t.description)) + (f"\n[dim]{escape(printable(t.message))}[/]" if t.message else "")
+        status = MARKS.get(t.status) or escape(printable(t.status, False))
+        table.add_row(escape(printable(t.name, False)) + (" (bonus)" if t.bonus else ""), status,
                       f"{t.points:g}/{t.max_points:g}", text)
     console.print(table)
     for kind, text in code_notes(result.to_dict()):
-        console.print(f"[{'dim' if kind == 'not_run' else 'yellow'}]{escape(text)}[/]")
+        console.print(f"[{'dim' if kind == 'not_run' else 'yellow'}]{escape(printable(text))}[/]")
+    sandbox = ", ".join(f"{k} {v}" for k, v in result.sandbox.items() if k != "backend")
     console.print(f"[dim]graded in {result.duration_s:.2f} s; sandbox: "
-                  + ", ".join(f"{k} {v}" for k, v in result.sandbox.items() if k != "backend")
-                  + f" ({result.sandbox.get('backend')})[/]")
+                  f"{escape(printable(sandbox, False))} ({escape(printable(result.sandbox.get('backend'), False))})[/]")

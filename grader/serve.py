@@ -13,6 +13,9 @@ clients that send their headers slowly (slowloris) held every worker and a norma
 out. Threads only raise the count such clients need; in production a reverse proxy that buffers
 whole requests (docker/nginx.conf in compose) sits in front, and GRADER_TRUSTED_PROXIES=1 makes
 the web read the client's address from it.
+
+Debug mode is off in both, whatever FLASK_DEBUG says: Werkzeug's debugger is a Python
+console for whoever reaches the page.
 """
 from __future__ import annotations
 
@@ -64,6 +67,9 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, demo: bool 
     from .storage import migrate
     from .storage.exercises import sync_exercises
     from .storage.db import dispose_engines, session_scope
+    if config.lti_config is not None:         # a malformed LMS setting stops the start, not a launch later
+        from .lti_passback import tool_config
+        tool_config(config)
     revision = migrate.upgrade(config)
     with session_scope(config) as session:
         synced = sync_exercises(session, config)
@@ -82,7 +88,9 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, demo: bool 
     try:
         from .web import create_app
         app = create_app(config, SESSION_COOKIE_SECURE=not loopback(host))
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        # never the debugger, whatever FLASK_DEBUG or a .env file says: its console runs Python
+        app.run(host=host, port=port, debug=False, load_dotenv=False, threaded=True, use_reloader=False,
+                use_debugger=False, use_evalex=False)
     finally:
         try:
             os.killpg(worker.pid, signal.SIGTERM)

@@ -1,4 +1,5 @@
-"""`grader` command line: exit statuses, the JSON contract, the readable table."""
+"""`grader` command line: exit statuses, the JSON contract, the readable table, and no terminal
+codes from a student's text on the TA's terminal."""
 import json
 import shutil
 
@@ -73,3 +74,45 @@ def test_a_sandbox_that_cannot_start_is_an_internal_error_not_a_zero(tmp_path):
     run = grader("run", "toy", str(path), "--json", env=dict(TOY_ENV, GRADER_SANDBOX_PYTHON="/bin/false"))
     assert run.code == 1
     assert "Python /bin/false does not run" in run.stderr and run.stdout == ""
+
+
+# what a student's code can put in front of a TA: an OSC retitle, a screen clear, colours, a C1 CSI
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\x1b[31mred\x9b1m\u202eright"
+
+
+def test_the_table_prints_no_control_character_from_the_student(tmp_path):
+    """An exception message and a line that does not parse, both full of terminal codes: the table
+    and the progress show their text, never the codes."""
+    path = tmp_path / "sub.py"
+    path.write_text(TOY_SOLUTION.replace("return a + b", f"raise ValueError({ESCAPES!r} + '\\nsecond line')")
+                    + f"\n# %%\nbroken = = '{ESCAPES}'\n")
+    run = grader("run", "toy", str(path), env=TOY_ENV)
+    assert run.code == 0, run.stderr
+    assert "owned" in run.stdout and "red1mright" in run.stdout and "second line" in run.stdout
+    assert "was not run" in run.stdout              # the excerpt of the broken line is printed, cleaned
+    for stream in (run.stdout, run.stderr):
+        assert not {"\x1b", "\x07", "\x9b", "\u202e", "\r"} & set(stream), repr(stream)
+
+
+def test_printable_keeps_the_layout_and_drops_the_codes():
+    from grader.report import printable
+    assert printable("a\tb\nc\x1b[2Jd\x00\x7f\x9b\x85e\u2066f") == "a\tb\nc[2Jdef"
+    assert printable("name\twith\nlines\x1b", layout=False) == "name with lines"
+
+
+def test_status_prints_no_control_character_of_a_failure_reason(db):
+    """`grader status` prints a failed submission's reason, which quotes what the student sent."""
+    from grader.storage.db import dispose_engines, session_scope
+    from grader.storage.submissions import create_submission, mark_status
+    from grader.storage.users import add_user
+    with session_scope(db) as s:
+        add_user(s, "alice")
+        submission = create_submission(s, db, "alice", "toy", "sub.ipynb", b"{not json")
+        mark_status(s, submission, "failed", reason=f"not a notebook: {ESCAPES}")
+        submission_id = submission.id
+    dispose_engines()
+    run = grader("status", str(submission_id), env={**TOY_ENV, "GRADER_DATABASE_URL": db.database_url,
+                                                    "GRADER_INSTANCE_DIR": str(db.instance_dir)})
+    assert run.code == 2, run.stderr
+    assert "failed: not a notebook: ]0;owned[2J[31mred1mright" in run.stdout, repr(run.stdout)
+    assert not {"\x1b", "\x07", "\x9b", "\u202e"} & set(run.stdout + run.stderr), repr(run.stdout)

@@ -202,6 +202,29 @@ def test_formatting_over_plain_rows():
         export.render("pdf", rows, exercises)
 
 
+def test_text_cells_from_people_never_start_a_formula():
+    """A spreadsheet runs `=`, `+`, `-`, `@` (and a tab or CR before one) as a formula: the cells
+    people wrote get a `'` in front; the scores stay numbers, a negative one too. A CR inside a
+    cell is quoted: a spreadsheet would start a row there, and the rest would be a formula cell."""
+    row = lambda user, score, section=None: SimpleNamespace(
+        user=user, section=section, exercise="b", score=score, bonus=None)
+    exercises = [SimpleNamespace(id="b", title="B", points=2.0)]
+    rows = [row("@SUM", -1.5, '=HYPERLINK("http://evil.example","x")'), row("-5", 2.0, "\r=1"),
+            row("+1", None, "\tlab"), row("ann", 1.0, "Lab - Tue"), row("bea", 0.0, "Lab\r=1+1")]
+    emails = {"@SUM": "=cmd|'/Ccalc'!A0@evil.example", "ann": "ann@x.example"}
+    assert export.render("csv", rows, exercises, emails) == (
+        "name,email,section,b\n"
+        "'@SUM,'=cmd|'/Ccalc'!A0@evil.example,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",-1.5\n"
+        "'-5,,\"'\r=1\",2\n"
+        "'+1,,'\tlab,\n"
+        "ann,ann@x.example,Lab - Tue,1\n"
+        'bea,,"Lab\r=1+1",0\n')
+    canvas = list(csv.reader(io.StringIO(export.render("canvas", rows, exercises))))
+    assert canvas[2:] == [["'@SUM", "", "", "'@SUM", '\'=HYPERLINK("http://evil.example","x")', "-1.5"],
+                          ["'-5", "", "", "'-5", "'\r=1", "2"], ["'+1", "", "", "'+1", "'\tlab", ""],
+                          ["ann", "", "", "ann", "Lab - Tue", "1"], ["bea", "", "", "bea", "Lab\r=1+1", "0"]]
+
+
 # ---------------------------------------------------------------- the CLI, on both databases
 
 @contextmanager
@@ -242,6 +265,30 @@ def test_cli_export_grades(cli_env, tmp_path):
     assert (run.code, run.stderr) == (0, "")
     assert run.stdout == f"{target}: 3 student(s) x 4 exercise(s), canvas, best submission\n"
     assert target.read_text() == CANVAS_BEST
+
+
+def test_cli_export_of_a_hostile_roster_holds_no_formula(cli_env, tmp_path):
+    """A roster imported with `grader users import`, exported with `grader export grades`."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text('name,email,section,role\n'
+                      '@SUM,=cmd|\'/Ccalc\'!A0@evil.example,"=HYPERLINK(""http://evil.example"",""x"")",student\n'
+                      '-5,+1@evil.example,-2,student\n')
+    assert grader("users", "import", str(roster), env=cli_env).code == 0
+    config = Config(database_url=cli_env["GRADER_DATABASE_URL"], instance_dir=tmp_path, exercises_dir=EXERCISES)
+    submit(config, "-5", "probe", run=result("probe", 1.0, 1.0))
+    submit(config, "@SUM", "probe", run=result("probe", 0.0, 1.0))
+    dispose_engines()
+    for fmt in ("csv", "canvas"):
+        run = grader("export", "grades", f"--format={fmt}", env=cli_env)
+        assert run.code == 0, run.stderr
+        rows = list(csv.reader(io.StringIO(run.stdout)))
+        people = [cell for row in rows[1:] if row[0] != "Points Possible" for cell in row[:5]]
+        assert "'@SUM" in people and "'-5" in people, rows
+        assert not [c for row in rows[1:] for c in row if c.startswith(("=", "+", "-", "@", "\t", "\r"))], rows
+    by_name = {row[0]: row for row in csv.reader(io.StringIO(grader("export", "grades", env=cli_env).stdout))}
+    assert by_name["'-5"] == ["'-5", "'+1@evil.example", "'-2", "", "1", "", ""]
+    assert by_name["'@SUM"][:3] == ["'@SUM", "'=cmd|'/Ccalc'!A0@evil.example",
+                                    '\'=HYPERLINK("http://evil.example","x")']
 
 
 def test_cli_export_help_says_scores_are_after_the_late_penalty():

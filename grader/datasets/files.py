@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError
+from ..private_paths import private_dir
 
 SETTING = "GRADER_DATA_DIR (or data_dir in the config)"
 FETCH_HINT = "`grader datasets fetch [DIR]` downloads them where there is internet (default DIR: the user's data cache)"
@@ -184,7 +185,7 @@ def _load_file(known: KnownFile, root: Path, cache_dir: Path) -> np.ndarray:
             raise DatasetError(f"malformed IDX file {path}: cannot decompress: {e}") from None
     array = parse_idx(data, known, path)
     try:                                       # atomic, so concurrent graders never see half a file
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(cache_dir)                 # decoded held-out labels: 0700 folders
         with tempfile.NamedTemporaryFile(dir=cache_dir, suffix=".tmp", delete=False) as tmp:
             np.save(tmp, array, allow_pickle=False)
         os.replace(tmp.name, cached)

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 from celery import Celery
 
 from ..config import Config
+from ..private_paths import private_dir, private_file
 from .settings import timings
 
 # Versioned: a deploy that changes the task's arguments registers .v2 next to .v1, so messages
@@ -36,6 +38,7 @@ def make_celery(config: Config) -> Celery:
         # kombu's SQLAlchemy transport hands these to create_engine(); it has no visibility timeout
         # (a message taken by a worker that dies is lost there), which is what the sweep is for.
         transport_options = {"connect_args": {"timeout": 30}} if "sqlite" in config.broker_url else {}
+        _private_broker_file(config.broker_url)
     else:
         transport_options = {"visibility_timeout": int(t.visibility_timeout_s)}
     app.conf.update(
@@ -72,6 +75,20 @@ def make_celery(config: Config) -> Celery:
     app.grader_config = config
     app.grader_timings = t
     return app
+
+
+def _private_broker_file(broker_url: str) -> None:
+    """The embedded broker's SQLite file (messages name submissions), made 0600 in a 0700 folder
+    before kombu opens it; SQLite gives its journal the same mode. A path that cannot be made is
+    left to kombu, whose error on sending is the one the callers handle."""
+    prefix = "sqla+sqlite:///"
+    path = broker_url[len(prefix):].split("?", 1)[0] if broker_url.startswith(prefix) else ""
+    if path and path != ":memory:":
+        try:
+            private_dir(Path(path).expanduser().parent)
+            private_file(Path(path).expanduser())
+        except OSError:
+            pass
 
 
 def get_app(config: Config) -> Celery:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..config import Config, redact_url
 from ..errors import ConfigError, DatabaseUnavailable
+from ..private_paths import make_private, private_dir, private_file
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
@@ -36,24 +37,38 @@ def database_url(config: Config) -> str:
 
 def make_engine(config: Config) -> Engine:
     """A new engine for the configured database (the caller disposes of it). SQLite gets foreign
-    keys enforced, a busy timeout and WAL (a web and workers share the file); its folder is made."""
+    keys enforced, a busy timeout and WAL (a web and workers share the file); its folder is made
+    (0700) and its files are private (0600)."""
     url_text = database_url(config)
     try:
         url = make_url(url_text)
         if url.get_backend_name() == "sqlite":
+            path = None
             if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
-                # the folder holds password hashes and grades: private to the service's user
-                Path(url.database).expanduser().parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                # password hashes and grades: private to the service's user (see _private_sqlite)
+                path = Path(url.database).expanduser()
+                private_dir(path.parent)
+                private_file(path)
             engine = create_engine(url, connect_args={"timeout": 30})
+            if path is not None:
+                event.listen(engine, "connect", lambda *_: _private_sqlite(path))
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
     except (ArgumentError, NoSuchModuleError, ValueError) as e:
         raise ConfigError(f"GRADER_DATABASE_URL={redact_url(config.database_url)!r} cannot be used: {e}") from None
     except OSError as e:
-        raise DatabaseUnavailable(f"cannot create the folder of the SQLite database GRADER_DATABASE_URL="
-                                  f"{redact_url(config.database_url)} ({e.strerror})") from None
+        raise DatabaseUnavailable(f"cannot create the SQLite database (or its folder) at GRADER_DATABASE_URL="
+                                  f"{redact_url(config.database_url)} ({e.strerror or e})") from None
     return engine
+
+
+def _private_sqlite(path: Path) -> None:
+    """On each new connection: the database file and its -wal, -shm and -journal files 0600.
+    SQLite gives those the database file's mode when it makes them (the file is made 0600 before
+    the first connection); this takes back what an older version left readable by others."""
+    for name in ("", "-wal", "-shm", "-journal"):
+        make_private(f"{path}{name}")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

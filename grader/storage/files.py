@@ -2,7 +2,8 @@
 
 The same bytes are stored once however often they are submitted; a file is written whole to a
 temporary name and renamed into place, so a reader never sees half of one and two writers of the
-same content cannot clash. Files are never changed or removed here.
+same content cannot clash. Files are never changed or removed here. They are the students':
+folders 0700 (also those made on the way to the root), files 0400.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import StorageUnavailable
+from ..private_paths import private_dir
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -37,15 +39,14 @@ class FileStore:
         if target.is_file() and target.stat().st_size == len(data):
             return digest
         try:
-            target.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)     # students' files: private
-            target.parent.mkdir(mode=0o700, exist_ok=True)
+            private_dir(target.parent)          # students' files: the root and each folder on the way 0700
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{digest[:8]}.")
             try:
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
                     f.flush()
                     os.fsync(f.fileno())
-                os.chmod(tmp, 0o440)
+                os.chmod(tmp, 0o400)            # the owner's, read-only (mkstemp made it 0600)
                 os.replace(tmp, target)
             except BaseException:
                 os.unlink(tmp)

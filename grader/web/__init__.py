@@ -20,6 +20,7 @@ def create_app(config: Config | None = None, **overrides) -> Flask:
     config = config or Config.from_env()
     app = Flask(__name__, instance_path=str(config.instance_dir), instance_relative_config=False)
     app.config.update(
+        DEBUG=False,             # whatever FLASK_DEBUG says (Flask reads it): never the debugger
         SECRET_KEY=config.web_secret_key(),
         MAX_CONTENT_LENGTH=config.max_submission_bytes + 64 * 1024,   # the form's other fields on top
         SESSION_COOKIE_HTTPONLY=True,

@@ -2,7 +2,10 @@
 by section), its CSV exports, every submission with operators' details, regrades and analytics."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+import io
+import unicodedata
+
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, send_file, url_for
 
 from .. import export, service
 from ..errors import GraderError, UsageError
@@ -65,13 +68,17 @@ def submissions():
 @bp.route("/submissions/<id:submission_id>/file")
 @staff_required
 def submission_file(submission_id: int):
-    """The file as uploaded, as a download (never shown inline: it is the student's)."""
+    """The file as uploaded, as a download (never shown inline: it is the student's). The name keeps
+    its letters in any script (`日本語_ノート.ipynb`): werkzeug's send_file writes a name that is not
+    ASCII as RFC 5987's `filename*=UTF-8''...`, with an ASCII `filename=` for old clients. Anything
+    but letters, digits and `._-` (spaces, quotes, slashes, controls, bidi overrides) becomes `_`."""
     with db() as s:
         submission = get_submission(s, submission_id)
         data, filename = submission_data(config(), submission), submission.filename
-    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in filename) or "submission"
-    return Response(data, mimetype="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{safe}"'})
+    name = unicodedata.normalize("NFC", filename)
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip(".") or "submission"
+    return send_file(io.BytesIO(data), mimetype="application/octet-stream", as_attachment=True,
+                     download_name=safe)
 
 
 @bp.route("/regrade", methods=["POST"])
