@@ -7,7 +7,8 @@ it is (never trusting nbformat's validation), one cell's failure shows that cell
 number of cell wrappers is checked against the cells shown, and the page stops at MAX_CELLS cells
 or MAX_HTML_CHARS characters with a note saying how many cells are left (the download has them).
 Markdown is the slow part (pure-Python parsing and cleaning): past MAX_MARKDOWN_TOTAL characters
-of it, markdown cells show their source, so that no notebook takes more than seconds to render.
+or MAX_MARKDOWN_TAGS_TOTAL tags of it, markdown cells show their source, so that no notebook takes
+more than a few seconds to render.
 
 The HTML is cached in this process (a small LRU keyed by the file's sha256, its kind, the marked
 cells and RENDERER_VERSION): a file's HTML never changes, a staff member reloads a page, and a
@@ -25,12 +26,13 @@ from collections import OrderedDict
 
 from markupsafe import Markup, escape
 
-from .notebook_cells import markdown_chars, render_cell
+from .notebook_cells import MarkdownBudget, render_cell
 
 RENDERER_VERSION = 2                 # part of the cache key: bump when the HTML changes
 MAX_CELLS = 2_000
 MAX_HTML_CHARS = 2_000_000
 MAX_MARKDOWN_TOTAL = 200_000         # markdown characters rendered as markdown; later cells show their source
+MAX_MARKDOWN_TAGS_TOTAL = 20_000     # ... and tags of the HTML it makes
 MAX_TEXT_CHARS = 1_000_000           # a .py file, or a file that is not a readable notebook
 CACHE_ENTRIES = 64
 CACHE_CHARS = 64_000_000
@@ -100,13 +102,10 @@ def _render(data: bytes, is_notebook: bool, skipped: tuple[int, ...], raised: tu
         cells = _cells(data)
     except (ValueError, TypeError) as e:
         return _text_page(data, str(e))
-    parts, size, markdown_left = [], 0, MAX_MARKDOWN_TOTAL
+    parts, size, budget = [], 0, MarkdownBudget(MAX_MARKDOWN_TOTAL, MAX_MARKDOWN_TAGS_TOTAL)
     for number, cell in enumerate(cells[:MAX_CELLS], start=1):
         marks = tuple(m for m, where in (("grader-skipped", skipped), ("grader-raised", raised)) if number in where)
-        wanted = markdown_chars(cell)
-        html = render_cell(number, cell, marks, as_markdown=wanted <= markdown_left)
-        if wanted <= markdown_left:
-            markdown_left -= wanted
+        html = render_cell(number, cell, marks, budget)
         if size + len(html) > MAX_HTML_CHARS and parts:
             break
         parts.append(html)

@@ -19,7 +19,8 @@ from markupsafe import escape
 from .html_clean import clean
 
 MAX_SOURCE_CHARS = 50_000           # a cell's source shown; the rest is in the downloaded file
-MAX_MARKDOWN_CHARS = 20_000         # longer markdown is shown as its source (parsing costs ~20 us a char)
+MAX_MARKDOWN_CHARS = 20_000         # longer markdown is shown as its source (see MarkdownBudget)
+MAX_MARKDOWN_TAGS = 2_000           # ... and markdown whose HTML has more tags than this
 MAX_MARKDOWN_HTML = 300_000         # markdown rendered larger than this is shown as its source
 MAX_OUTPUT_CHARS = 10_000           # each text output
 MAX_IMAGE_CHARS = 1_000_000         # each image's base64
@@ -116,27 +117,44 @@ def _outputs(outputs) -> str:
     return f'<div class="outputs">{"".join(parts)}</div>' if parts else ""
 
 
-def markdown_chars(cell) -> int:
-    """How much markdown rendering the cell asks for (0: none), for the notebook's budget."""
-    if isinstance(cell, dict) and cell.get("cell_type") == "markdown":
-        try:
-            return len(text_of(cell.get("source", "")))
-        except TypeError:
-            return 0
-    return 0
+class MarkdownBudget:
+    """What one notebook may spend on rendering markdown. Parsing and cleaning HTML is pure Python
+    (tens of microseconds a tag, and quadratic for misnested tags such as `<p><b>` repeated), so
+    markdown past these bounds, per cell or per notebook, is shown as its source instead."""
+
+    def __init__(self, chars: int, tags: int):
+        self.chars, self.tags = chars, tags
+
+    def why_not(self, chars: int, tags: int = 0) -> str:
+        """Why markdown of this size is not rendered ("" when it is)."""
+        if chars > MAX_MARKDOWN_CHARS or tags > MAX_MARKDOWN_TAGS:
+            return "markdown too long to render here"
+        if chars > self.chars or tags > self.tags:
+            return "past what this view renders as markdown"
+        return ""
+
+    def spend(self, chars: int, tags: int) -> None:
+        self.chars -= chars
+        self.tags -= tags
 
 
-def _markdown_cell(source: str, as_markdown: bool) -> str:
-    if not as_markdown or len(source) > MAX_MARKDOWN_CHARS:
-        why = "too long" if as_markdown else "past what this view renders as markdown"
-        return f'<p class="cell-note">markdown {why}; its source:</p>' + _pre("source", source, MAX_SOURCE_CHARS)
-    html = clean(_markdown(source))
-    if len(html) > MAX_MARKDOWN_HTML:
-        return '<p class="cell-note">markdown too large rendered; its source:</p>' + _pre("source", source, MAX_SOURCE_CHARS)
-    return f'<div class="markdown">{html}</div>'
+def _markdown_cell(source: str, budget: MarkdownBudget | None) -> str:
+    budget = budget or MarkdownBudget(MAX_MARKDOWN_CHARS, MAX_MARKDOWN_TAGS)
+    why = budget.why_not(len(source))
+    if not why:
+        html = _markdown(source)             # mistune is quick; cleaning the HTML is the slow part
+        tags = html.count("<")
+        why = budget.why_not(len(source), tags)
+    if not why:
+        budget.spend(len(source), tags)
+        html = clean(html)
+        if len(html) <= MAX_MARKDOWN_HTML:
+            return f'<div class="markdown">{html}</div>'
+        why = "markdown too large once rendered"
+    return f'<p class="cell-note">{why}; its source:</p>' + _pre("source", source, MAX_SOURCE_CHARS)
 
 
-def _body(cell, as_markdown: bool) -> str:
+def _body(cell, budget: MarkdownBudget | None) -> str:
     if not isinstance(cell, dict):
         raise TypeError("the cell is not an object")
     kind = cell.get("cell_type")
@@ -144,7 +162,7 @@ def _body(cell, as_markdown: bool) -> str:
     if kind == "code":
         return _pre("source", source, MAX_SOURCE_CHARS) + _outputs(cell.get("outputs"))
     if kind == "markdown":
-        return _markdown_cell(source, as_markdown)
+        return _markdown_cell(source, budget)
     return _pre("source raw", source, MAX_SOURCE_CHARS)
 
 
@@ -164,13 +182,13 @@ def kind_of(cell) -> str:
     return kind if kind in ("code", "markdown", "raw") else "other"
 
 
-def render_cell(number: int, cell, marks: tuple[str, ...] = (), as_markdown: bool = True) -> str:
+def render_cell(number: int, cell, marks: tuple[str, ...] = (), budget: MarkdownBudget | None = None) -> str:
     """The cell in its wrapper: its number, kind and the grader's marks come from the app, never
-    from the notebook (the cleaned content has no class to forge them with). `as_markdown=False`:
-    a markdown cell is shown as its source."""
+    from the notebook (the cleaned content has no class to forge them with). `budget`: the
+    notebook's markdown budget, spent by this cell (None: one cell's worth)."""
     kind = kind_of(cell)
     try:
-        body = _body(cell, as_markdown)
+        body = _body(cell, budget)
     except Exception as e:  # noqa: BLE001 - the student's file: show the source, say why
         body = (f'<p class="cell-note">this cell could not be rendered ({escape(str(e)[:200])}); '
                 f'its source:</p>' + _pre("source", _source_anyway(cell), MAX_SOURCE_CHARS))

@@ -189,6 +189,10 @@ def test_large_cells_stop_at_the_html_cap_and_markdown_past_its_budget_shows_its
     assert rendered == notebook.MAX_MARKDOWN_TOTAL // 15_005
     assert html.count("past what this view renders as markdown") == 20 - rendered
     assert len(re.findall(r'<div class="cell ', html)) == 20
+    soup = [md("<p><b>" * 990) for _ in range(30)]             # misnested: slow to clean, so budgeted in tags
+    html = str(render(nb(*soup), "mine.ipynb"))
+    assert 5 <= html.count("past what this view renders as markdown") < 30
+    assert "markdown too long to render here" in str(render(nb(md("<b>x</b>" * 2_000)), "mine.ipynb"))
 
 
 def test_a_python_file_is_escaped_text():
@@ -217,7 +221,32 @@ def test_a_cell_escaping_its_wrapper_is_reported(monkeypatch):
     # a mock: the cell renderer producing a stray wrapper is a fault the real one cannot be made to
     # commit (its content is cleaned of every class), so it is injected to see the count check act
     real = notebook.render_cell
-    monkeypatch.setattr(notebook, "render_cell", lambda n, cell, marks, **kw: real(n, cell, marks, **kw)
+    monkeypatch.setattr(notebook, "render_cell", lambda n, cell, marks, budget: real(n, cell, marks, budget)
                         + ('<div class="cell stray"></div>' if n == 2 else ""))
     html = str(render(nb(md("a"), md("b"), code(GRADED)), "wrapper-check.ipynb"))
     assert "This view may be wrong: it holds 4 cell wrappers for 3 cells" in html
+
+
+def test_a_failing_view_still_gives_staff_the_page(site, monkeypatch):
+    # a mock: the renderer no longer raises for any file we know of; the page's own guard is
+    # checked by making it raise
+    def broken(*args, **kwargs):
+        raise RuntimeError("renderer bug")
+    monkeypatch.setattr(notebook, "render", broken)
+    location = site.upload(site.client("alice"), filename="mine.ipynb", data=nb(code(GRADED))).headers["Location"]
+    site.graded(int(location.rsplit("/", 1)[1]), perceptron_result())
+    page = site.client("ines").get(location)
+    assert page.status_code == 200 and b"Regrade this submission" in page.data
+    assert b"This file cannot be shown here" in page.data
+
+
+def test_an_old_format_notebook_and_an_unreadable_file_are_shown_too():
+    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": [
+        {"cell_type": "heading", "level": 1, "metadata": {}, "source": "Title"},
+        {"cell_type": "code", "input": GRADED, "language": "python", "metadata": {}, "prompt_number": 1,
+         "outputs": [{"output_type": "stream", "stream": "stdout", "text": "1 < 2\n"}]}]}]}
+    html = str(render(json.dumps(v3).encode(), "old.ipynb"))
+    assert "<h1>Title</h1>" in html and re.search(r'id="cell-2">.*def step_function.*1 &lt; 2', html, re.DOTALL)
+    html = str(render(b'{"cells": "<b>no</b>"}', "mine.ipynb"))
+    assert html.startswith('<p class="reason">This file is not a readable notebook (it has no list of cells)')
+    assert "&lt;b&gt;no&lt;/b&gt;" in html
