@@ -1,74 +1,166 @@
-"""The submitted notebook as HTML for staff: nbconvert's HTML exporter (`basic` template), made
-safe to show, with the cells the grader could not run marked.
+"""The submitted file as HTML for staff: every cell rendered and cleaned on its own
+(`notebook_cells`), the cells the grader could not run marked, within a cap, cached by content.
 
-A notebook is the student's: its markdown may hold raw HTML, its outputs JavaScript and widget
-views. Outputs are reduced to text, errors and PNG/JPEG images before export; the exported HTML
-is then cleaned with an allowlist of tags and attributes (bleach), so no script, handler, style
-or frame survives, and the page's Content-Security-Policy would block one anyway.
+A notebook is the student's, and hostile: it must not hide its own cells from staff (one tag left
+open in a markdown cell, a field the schema forbids, ten thousand cells). So the JSON is read as
+it is (never trusting nbformat's validation), one cell's failure shows that cell's source, the
+number of cell wrappers is checked against the cells shown, and the page stops at MAX_CELLS cells
+or MAX_HTML_CHARS characters with a note saying how many cells are left (the download has them).
+Markdown is the slow part (pure-Python parsing and cleaning): past MAX_MARKDOWN_TOTAL characters
+or MAX_MARKDOWN_TAGS_TOTAL tags of it, markdown cells show their source, so that no notebook takes
+more than a few seconds to render.
+
+The HTML is cached in this process (a small LRU keyed by the file's sha256, its kind, the marked
+cells and RENDERER_VERSION): a file's HTML never changes, a staff member reloads a page, and a
+per-process cache needs no disk, no clean-up and no trust in files read back.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import re
+import threading
 import warnings
+from collections import OrderedDict
 
-import bleach
-import nbformat
 from markupsafe import Markup, escape
 
-SAFE_MIME = ("text/plain", "image/png", "image/jpeg")
-TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6",
-        "hr", "i", "img", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table", "tbody", "td",
-        "th", "thead", "tr", "ul"}
-ATTRIBUTES = {"*": ["class", "id"], "a": ["href", "title"], "img": ["src", "alt"]}
-PROTOCOLS = {"http", "https", "data", "mailto"}
+from .notebook_cells import MarkdownBudget, render_cell
+
+RENDERER_VERSION = 2                 # part of the cache key: bump when the HTML changes
+MAX_CELLS = 2_000
+MAX_HTML_CHARS = 2_000_000
+MAX_MARKDOWN_TOTAL = 200_000         # markdown characters rendered as markdown; later cells show their source
+MAX_MARKDOWN_TAGS_TOTAL = 20_000     # ... and tags of the HTML it makes
+MAX_TEXT_CHARS = 1_000_000           # a .py file, or a file that is not a readable notebook
+CACHE_ENTRIES = 64
+CACHE_CHARS = 64_000_000
+WRAPPER = re.compile(r'<div class="cell ')
+log = logging.getLogger(__name__)
 
 
-def _safe_outputs(cell) -> None:
-    kept = []
-    for output in cell.get("outputs", []):
-        if output.get("output_type") in ("stream", "error"):
-            kept.append(output)
-        elif "data" in output:
-            data = {k: v for k, v in output["data"].items() if k in SAFE_MIME}
-            if data:
-                kept.append(dict(output, data=data, metadata={}))
-    cell["outputs"] = kept
-
-
-def _clean_images(attrs_tag, name, value):
-    if name == "src":
-        return value.startswith(("data:image/png;base64,", "data:image/jpeg;base64,"))
-    return name in ("alt", "class", "id")
+def _cell_numbers(items) -> frozenset[int]:
+    numbers = (c.get("cell") if isinstance(c, dict) else getattr(c, "cell", None) for c in items or ())
+    return frozenset(n for n in numbers if isinstance(n, int))
 
 
 def render(data: bytes, filename: str, skipped_cells=(), load_errors=()) -> Markup:
-    """Safe HTML for a stored submission; skipped cells (did not parse) and cells with a statement
-    that raised while loading carry the classes `grader-skipped` / `grader-raised`."""
-    skipped = {c["cell"] if isinstance(c, dict) else c.cell for c in skipped_cells}
-    raised = {c["cell"] if isinstance(c, dict) else c.cell for c in load_errors}
-    if not filename.lower().endswith(".ipynb"):
-        return Markup(f'<pre class="source">{escape(data.decode("utf-8", "replace"))}</pre>')
+    """Safe HTML for a stored submission; cells that did not parse (`skipped_cells`) and cells with
+    a statement that raised while loading (`load_errors`) carry the classes `celltag_grader-skipped`
+    / `celltag_grader-raised` and say so."""
+    key = (hashlib.sha256(data).hexdigest(), filename.lower().endswith(".ipynb"),
+           tuple(sorted(_cell_numbers(skipped_cells))), tuple(sorted(_cell_numbers(load_errors))),
+           RENDERER_VERSION)
+    html = CACHE.get(key)
+    if html is None:
+        html = Markup(_render(data, *key[1:4]))
+        CACHE.put(key, html)
+    return html
+
+
+def _text_page(data: bytes, reason: str = "") -> str:
+    text = data.decode("utf-8", "replace")
+    shown = text[:MAX_TEXT_CHARS]
+    cut = (f'<p class="cell-note">{len(text) - len(shown):,} more characters not shown: download the file</p>'
+           if len(shown) < len(text) else "")
+    head = f'<p class="reason">This file is not a readable notebook ({escape(reason)}); its text:</p>' if reason else ""
+    return f'{head}<pre class="source">{escape(shown)}</pre>{cut}'
+
+
+def _cells(data: bytes) -> list:
+    """The notebook's cells as its JSON holds them; ValueError or TypeError says why there are none."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            nb = nbformat.reads(data.decode("utf-8-sig"), as_version=4)
-    except Exception as e:  # noqa: BLE001 - the student's file: say what is wrong, show the text
-        return Markup(f'<p class="reason">This file is not a readable notebook ({escape(str(e)[:200])}); '
-                      f'its text:</p><pre class="source">{escape(data.decode("utf-8", "replace")[:200_000])}</pre>')
-    for number, cell in enumerate(nb.cells, start=1):
-        tags = [t for t in cell.get("metadata", {}).get("tags", []) if isinstance(t, str)][:10]
-        if number in skipped:
-            tags.append("grader-skipped")
-        if number in raised:
-            tags.append("grader-raised")
-        cell["metadata"] = {"tags": tags}
-        if cell.get("cell_type") == "code":
-            _safe_outputs(cell)
-        cell.pop("attachments", None)
-    from nbconvert import HTMLExporter
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        body, _ = HTMLExporter(template_name="basic").from_notebook_node(nb)
-    attributes = dict(ATTRIBUTES, img=_clean_images)
-    cleaned = bleach.clean(body, tags=TAGS, attributes=attributes, protocols=PROTOCOLS, strip=True,
-                           strip_comments=True)
-    return Markup(cleaned)
+        nb = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise ValueError("the file is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON: line {e.lineno}, column {e.colno}") from None
+    except RecursionError:
+        raise ValueError("not valid JSON: nested too deep") from None
+    if not isinstance(nb, dict):
+        raise TypeError("the file holds no notebook object")
+    if isinstance(nb.get("cells"), list):
+        return nb["cells"]
+    if "worksheets" in nb and "cells" not in nb:     # nbformat 3 and before: numbered as ingest does
+        import nbformat
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return list(nbformat.reads(data.decode("utf-8-sig"), as_version=4,
+                                           capture_validation_error={})["cells"])
+        except Exception as e:  # noqa: BLE001 - nbformat raises many types on odd input
+            raise ValueError(f"an old notebook format nbformat cannot read ({str(e)[:100]})") from None
+    raise ValueError("it has no list of cells")
+
+
+def _render(data: bytes, is_notebook: bool, skipped: tuple[int, ...], raised: tuple[int, ...]) -> str:
+    CACHE.renders += 1
+    if not is_notebook:
+        return _text_page(data)
+    try:
+        cells = _cells(data)
+    except (ValueError, TypeError) as e:
+        return _text_page(data, str(e))
+    parts, size, budget = [], 0, MarkdownBudget(MAX_MARKDOWN_TOTAL, MAX_MARKDOWN_TAGS_TOTAL)
+    for number, cell in enumerate(cells[:MAX_CELLS], start=1):
+        marks = tuple(m for m, where in (("grader-skipped", skipped), ("grader-raised", raised)) if number in where)
+        html = render_cell(number, cell, marks, budget)
+        if size + len(html) > MAX_HTML_CHARS and parts:
+            break
+        parts.append(html)
+        size += len(html)
+    shown = len(parts)
+    html = "".join(parts)
+    notes = []
+    wrappers = len(WRAPPER.findall(html))
+    if wrappers != shown:      # a cell's content escaped its wrapper: say so rather than mislead
+        log.error("notebook view: %d cell wrappers for %d cells shown", wrappers, shown)
+        notes.append(f"This view may be wrong: it holds {wrappers} cell wrappers for {shown} cells. "
+                     "Check the downloaded file.")
+    if shown < len(cells):
+        notes.append(f"{len(cells) - shown:,} more cells not shown (this view stops at {MAX_CELLS:,} cells or "
+                     f"{MAX_HTML_CHARS // 1_000_000} MB): download the file.")
+    note = "".join(f'<p class="reason notebook-note">{escape(n)}</p>' for n in notes)
+    return f'{note}{html}{note}' if notes else html
+
+
+class RenderCache:
+    """A thread-safe LRU of rendered HTML, bounded by entries and by characters."""
+
+    def __init__(self, entries: int, chars: int):
+        self.entries, self.chars = entries, chars
+        self._items: OrderedDict = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = self.renders = 0
+
+    def get(self, key):
+        with self._lock:
+            html = self._items.get(key)
+            if html is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return html
+
+    def put(self, key, html: str) -> None:
+        if len(html) > self.chars:
+            return
+        with self._lock:
+            if key in self._items:
+                return
+            self._items[key] = html
+            self._size += len(html)
+            while len(self._items) > self.entries or self._size > self.chars:
+                _, old = self._items.popitem(last=False)
+                self._size -= len(old)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._size = 0
+
+
+CACHE = RenderCache(CACHE_ENTRIES, CACHE_CHARS)

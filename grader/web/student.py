@@ -5,7 +5,10 @@ Everyone logged in may use these pages for themselves; a submission page is open
 and to staff only (anyone else gets 404, not 403: an id says nothing about who submitted it)."""
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, flash, g, jsonify, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from .. import service
 from ..errors import SubmissionError
@@ -17,6 +20,7 @@ from .auth import login_required
 from .db import config, db
 
 bp = Blueprint("student", __name__)
+log = logging.getLogger(__name__)
 
 
 def home_page(status: int = 200):
@@ -58,12 +62,21 @@ def submission(submission_id: int):
         submission, detail, seen = feedback.submission_for(s, submission_id)
         rendered = None
         if g.user.is_staff:       # the submitted file itself, its skipped and raising cells marked
-            from .notebook import render
-            raw = detail.result or {}
-            rendered = render(submission_data(config(), submission), detail.filename,
-                              raw.get("skipped_cells", []), raw.get("load_errors", []))
+            rendered = staff_view(submission_data(config(), submission), detail.filename, detail.result or {})
     return render_template("submission.html", sub=detail, seen=seen, r=seen["result"], notebook=rendered,
                            final=detail.status in ("graded", "failed", "error"))
+
+
+def staff_view(data: bytes, filename: str, result: dict) -> Markup:
+    """The file as HTML; should rendering fail anyway, a sentence, and the page still has the
+    results and the regrade button."""
+    from .notebook import render
+    try:
+        return render(data, filename, result.get("skipped_cells", []), result.get("load_errors", []))
+    except Exception:      # the student's file must never cost staff the page
+        log.exception("the staff view of %s failed", filename)
+        return Markup('<p class="reason">This file cannot be shown here (an error in the view, logged): '
+                      "download it.</p>")
 
 
 @bp.route("/submissions/<id:submission_id>/status.json")

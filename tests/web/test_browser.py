@@ -211,3 +211,31 @@ def test_student_uploads_and_instructor_grades_in_a_browser(server, browser, tmp
     assert "0 of 1 left" in page.inner_text("body")
     page.screenshot(path=shots / "12-student-home-limited.png", full_page=True)
     assert dialogs == [], dialogs                     # no script from a submission ever ran
+
+
+def test_an_unclosed_style_in_a_markdown_cell_hides_nothing_from_staff(server, browser, tmp_path):
+    """Cell 2's `<style>` is never closed: staff still see cell 3, the code that was graded."""
+    url, logins, _ = server
+    dialogs: list[str] = []
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Perceptron"),
+                nbformat.v4.new_markdown_cell("My notes <style>body, .cell { display: none !important }"),
+                nbformat.v4.new_code_cell((ROOT / "reference" / "perceptron.py").read_text())]
+    path = tmp_path / "unclosed-style.ipynb"
+    nbformat.write(nb, path)
+    page = log_in(browser, url, "student", logins["student"], dialogs)
+    page.select_option("select[name=exercise]", "perceptron")
+    page.set_input_files("input[type=file]", str(path))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/submissions/\d+$"))
+    page.wait_for_selector(".pill.graded", timeout=240_000)
+    staff = log_in(browser, url, "instructor", logins["instructor"], dialogs)
+    staff.goto(page.url)
+    assert staff.locator(".notebook pre", has_text="def step_function").first.is_visible()
+    assert "def step_function" in staff.locator(".notebook #cell-3 pre.source").inner_text()
+    assert staff.locator(".notebook .cell").count() == 3
+    assert staff.locator(".notebook style").count() == 0
+    assert "My notes" in staff.locator(".notebook #cell-2").inner_text()
+    assert staff.get_by_role("button", name="Regrade this submission").is_visible()
+    staff.screenshot(path=screenshots_dir(tmp_path) / "13-staff-notebook-unclosed-style.png", full_page=True)
+    assert dialogs == [], dialogs
