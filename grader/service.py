@@ -29,12 +29,16 @@ def store_submission(config: Config, user_name: str, exercise_id: str, filename:
 def submit(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes,
            check: bool = False) -> int:
     """Store the submission, then send it to the queue; its id. A broker that cannot be reached
-    does not fail the submission: it stays received and the sweep sends it. `check`: refuse a
-    file that cannot be graded before storing it and apply the course's rules (the web's and the
-    API's uploads; the operator's CLI stores it and lets the grading fail with the reason).
-    Its type and size are checked either way."""
+    does not fail the submission: it stays received and the sweep sends it. Its type and size
+    are checked either way. `check` (the web's and the API's uploads; the operator's CLI stores
+    the file and lets the grading fail with the reason): whether the grader can read it
+    (`upload_check`: bounded, never the full cost of parsing), then the course's rules, as the
+    file is stored (under a lock)."""
     from .ingest import validate_upload
-    validate_upload(data, filename, config.max_submission_bytes, read=check)
+    validate_upload(data, filename, config.max_submission_bytes)
+    if check:
+        from .upload_check import check_upload
+        check_upload(data, filename, config.max_submission_bytes)
     submission_id = store_submission(config, user_name, exercise_id, filename, data, enforce_rules=check)
     from .queue.outbox import enqueue_pending
     enqueue_pending(config, ids=[submission_id])
