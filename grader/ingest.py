@@ -5,6 +5,8 @@ Why: real notebooks are messy. Some cells don't parse, some run shell commands o
 is kept statement by statement, a cell that doesn't is reported (cell, line, error) and the rest is
 still graded. Magics and shell escapes are neutralised (replaced by `pass`), never run. Only a file
 that cannot be graded at all raises `IngestError`, with a message meant for the student.
+`check_readable` gives the same refusals without building what grading needs, for the upload
+check (grader/upload_check.py decides where it runs: parsing costs ~200x the code's size).
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ _MAGIC_ASSIGNMENT = re.compile(r"[ \t]*[^\W\d][\w.]*(?:[ \t]*,[ \t]*[^\W\d][\w.]
 _CELL_MAGIC = re.compile(r"%%\s*([^\s(]*)")
 _PY_CELL_MARKER = re.compile(r"#\s*%%")                 # jupytext / VS Code "percent" format
 _PY_MARKDOWN_MARKER = re.compile(r"#\s*%%.*\[(markdown|md)\]")
+# How a line that may leave a cell with nothing to grade starts (`_plainly_code`).
+_NOT_PLAIN = ("#", "%", "!", ";", "\\", "pass")
 
 
 @dataclass
@@ -58,29 +62,21 @@ def load_submission(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Submissio
     return load_submission_bytes(read_submission_file(path, max_bytes), Path(path).name, max_bytes)
 
 
-def validate_upload(data: bytes, filename: str, max_bytes: int = DEFAULT_MAX_BYTES, read: bool = True) -> None:
-    """An upload checked before anything of it is stored: its type (by the file name) and size
-    always; with `read`, that it can be read as the grader will (UTF-8, a notebook's JSON and
-    cells, some code), so that a file the grader would refuse is refused now, with its reason.
-    IngestError says what is wrong; nothing runs."""
+def validate_upload(data: bytes, filename: str, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """An upload's type (by the file name) and size, checked before anything of it is read or
+    stored (IngestError says what is wrong). Whether it can be read as the grader will is
+    `upload_check.check_upload`'s, for the uploads that get that check."""
     _kind_of(filename)
     _check_size(len(data), max_bytes)
-    if read:
-        load_submission_bytes(data, filename, max_bytes)
+
+
+class TooCostly(Exception):
+    """`check_readable` with a budget: the file needs more parsing than the budget allows here."""
 
 
 def load_submission_bytes(data: bytes, filename: str, max_bytes: int = DEFAULT_MAX_BYTES) -> Submission:
     """Same as `load_submission`, for an upload held in memory."""
-    kind = _kind_of(filename)
-    _check_size(len(data), max_bytes)
-    if not data.strip():
-        raise IngestError("the file is empty")
-    if kind == "notebook":
-        cells, skipped = _notebook_cells(data)
-        if not cells and not skipped:
-            raise IngestError("the notebook has no code cells")
-    else:
-        cells, skipped = _python_cells(data), []
+    kind, cells, skipped = _cells(data, filename, max_bytes)
     chunks: list[Chunk] = []
     for number, source in cells:
         cell_chunks, problem = _parse_cell(number, source)
@@ -88,10 +84,64 @@ def load_submission_bytes(data: bytes, filename: str, max_bytes: int = DEFAULT_M
         if problem:
             skipped.append(problem)
     if not chunks and not skipped:
-        where = "notebook" if kind == "notebook" else "file"
-        raise IngestError(f"the {where} has no Python code to grade")
+        raise IngestError(_nothing_to_grade(kind))
     skipped.sort(key=lambda s: (s.cell, s.line))
     return Submission(chunks, skipped, kind)
+
+
+def check_readable(data: bytes, filename: str, max_bytes: int = DEFAULT_MAX_BYTES,
+                   parse_budget: int | None = None) -> None:
+    """IngestError with `load_submission_bytes`'s words when the grader would refuse the file; else
+    nothing. Cheaper: it stops at the first cell with something to grade or skip, parses only a
+    cell without a plain line of code (`_plainly_code`), and neither compiles nor analyses.
+    `parse_budget`: TooCostly instead of parsing more than that many characters, or of loading
+    nbformat for an old notebook format (the caller reads the file elsewhere)."""
+    kind, cells, skipped = _cells(data, filename, max_bytes, upgrade=parse_budget is None)
+    if skipped:
+        return
+    left = parse_budget
+    for number, source in cells:
+        if _plainly_code(source):
+            return
+        if left is not None:
+            left -= len(source)
+            if left < 0:
+                raise TooCostly(f"more than {parse_budget} characters to parse")
+        chunks, problem = _parse_cell(number, source, check_only=True)
+        if chunks or problem:
+            return
+    raise IngestError(_nothing_to_grade(kind))
+
+
+def _cells(data: bytes, filename: str, max_bytes: int, upgrade: bool = True,
+           ) -> tuple[str, list[tuple[int, str]], list[SkippedCell]]:
+    """The file's kind, (number, source) of its code cells, and its damaged cells; IngestError for
+    a file that cannot be graded at all (type, size, empty, not UTF-8, not a notebook)."""
+    kind = _kind_of(filename)
+    _check_size(len(data), max_bytes)
+    if not data or data.isspace():
+        raise IngestError("the file is empty")
+    if kind == "notebook":
+        cells, skipped = _notebook_cells(data, upgrade)
+        if not cells and not skipped:
+            raise IngestError("the notebook has no code cells")
+        return kind, cells, skipped
+    return kind, _python_cells(data), []
+
+
+def _plainly_code(source: str) -> bool:
+    """Whether a line of the cell starts with something other than a comment, `pass`, a magic or
+    shell escape, `;` or `\\`: then the cell is code or a syntax error, and both are something to
+    grade or a reason to skip it, so only a cell without such a line needs parsing to tell."""
+    for line in _lines(source):
+        stripped = line.strip()
+        if stripped and not stripped.startswith(_NOT_PLAIN) and not _MAGIC_ASSIGNMENT.match(line):
+            return True
+    return False
+
+
+def _nothing_to_grade(kind: str) -> str:
+    return f"the {'notebook' if kind == 'notebook' else 'file'} has no Python code to grade"
 
 
 def _kind_of(filename: str) -> str:
@@ -110,8 +160,9 @@ def _check_size(n: int, max_bytes: int) -> None:
         raise IngestError(f"the file is {shown}, over the {limit} limit")
 
 
-def _notebook_cells(data: bytes) -> tuple[list[tuple[int, str]], list[SkippedCell]]:
-    """(number, source) of each code cell, numbered among all cells; damaged code cells reported."""
+def _notebook_cells(data: bytes, upgrade: bool = True) -> tuple[list[tuple[int, str]], list[SkippedCell]]:
+    """(number, source) of each code cell, numbered among all cells; damaged code cells reported.
+    `upgrade` False: TooCostly for an old format rather than loading nbformat (slow, and validating)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -132,6 +183,8 @@ def _notebook_cells(data: bytes) -> tuple[list[tuple[int, str]], list[SkippedCel
         return _code_cells(raw["cells"])
     if "cells" in raw:
         raise IngestError("this is not a valid Jupyter notebook: its 'cells' is not a list")
+    if not upgrade:
+        raise TooCostly("an old notebook format")
     import nbformat   # slow to import, and only needed for this rare case
 
     try:  # an old format (nbformat 3 and before, cells inside "worksheets"): let nbformat upgrade it
@@ -193,8 +246,10 @@ def _lines(text: str) -> list[str]:
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
-def _parse_cell(number: int, source: str) -> tuple[list[Chunk], SkippedCell | None]:
-    """A cell's top-level statements, or the reason the cell is skipped."""
+def _parse_cell(number: int, source: str, check_only: bool = False) -> tuple[list[Chunk], SkippedCell | None]:
+    """A cell's top-level statements, or the reason the cell is skipped. `check_only`: whether
+    there are any is all that counts, so no compile (a tree that parses has a statement to keep
+    or fails to compile: a skip, either way not nothing) and no analysis for slicing."""
     lines = _lines(source)
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is None:
@@ -211,12 +266,12 @@ def _parse_cell(number: int, source: str) -> tuple[list[Chunk], SkippedCell | No
 
     # Valid Python is never altered; only a cell that fails is retried with magics neutralised.
     code = "\n".join(lines)
-    tree, error = _compile(code)
+    tree, error = _compile(code, check_only)
     if error is not None:
         neutral = "\n".join(_neutralise(lines))
         if neutral != code:
             code = neutral
-            tree, error = _compile(code)
+            tree, error = _compile(code, check_only)
     if error is not None:
         return [], _skip_for(number, error, lines)
 
@@ -228,17 +283,20 @@ def _parse_cell(number: int, source: str) -> tuple[list[Chunk], SkippedCell | No
         decorators = getattr(stmt, "decorator_list", [])
         start = min([stmt.lineno] + [d.lineno for d in decorators])
         start_col = 0 if decorators else stmt.col_offset
+        if check_only:
+            return [Chunk(number, start, "")], None
         text = _segment(code_lines, start, start_col, stmt.end_lineno, stmt.end_col_offset)
         chunks.append(make_chunk(number, start, text))
     return chunks, None
 
 
-def _compile(code: str) -> tuple[ast.Module | None, Exception | None]:
+def _compile(code: str, parse_only: bool = False) -> tuple[ast.Module | None, Exception | None]:
     """Parse, then compile, so errors only the compiler finds ('return' outside function,
     nonlocal at module level) are reported too instead of failing at run time."""
     try:
         tree = ast.parse(code)
-        compile(tree, "<cell>", "exec", dont_inherit=True)
+        if not parse_only:
+            compile(tree, "<cell>", "exec", dont_inherit=True)
         return tree, None
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
         return None, e

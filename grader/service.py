@@ -2,7 +2,9 @@
 
 * `store_submission` writes the file and its row (status received) and commits: from then on the
   submission cannot be lost; `submit` then hands it to the outbox (`queue.outbox.enqueue_pending`,
-  which also says why a broker that is down loses nothing).
+  which also says why a broker that is down loses nothing). A student's upload is checked
+  cheapest first: type and size, the course's rules (`check_rules`), then whether it can be read
+  (`upload_check`), so an upload the rules refuse costs no parse.
 * `regrade` sends final submissions back to queued for a new attempt (the one backward move).
 * `status` and `wait` read a submission as the CLI prints it.
 """
@@ -26,15 +28,32 @@ def store_submission(config: Config, user_name: str, exercise_id: str, filename:
         return create_submission(session, config, user_name, exercise_id, filename, data, enforce_rules).id
 
 
+def check_rules(config: Config, user_name: str, exercise_id: str) -> None:
+    """The course's rules for a new submission (closed, too many, cool-off: SubmissionRefused),
+    and the exercise's existence (UnknownExercise), without reading or storing anything."""
+    from .storage.course import check_allowed
+    from .storage.db import session_scope
+    from .storage.exercises import get_exercise
+    from .storage.models import utcnow
+    from .storage.users import get_user
+    with session_scope(config) as session:
+        check_allowed(session, get_user(session, user_name), get_exercise(session, exercise_id), utcnow())
+
+
 def submit(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes,
            check: bool = False) -> int:
     """Store the submission, then send it to the queue; its id. A broker that cannot be reached
-    does not fail the submission: it stays received and the sweep sends it. `check`: refuse a
-    file that cannot be graded before storing it and apply the course's rules (the web's and the
-    API's uploads; the operator's CLI stores it and lets the grading fail with the reason).
-    Its type and size are checked either way."""
+    does not fail the submission: it stays received and the sweep sends it. Its type and size
+    are checked either way. `check` (the web's and the API's uploads; the operator's CLI stores
+    the file and lets the grading fail with the reason): the course's rules first, so a refused
+    upload is never read, then whether the grader can read it (`upload_check`: bounded, never
+    the full cost of parsing), then the rules again, as the file is stored (under a lock)."""
     from .ingest import validate_upload
-    validate_upload(data, filename, config.max_submission_bytes, read=check)
+    validate_upload(data, filename, config.max_submission_bytes)
+    if check:
+        check_rules(config, user_name, exercise_id)
+        from .upload_check import check_upload
+        check_upload(data, filename, config.max_submission_bytes)
     submission_id = store_submission(config, user_name, exercise_id, filename, data, enforce_rules=check)
     from .queue.outbox import enqueue_pending
     enqueue_pending(config, ids=[submission_id])

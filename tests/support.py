@@ -307,7 +307,7 @@ class Site:
         from grader.storage.db import session_scope
         from grader.web import create_app
         self.config = Config(instance_dir=tmp_path, database_url=database_url, secret_key="k" * 32,
-                             max_submission_mb=1, **(settings or {}))
+                             **{"max_submission_mb": 1, **(settings or {})})
         migrate.upgrade(self.config)
         with session_scope(self.config) as s:
             sync_exercises(s, self.config)
