@@ -19,7 +19,7 @@ import sys
 from pathlib import Path, PurePath
 
 from .errors import IngestError
-from .ingest import DEFAULT_MAX_BYTES, TooCostly, check_readable, validate_upload
+from .ingest import DEFAULT_MAX_BYTES, TooCostly, check_readable
 
 log = logging.getLogger("grader.upload")
 
@@ -68,8 +68,8 @@ def check_upload(data: bytes, filename: str, max_bytes: int = DEFAULT_MAX_BYTES,
                  memory_bytes: int = CHILD_MEMORY_BYTES, cpu_s: int = CHILD_CPU_S,
                  wall_s: float = CHILD_WALL_S) -> str:
     """IngestError (the grader's reason) for a file the grader would refuse; else how it was
-    checked: READ_HERE, READ_IN_CHILD, or "not checked: <why>" (accepted: the worker decides)."""
-    validate_upload(data, filename, max_bytes)          # type and size, before the name reaches a child
+    checked: READ_HERE, READ_IN_CHILD, or "not checked: <why>" (accepted: the worker decides).
+    The caller checked its type and size (`ingest.validate_upload`, once, in `service.submit`)."""
     if len(data) <= inline_file_bytes:
         try:
             check_readable(data, filename, max_bytes, parse_budget=inline_parse_chars)
