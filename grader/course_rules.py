@@ -39,6 +39,32 @@ def late_penalty(rules: Rules, received_at: datetime) -> float:
     return min(rules.penalty_per_day * days, rules.max_penalty if rules.max_penalty else 1.0, 1.0)
 
 
+@dataclass(frozen=True)
+class Score:
+    """A graded submission's score as it counts: the run's score and bonus less the late penalty
+    (the same fraction of both). Computed here alone, so the gradebook, the lists of submissions
+    and the submission page say the same numbers."""
+
+    raw_score: float
+    raw_bonus: float
+    max_score: float | None
+    penalty: float = 0.0               # the fraction taken off (0: on time)
+
+    @property
+    def score(self) -> float:
+        return self.raw_score * (1.0 - self.penalty)
+
+    @property
+    def bonus(self) -> float:
+        return self.raw_bonus * (1.0 - self.penalty)
+
+
+def counting_score(rules: Rules, received_at: datetime, score: float, bonus: float | None,
+                   max_score: float | None) -> Score:
+    """The score a run of a submission received at `received_at` counts for, under `rules`."""
+    return Score(score, bonus or 0.0, max_score, late_penalty(rules, received_at))
+
+
 def counted(rules: Rules, times: list[datetime], now: datetime) -> list[datetime]:
     """The earlier submissions that count against the limit now (those inside the window)."""
     if rules.window_hours is None:

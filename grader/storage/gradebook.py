@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..course_rules import Allowance, allowance, late_penalty, rules_for
+from ..course_rules import Allowance, allowance, counting_score, rules_for
 from ..errors import UsageError
 from ..lifecycle import ACTIVE
 from .course import extension_due, submission_times
@@ -40,6 +40,7 @@ class GradebookRow:
     submissions: int             # all of the student's submissions for the exercise, any status
     raw_score: float | None = None
     penalty: float = 0.0         # the fraction taken off (0: on time)
+    raw_bonus: float | None = None
 
 
 def scored_runs():
@@ -110,9 +111,8 @@ def gradebook(session: Session, policy: str | None = None, roles: tuple[str, ...
         key = (user_id, exercise_id)
         if key not in rules:
             rules[key] = rules_for(by_id[exercise_id], extensions.get(key))
-        penalty = late_penalty(rules[key], received)
-        kept = 1.0 - penalty
-        candidate = (score * kept, (bonus or 0.0) * kept, received, sid, max_score, score, penalty)
+        counted = counting_score(rules[key], received, score, bonus, max_score)
+        candidate = (counted.score, counted.bonus, received, sid, counted)
         current = best.get(key)
         if current is None or rank(candidate) > rank(current):
             best[key] = candidate
@@ -125,9 +125,9 @@ def gradebook(session: Session, policy: str | None = None, roles: tuple[str, ...
             if chosen is None:
                 rows.append(GradebookRow(user.name, user.section, exercise.id, None, None, None, None, None, n))
             else:
-                score, bonus, received, sid, max_score, raw, penalty = chosen
-                rows.append(GradebookRow(user.name, user.section, exercise.id, sid, score, max_score, bonus,
-                                         received, n, raw, penalty))
+                score, bonus, received, sid, counted = chosen
+                rows.append(GradebookRow(user.name, user.section, exercise.id, sid, score, counted.max_score, bonus,
+                                         received, n, counted.raw_score, counted.penalty, counted.raw_bonus))
     return rows
 
 
@@ -144,6 +144,7 @@ class Standing:
     submissions: int
     active: int                    # submissions still being graded
     allowance: Allowance           # may they submit now; how many are left; when next
+    counting: GradebookRow | None = None   # the counting submission's cell (raw score, penalty), if graded
 
 
 def standings(session: Session, user_id: int, policy: str | None = None) -> list[Standing]:
@@ -163,5 +164,6 @@ def standings(session: Session, user_id: int, policy: str | None = None) -> list
                    else Allowance(True, None, None, None))
         out.append(Standing(exercise, rules.due_at, row.submission_id if row else None, row.score if row else None,
                             row.bonus if row else None, row.penalty if row else 0.0, row.submissions if row else 0,
-                            active.get(exercise.id, 0), verdict))
+                            active.get(exercise.id, 0), verdict,
+                            row if row and row.submission_id is not None else None))
     return out

@@ -13,13 +13,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..config import Config
+from ..course_rules import Score, counting_score, rules_for
 from ..errors import InvalidTransition, UnknownSubmission
 from ..lifecycle import FINAL, State, infrastructure_streak, sources_of
 from ..results import GradeResult
+from .course import extension_due
 from .exercises import get_exercise
 from .files import FileStore
 from .gradebook import scored_runs
-from .models import Exercise, GradingRun, Submission, TestOutcome, User, utcnow
+from .models import Exercise, Extension, GradingRun, Submission, TestOutcome, User, utcnow
 from .users import get_user
 
 def create_submission(session: Session, config: Config, user: User | str, exercise_id: str, filename: str,
@@ -239,17 +241,30 @@ class SubmissionRow:
     attempts: int
     received_at: datetime
     finished_at: datetime | None
-    score: float | None
+    score: float | None          # after the late penalty (graded ones only)
     max_score: float | None
-    bonus: float | None
+    bonus: float | None          # after the late penalty
+    raw_score: float | None = None
+    raw_bonus: float | None = None
+    penalty: float = 0.0         # the fraction taken off (0: on time)
+
+
+def _scored(rules, received_at: datetime, score: float | None, bonus: float | None,
+            max_score: float | None) -> Score | None:
+    return None if score is None else counting_score(rules, received_at, score, bonus, max_score)
 
 
 def submission_rows(session: Session, user_id: int | None = None, exercise_id: str | None = None,
                 limit: int = 200) -> list[SubmissionRow]:
-    """Newest first, with the score of each one's last scored run (graded ones only)."""
+    """Newest first, with the score of each one's last scored run (graded ones only) as it counts:
+    after the late penalty of the student's own due date (one query: the exercise's rules and the
+    extension come joined)."""
     last = scored_runs()
-    query = (select(Submission, User.name, last.c.score, last.c.max_score, last.c.bonus)
+    query = (select(Submission, User.name, last.c.score, last.c.max_score, last.c.bonus, Exercise, Extension.due_at)
              .join(User, User.id == Submission.user_id)
+             .join(Exercise, Exercise.id == Submission.exercise_id)
+             .outerjoin(Extension, (Extension.user_id == Submission.user_id)
+                        & (Extension.exercise_id == Submission.exercise_id))
              .outerjoin(last, (last.c.submission_id == Submission.id) & (last.c.rn == 1))
              .order_by(Submission.received_at.desc(), Submission.id.desc()).limit(limit))
     if user_id is not None:
@@ -257,12 +272,20 @@ def submission_rows(session: Session, user_id: int | None = None, exercise_id: s
     if exercise_id is not None:
         query = query.where(Submission.exercise_id == exercise_id)
     out = []
-    for s, name, score, max_score, bonus in session.execute(query):
-        graded = s.status == "graded"
+    for s, name, score, max_score, bonus, exercise, extension in session.execute(query):
+        counted = _scored(rules_for(exercise, extension), s.received_at, score, bonus, max_score) \
+            if s.status == "graded" else None
         out.append(SubmissionRow(s.id, name, s.exercise_id, s.filename, s.size, s.status, s.attempts,
-                                 s.received_at, s.finished_at, score if graded else None,
-                                 max_score if graded else None, bonus if graded else None))
+                                 s.received_at, s.finished_at, *_columns(counted)))
     return out
+
+
+def _columns(counted: Score | None) -> tuple:
+    """(score, max_score, bonus, raw_score, raw_bonus, penalty) of a row: Nones when not graded."""
+    if counted is None:
+        return None, None, None, None, None, 0.0
+    return (counted.score, counted.max_score, counted.bonus, counted.raw_score, counted.raw_bonus,
+            counted.penalty)
 
 
 def queue_position(session: Session, submission: Submission) -> int | None:
@@ -295,16 +318,25 @@ class SubmissionDetail:
     started_at: datetime | None
     finished_at: datetime | None
     result: dict | None         # the counting run's GradeResult (graded only)
-    score: float | None
+    score: float | None         # after the late penalty
     max_score: float
-    bonus: float | None
+    bonus: float | None         # after the late penalty
     device: str | None
     runs: list[dict]            # every attempt, for staff: backend, device, timings, operator errors
+    raw_score: float | None = None
+    raw_bonus: float | None = None
+    penalty: float = 0.0        # the fraction taken off (0: on time)
 
 
 def submission_detail(session: Session, submission: Submission) -> SubmissionDetail:
+    """The submission's page: its last run's result, and its score as it counts (as in the lists)."""
     run = latest_run(session, submission)
     graded = submission.status == "graded" and run is not None and run.result is not None
+    counted = None
+    if graded:
+        rules = rules_for(submission.exercise, extension_due(session, submission.user_id, submission.exercise_id))
+        counted = _scored(rules, submission.received_at, run.score, run.bonus, run.max_score)
+    score, max_score, bonus, raw_score, raw_bonus, penalty = _columns(counted)
     runs = [{"attempt": r.attempt, "backend": r.backend, "device": r.device, "started_at": r.started_at,
              "finished_at": r.finished_at, "duration_s": r.duration_s, "score": r.score, "max_score": r.max_score,
              "infrastructure": r.infrastructure, "error": r.error} for r in submission.runs]
@@ -313,6 +345,6 @@ def submission_detail(session: Session, submission: Submission) -> SubmissionDet
         submission.filename, submission.size, submission.sha256, submission.status, submission.attempts,
         submission.reason, submission.progress if submission.status == "running" else None,
         queue_position(session, submission), submission.received_at, submission.queued_at, submission.started_at,
-        submission.finished_at, run.result if graded else None, run.score if graded else None,
-        run.max_score if graded else submission.exercise.points, run.bonus if graded else None,
-        run.device if graded else None, runs)
+        submission.finished_at, run.result if graded else None, score,
+        run.max_score if graded else submission.exercise.points, bonus,
+        run.device if graded else None, runs, raw_score, raw_bonus, penalty)

@@ -1,5 +1,5 @@
-"""Template helpers: how times, points, sizes (grader/sizes.py) and statuses read on every page
-(one place)."""
+"""Template helpers: how times, points, scores, sizes (grader/sizes.py) and statuses read on every
+page (one place)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -12,7 +12,8 @@ STATUS_WORDS = {"received": "received", "queued": "waiting in the queue", "runni
 
 
 def init_app(app) -> None:
-    app.jinja_env.filters.update(when=when, points=points, ago=ago, size=size)
+    app.jinja_env.filters.update(when=when, points=points, ago=ago, size=size, score_words=score_words,
+                                  late_words=late_words,                                   percent=percent, plural=plural)
     app.jinja_env.globals.update(STATUS_WORDS=STATUS_WORDS, code_notes=code_notes)
     app.jinja_env.autoescape = True        # also for templates not ending in .html
 
@@ -42,3 +43,41 @@ def points(value: float | None) -> str:
         return "—"
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
+
+
+def percent(fraction: float) -> str:
+    """0.3 -> "30%", 0.125 -> "12.5%"."""
+    return f"{points(fraction * 100)}%"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """1 test, 2 tests (never "test(s)")."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def _with_bonus(score: float, bonus: float | None) -> str:
+    return f"{points(score)} + {points(bonus)}" if bonus else points(score)
+
+
+def score_words(row, max_score: float | None = None) -> str:
+    """A graded submission's score as every page and list says it: what counts, then the late
+    penalty and the score before it ("14 / 20 + 2.1 bonus, after a 30% late penalty on 20 + 3").
+    `row`: anything with score, bonus (after the penalty), max_score, raw_score, raw_bonus and
+    penalty: a gradebook cell, a submission row or a submission's page."""
+    if row is None or row.score is None:
+        return "—"
+    top = row.max_score if row.max_score is not None else max_score
+    words = points(row.score) + (f" / {points(top)}" if top is not None else "")
+    if row.bonus:
+        words += f" + {points(row.bonus)} bonus"
+    if row.penalty:
+        words += ", " + late_words(row)
+    return words
+
+
+def late_words(row) -> str:
+    """"after a 30% late penalty on 20 + 3" (empty when on time): the gradebook's cells say it
+    beneath the score, the other pages after it."""
+    if row is None or row.score is None or not row.penalty:
+        return ""
+    return f"after a {percent(row.penalty)} late penalty on {_with_bonus(row.raw_score, row.raw_bonus)}"
