@@ -59,18 +59,19 @@ def _with_bonus(score: float, bonus: float | None) -> str:
     return f"{points(score)} + {points(bonus)}" if bonus else points(score)
 
 
-def score_words(row, max_score: float | None = None) -> str:
+def score_words(row, max_score: float | None = None, late: bool = True) -> str:
     """A graded submission's score as every page and list says it: what counts, then the late
     penalty and the score before it ("14 / 20 + 2.1 bonus, after a 30% late penalty on 20 + 3").
     `row`: anything with score, bonus (after the penalty), max_score, raw_score, raw_bonus and
-    penalty: a gradebook cell, a submission row or a submission's page."""
+    penalty: a gradebook cell, a submission row or a submission's page. `late` False: without the
+    penalty's words (a page that says them apart, with `late_words`)."""
     if row is None or row.score is None:
         return "—"
     top = row.max_score if row.max_score is not None else max_score
     words = points(row.score) + (f" / {points(top)}" if top is not None else "")
     if row.bonus:
         words += f" + {points(row.bonus)} bonus"
-    if row.penalty:
+    if row.penalty and late:
         words += ", " + late_words(row)
     return words
 

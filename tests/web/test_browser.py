@@ -4,7 +4,8 @@ embedded `grader worker`, SQLite database and broker), driven by Playwright in D
 A student logs in, uploads the perceptron reference as a notebook, watches the status change and
 sees full marks; a second student cannot open that submission; the instructor sees both students
 in the gradebook, downloads the Canvas CSV with the right numbers, and opens the analytics page
-with its charts drawn. Every main page is saved as a screenshot under TEST_ARTIFACTS_DIR
+with its charts drawn. A late submission's score, after its penalty, reads the same on the home
+page, its own page, the history and the gradebook. Every main page is saved as a screenshot under TEST_ARTIFACTS_DIR
 (default: <pytest's tmp folder>/screenshots; the path is printed).
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import nbformat
@@ -139,7 +141,7 @@ def test_student_uploads_and_instructor_grades_in_a_browser(server, browser, tmp
     page.wait_for_selector(".score")
     score_text = page.inner_text(".score")
     assert score_text.startswith("20 / 20"), score_text
-    shown = re.fullmatch(r"20 / 20 points(?: \+(\d+(?:\.\d+)?) bonus)?", score_text.strip())
+    shown = re.fullmatch(r"20 / 20(?: \+ (\d+(?:\.\d+)?) bonus)?", score_text.strip())
     assert shown, score_text
     total = 20 + float(shown.group(1) or 0)            # the export counts score + bonus
     assert "tests passed" in page.content()
@@ -238,4 +240,51 @@ def test_an_unclosed_style_in_a_markdown_cell_hides_nothing_from_staff(server, b
     assert "My notes" in staff.locator(".notebook #cell-2").inner_text()
     assert staff.get_by_role("button", name="Regrade this submission").is_visible()
     staff.screenshot(path=screenshots_dir(tmp_path) / "13-staff-notebook-unclosed-style.png", full_page=True)
+    assert dialogs == [], dialogs
+
+
+def test_a_late_score_reads_the_same_on_home_submission_history_and_gradebook(server, browser, tmp_path):
+    """The instructor moves the due date an hour back with 30 % off per started day; the student's
+    reference upload then counts 70 % of its score, and every page says so in the same words."""
+    url, logins, _ = server
+    shots = screenshots_dir(tmp_path)
+    dialogs: list[str] = []
+    staff = log_in(browser, url, "instructor", logins["instructor"], dialogs)
+    staff.goto(url + "/staff/exercises/perceptron/settings")
+    due = datetime.now(timezone.utc) - timedelta(hours=1)
+    staff.fill("input[name=due_at]", due.strftime("%Y-%m-%dT%H:%M"))
+    staff.fill("input[name=penalty_percent_per_day]", "30")
+    staff.fill("input[name=max_penalty_percent]", "50")
+    staff.click("#rules-form button[type=submit]")
+    assert "Rules saved." in staff.inner_text(".flash")
+
+    page = log_in(browser, url, "student", logins["student"], dialogs)
+    page.select_option("select[name=exercise]", "perceptron")
+    page.set_input_files("input[type=file]", str(reference_notebook(tmp_path)))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/submissions/(\d+)$"))
+    submission_id = page.url.rsplit("/", 1)[1]
+    page.wait_for_selector("#score", timeout=240_000)
+    words = page.inner_text("#score").strip()
+    assert re.fullmatch(r"14 / 20(?: \+ \d+(?:\.\d+)? bonus)?, after a 30% late penalty on 20(?: \+ \d+(?:\.\d+)?)?",
+                        words), words
+    steps = page.inner_text("#score-steps")
+    assert "Late penalty" in steps and "−30%" in steps and "Counts" in steps and "14 / 20" in steps
+    page.screenshot(path=shots / "14-late-submission.png", full_page=True)
+
+    page.goto(url + "/")
+    home_cell = page.locator(f"a.score-words[href$='/submissions/{submission_id}']").first.inner_text()
+    recent = page.locator("table.grid").last.locator("tr", has=page.locator(f"a[href$='/submissions/{submission_id}']"))
+    assert home_cell.strip() == words and recent.locator(".score-words").inner_text().strip() == words
+    page.screenshot(path=shots / "15-late-home.png", full_page=True)
+    page.goto(url + "/history")
+    row = page.locator("tr", has=page.locator(f"a[href$='/submissions/{submission_id}']"))
+    assert row.locator(".score-words").inner_text().strip() == words
+    page.screenshot(path=shots / "16-late-history.png", full_page=True)
+
+    staff.goto(url + "/staff/gradebook")
+    cell = staff.locator("#gradebook td.late", has=staff.locator(f"a[href$='/submissions/{submission_id}']"))
+    assert cell.locator("a").get_attribute("title") == words
+    assert cell.inner_text().startswith("14") and words.split(", ", 1)[1] in cell.inner_text()
+    staff.screenshot(path=shots / "17-late-gradebook.png", full_page=True)
     assert dialogs == [], dialogs

@@ -133,6 +133,8 @@ def test_the_lists_the_page_and_the_gradebook_compute_one_score(any_site):
 
 def test_the_score_words():
     assert score_words(Score(20.0, 3.0, 20.0, 0.3)) == LATE
+    assert score_words(Score(20.0, 3.0, 20.0, 0.3), late=False) + ", " + late_words(Score(20.0, 3.0, 20.0, 0.3)) \
+        == LATE
     assert score_words(Score(20.0, 0.0, 20.0, 0.0)) == "20 / 20"
     assert score_words(Score(10.0, 0.0, 20.0, 0.125)) == "8.75 / 20, after a 12.5% late penalty on 10"
     assert score_words(Score(20.0, 3.0, 20.0, 1.0)) == "0 / 20, after a 100% late penalty on 20 + 3"
