@@ -1,8 +1,9 @@
 """The course's rules for one student and one exercise, as plain functions (no database): the
-due date (an extension moves it), the late penalty, and whether a new submission is allowed now
-(closed after the due date, at most N per window, a cool-off between two). The storage enforces
-them inside the transaction that stores a submission; the pages show the same numbers before
-the student uploads."""
+due date (an extension moves it), the late penalty and the score a submission counts for after
+it (`counting_score`: every page and list shows that one), and whether a new submission is
+allowed now (closed after the due date, at most N per window, a cool-off between two). The
+storage enforces them inside the transaction that stores a submission; the pages show the same
+numbers before the student uploads."""
 from __future__ import annotations
 
 import math

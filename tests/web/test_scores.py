@@ -104,6 +104,13 @@ def test_counts_are_said_without_parentheses(site):
     assert "1 test is not shown yet" in page and "1 test not shown yet" in page and "(s)" not in page
 
 
+def test_a_partial_score_says_the_penalty_still_to_come(site):
+    set_rules(site, show_hidden_points=False)                # the hidden test is not shown: the score is partial
+    submission_id = late_upload(site)
+    page = text(site.client("alice").get(f"/submissions/{submission_id}"))
+    assert "points so far, before a 30% late penalty" in page and "1 test is not shown yet" in page
+
+
 def test_the_lists_the_page_and_the_gradebook_compute_one_score(any_site):
     """The same submission: the same numbers from submission_rows, submission_detail and the
     gradebook, in one query for a list however many rows (the rules and extensions come joined)."""
