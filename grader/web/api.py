@@ -77,6 +77,8 @@ def get_submission(submission_id: int):
         _, d, seen = feedback.submission_for(s, submission_id)
     body = {"id": d.id, "exercise": d.exercise_id, "user": d.user, "status": d.status, "score": seen["score"],
             "max_score": d.max_score, "bonus": seen["bonus"], "attempts": d.attempts}
+    if seen["score"] is not None:         # the score counts after the late penalty, as on every page
+        body.update(raw_score=d.raw_score, raw_bonus=d.raw_bonus, late_penalty=d.penalty)
     if d.reason:
         body["reason"] = d.reason
     if seen["progress"]:
@@ -132,8 +134,14 @@ OPENAPI = {
                 "id": {"type": "integer"}, "exercise": {"type": "string"}, "user": {"type": "string"},
                 "status": {"type": "string",
                            "enum": ["received", "queued", "running", "graded", "failed", "error"]},
-                "score": {"type": "number", "nullable": True}, "max_score": {"type": "number"},
-                "bonus": {"type": "number", "nullable": True}, "attempts": {"type": "integer"},
+                "score": {"type": "number", "nullable": True,
+                          "description": "as it counts: after the late penalty, as on the pages and in the gradebook"},
+                "max_score": {"type": "number"},
+                "bonus": {"type": "number", "nullable": True, "description": "after the late penalty"},
+                "raw_score": {"type": "number", "description": "as graded, before the late penalty"},
+                "raw_bonus": {"type": "number", "nullable": True},
+                "late_penalty": {"type": "number", "description": "the fraction taken off (0: on time)"},
+                "attempts": {"type": "integer"},
                 "reason": {"type": "string"}, "queue_position": {"type": "integer"},
                 "progress": {"type": "object"},
                 "result": {"type": "object", "description": "the object `grader run --json` prints"}}},

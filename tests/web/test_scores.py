@@ -63,6 +63,10 @@ def test_a_late_score_reads_the_same_on_every_page(site):
     assert LATE in text(ines.get("/staff/submissions")) and LATE in text(ines.get(f"/submissions/{submission_id}"))
     status = alice.get(f"/submissions/{submission_id}/status.json").get_json()
     assert (status["score"], status["max_score"]) == (14.0, 20.0)
+    api = site.app.test_client().get(f"/api/v1/submissions/{submission_id}",
+                                     headers={"Authorization": f"Bearer {site.token('alice')}"}).get_json()
+    assert (api["score"], api["bonus"], api["raw_score"], api["raw_bonus"], api["late_penalty"]) == \
+        (14.0, pytest.approx(2.1), 20.0, 3.0, pytest.approx(0.3))
 
 
 def test_an_on_time_score_says_no_penalty_and_its_bonus_as_a_sum(site):
