@@ -4,12 +4,14 @@ the transaction that stores it, with the student's row locked, so two uploads at
 both take the last submission of a window)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from types import SimpleNamespace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..course_rules import Rules, check, rules_for
+from ..course_rules import Rules, check, counting_score, rules_for
 from ..errors import UsageError
 from .models import Exercise, Extension, Submission, User, utcnow
 
@@ -64,8 +66,57 @@ def extensions(session: Session, exercise: Exercise) -> list[tuple[str, datetime
         .where(Extension.exercise_id == exercise.id).order_by(User.name))]
 
 
+@dataclass(frozen=True)
+class RulesEffect:
+    """What an edit of the rules does to work already graded, counted before it is saved."""
+
+    later: int              # graded submissions that become late, or more late
+    earlier: int            # ... that become less late, or on time
+    scores: int             # ... whose counting score changes (a zero score stays zero)
+    students: int           # the students those belong to
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.later or self.earlier)
+
+
+def rules_effect(session: Session, exercise: Exercise, **values) -> RulesEffect:
+    """How the edit `values` (as `edit_rules` takes them) would change the late penalty of the
+    exercise's graded submissions, each with its student's extension; nothing is written."""
+    from .gradebook import scored_runs          # gradebook reads the rules from here
+    check_values(values)
+    new = SimpleNamespace(**{name: getattr(exercise, name) for name in EDITABLE} | values)
+    runs = scored_runs()
+    rows = session.execute(
+        select(Submission.user_id, Submission.received_at, runs.c.score, runs.c.bonus, Extension.due_at)
+        .join(runs, (runs.c.submission_id == Submission.id) & (runs.c.rn == 1))
+        .outerjoin(Extension, (Extension.user_id == Submission.user_id) & (Extension.exercise_id == exercise.id))
+        .where(Submission.exercise_id == exercise.id, Submission.status == "graded"))
+    later = earlier = scores = 0
+    students = set()
+    for user_id, received_at, score, bonus, extension in rows:
+        before = counting_score(rules_for(exercise, extension), received_at, score, bonus, None)
+        after = counting_score(rules_for(new, extension), received_at, score, bonus, None)
+        if after.penalty == before.penalty:
+            continue
+        later += after.penalty > before.penalty
+        earlier += after.penalty < before.penalty
+        scores += (before.score, before.bonus) != (after.score, after.bonus)
+        students.add(user_id)
+    return RulesEffect(later, earlier, scores, len(students))
+
+
 def edit_rules(session: Session, exercise: Exercise, **values) -> None:
     """An instructor's edit: from then on the manifests no longer overwrite these fields."""
+    check_values(values)
+    for name, value in values.items():
+        setattr(exercise, name, value)
+    exercise.rules_edited_at = utcnow()
+    session.flush()
+
+
+def check_values(values: dict) -> None:
+    """UsageError naming the first rule value an instructor cannot set."""
     unknown = set(values) - set(EDITABLE)
     if unknown:
         raise UsageError(f"not an exercise rule: {', '.join(sorted(unknown))}")
@@ -80,10 +131,6 @@ def edit_rules(session: Session, exercise: Exercise, **values) -> None:
     for name, largest in LARGEST.items():
         if values.get(name) is not None and values[name] > largest:
             raise UsageError(f"{name} can be at most {largest:,} (or empty for no limit)")
-    for name, value in values.items():
-        setattr(exercise, name, value)
-    exercise.rules_edited_at = utcnow()
-    session.flush()
 
 
 def publish(session: Session, exercise: Exercise, published: bool = True) -> None:

@@ -140,16 +140,12 @@ def exercise_settings(exercise_id: str):
             try:
                 action = params.text("action", form) or "rules"
                 if action == "rules":
-                    course.edit_rules(
-                        s, exercise, due_at=params.utc_time("due_at", form),
-                        penalty_per_day=(params.number("penalty_percent_per_day", form) or 0.0) / 100,
-                        max_penalty=(params.number("max_penalty_percent", form) or 0.0) / 100,
-                        closed_after_due=form.get("closed_after_due") == "on",
-                        max_submissions=params.number("max_submissions", form, whole=True),
-                        window_hours=params.number("window_hours", form),
-                        cooloff_minutes=params.number("cooloff_minutes", form) or 0.0,
-                        show_hidden_points=form.get("show_hidden_points") == "on")
-                    flash("Rules saved.", "info")
+                    values = rules_from(form)
+                    effect = course.rules_effect(s, exercise, **values)
+                    if effect.changes and form.get("confirm") != "yes":     # say what it does, then save
+                        return settings_page(s, exercise, effect=effect, form=form)
+                    course.edit_rules(s, exercise, **values)
+                    flash("Rules saved." + (f" {effect_words(effect)}" if effect.changes else ""), "info")
                 elif action in ("publish", "unpublish"):
                     course.publish(s, exercise, action == "publish")
                     flash("Grades published." if action == "publish" else "Grades unpublished.", "info")
@@ -168,10 +164,46 @@ def exercise_settings(exercise_id: str):
                 flash(str(e), "error")
                 return redirect(url_for("staff.exercise_settings", exercise_id=exercise_id), 303)
             return redirect(url_for("staff.exercise_settings", exercise_id=exercise_id), 303)
-        extensions = course.extensions(s, exercise)
-        row = next(e for e in exercise_rows(s) if e.id == exercise_id)
-        students = [u.name for u in all_users(s, role="student")]
-    return render_template("exercise_settings.html", e=row, extensions=extensions, students=students)
+        return settings_page(s, exercise)
+
+
+def rules_from(form) -> dict:
+    """The rules form's values, as `course.edit_rules` takes them (UsageError for a bad one)."""
+    return dict(due_at=params.utc_time("due_at", form),
+                penalty_per_day=(params.number("penalty_percent_per_day", form) or 0.0) / 100,
+                max_penalty=(params.number("max_penalty_percent", form) or 0.0) / 100,
+                closed_after_due=form.get("closed_after_due") == "on",
+                max_submissions=params.number("max_submissions", form, whole=True),
+                window_hours=params.number("window_hours", form),
+                cooloff_minutes=params.number("cooloff_minutes", form) or 0.0,
+                show_hidden_points=form.get("show_hidden_points") == "on")
+
+
+def effect_words(effect: course.RulesEffect) -> str:
+    """What an edit of the rules does to graded work, as the settings page says it."""
+    def n(count: int, one: str, many: str) -> str:
+        return f"{count} {one if count == 1 else many}"
+    parts = []
+    if effect.later:
+        parts.append(f"{n(effect.later, 'graded submission becomes', 'graded submissions become')} late or later")
+    if effect.earlier:
+        parts.append(f"{n(effect.earlier, 'graded submission becomes', 'graded submissions become')} "
+                     "less late or on time")
+    return (f"{'; '.join(parts)}: {n(effect.scores, 'score changes', 'scores change')}, of "
+            f"{n(effect.students, 'student', 'students')}.")
+
+
+def settings_page(s, exercise, effect: course.RulesEffect | None = None, form=None):
+    """The settings page; with `effect`, the rules just sent wait for the instructor's confirmation."""
+    extensions = course.extensions(s, exercise)
+    row = next(e for e in exercise_rows(s) if e.id == exercise.id)
+    students = [u.name for u in all_users(s, role="student")]
+    pending = None
+    if effect is not None:
+        pending = {"words": effect_words(effect),
+                   "fields": [(k, v) for k, v in form.items(multi=True) if k not in ("csrf_token", "confirm")]}
+    return render_template("exercise_settings.html", e=row, extensions=extensions, students=students,
+                           pending=pending)
 
 
 @bp.route("/course", methods=["POST"])

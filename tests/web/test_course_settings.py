@@ -4,6 +4,7 @@ hidden test's message never reaches a student, in pages or the API."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime, timedelta, timezone
 
 from grader.storage import course
@@ -170,3 +171,30 @@ def test_live_progress_shows_a_student_only_the_tests_they_may_see(site):
     running("test_iris_heldout_accuracy", "passed")
     staff = site.client("tina").get(f"/submissions/{submission_id}/status.json").get_json()["progress"]
     assert staff["name"] == "test_iris_heldout_accuracy" and staff["status"] == "passed"     # staff see all
+
+
+def test_a_rules_change_that_regrades_graded_work_says_so_and_waits_for_confirmation(site):
+    """Moving the due date before work already graded re-penalizes it: the page says how much
+    before anything is saved; a change that touches no graded work saves at once."""
+    alice, bob, ines = site.client("alice"), site.client("bob"), site.client("ines")
+    for student in (alice, bob):
+        site.graded(int(site.upload(student).headers["Location"].rsplit("/", 1)[1]), perceptron_result(score=10.0))
+    page = ines.get("/staff/exercises/perceptron/settings")
+    earlier = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    form = {"csrf_token": csrf(page), "action": "rules", "due_at": earlier, "penalty_percent_per_day": "30",
+            "max_penalty_percent": "50", "show_hidden_points": "on"}
+    asked = ines.post("/staff/exercises/perceptron/settings", data=form)
+    assert asked.status_code == 200 and b"Save these rules?" in asked.data
+    assert b"2 graded submissions become late or later: 2 scores change, of 2 students." in asked.data
+    with session_scope(site.config) as s:
+        assert get_exercise(s, "perceptron").due_at is None                 # nothing saved yet
+    confirmed = ines.post("/staff/exercises/perceptron/settings", follow_redirects=True,
+                          data=dict(re.findall(rb'<input type="hidden" name="([^"]+)" value="([^"]*)">',
+                                               asked.data.split(b'id="confirm-rules"')[1].split(b"</form>")[0])))
+    assert b"Rules saved. 2 graded submissions become late" in confirmed.data
+    with session_scope(site.config) as s:
+        e = get_exercise(s, "perceptron")
+        assert e.due_at is not None and e.penalty_per_day == 0.3 and e.show_hidden_points is True
+    quiet = ines.post("/staff/exercises/perceptron/settings", follow_redirects=True,
+                      data={**form, "cooloff_minutes": "5"})                 # the same penalties: saved at once
+    assert b"Rules saved." in quiet.data and b"Save these rules?" not in quiet.data
