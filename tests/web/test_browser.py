@@ -5,7 +5,8 @@ A student logs in, uploads the perceptron reference as a notebook, watches the s
 sees full marks; a second student cannot open that submission; the instructor sees both students
 in the gradebook, downloads the Canvas CSV with the right numbers, and opens the analytics page
 with its charts drawn. A late submission's score, after its penalty, reads the same on the home
-page, its own page, the history and the gradebook. Every main page is saved as a screenshot under TEST_ARTIFACTS_DIR
+page, its own page, the history and the gradebook. At phone widths (360 and 390 px) and at
+desktop width no page is wider than the window, and the menu folds. Every main page is saved as a screenshot under TEST_ARTIFACTS_DIR
 (default: <pytest's tmp folder>/screenshots; the path is printed).
 """
 from __future__ import annotations
@@ -288,3 +289,56 @@ def test_a_late_score_reads_the_same_on_home_submission_history_and_gradebook(se
     assert cell.inner_text().startswith("14") and words.split(", ", 1)[1] in cell.inner_text()
     staff.screenshot(path=shots / "17-late-gradebook.png", full_page=True)
     assert dialogs == [], dialogs
+
+
+PHONE, NARROW_PHONE, DESKTOP = {"width": 390, "height": 844}, {"width": 360, "height": 740}, {"width": 1280, "height": 900}
+
+
+def overflow(page) -> int:
+    """How many pixels the page is wider than the window (0: nothing to scroll sideways)."""
+    return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+
+
+def test_every_page_fits_a_phone_and_the_menu_folds(server, browser, tmp_path):
+    """At 360 and 390 px wide (and at desktop width) no page is wider than the screen; on a phone
+    the menu folds behind its button and, opened, stays on the dark header where it can be read."""
+    url, logins, _ = server
+    shots = screenshots_dir(tmp_path)
+    student = log_in(browser, url, "student", logins["student"], [])
+    student.select_option("select[name=exercise]", "perceptron")
+    student.set_input_files("input[type=file]", str(ROOT / "reference" / "perceptron.py"))
+    student.click("#upload-form button[type=submit]")
+    student.wait_for_url(re.compile(r".*/submissions/\d+$"))
+    submission = student.url[len(url):]
+    student.wait_for_selector(".pill.graded", timeout=120_000)
+    staff = log_in(browser, url, "instructor", logins["instructor"], [])
+    anonymous = browser.new_context().new_page()
+    pages = [(anonymous, "/login"), (student, "/"), (student, "/history"), (student, submission),
+             (student, "/account"), (staff, "/staff/gradebook"), (staff, "/staff/submissions"), (staff, submission),
+             (staff, "/staff/analytics/perceptron"), (staff, "/staff/exercises/perceptron/settings")]
+    too_wide = []
+    for size_name, size in (("phone", PHONE), ("narrow-phone", NARROW_PHONE), ("desktop", DESKTOP)):
+        for page, path in pages:
+            page.set_viewport_size(size)
+            page.goto(url + path)
+            if overflow(page) > 0:
+                too_wide.append(f"{path} at {size['width']} px: {overflow(page)} px too wide")
+            name = re.sub(r"\W+", "-", path).strip("-") or "home"
+            page.screenshot(path=shots / f"phone-{size_name}-{'staff' if page is staff else 'student'}-{name}.png",
+                            full_page=True)
+    assert not too_wide, too_wide
+
+    staff.set_viewport_size(PHONE)
+    staff.goto(url + "/staff/gradebook")
+    toggle = staff.locator(".menu-toggle")
+    assert toggle.is_visible() and not staff.locator("text=Log out").is_visible()       # folded
+    toggle.click()
+    assert toggle.get_attribute("aria-expanded") == "true"
+    header = staff.locator("header.top").bounding_box()
+    for selector in ("a:text-is('All submissions')", "button:text-is('Log out')", ".who"):
+        item = staff.locator("header.top").locator(selector)
+        box = item.bounding_box()
+        assert item.is_visible() and box["y"] + box["height"] <= header["y"] + header["height"], selector  # on the header
+    staff.screenshot(path=shots / "phone-menu-open.png")
+    staff.set_viewport_size(DESKTOP)
+    assert not toggle.is_visible() and staff.locator("text=Log out").is_visible()       # desktop: no fold

@@ -2,6 +2,16 @@
 // filters that apply on change, the upload form's checks, the live status, sortable tables.
 (function () {
   "use strict";
+  // The menu on a phone: folded behind its button (without this script it stays open).
+  var header = document.querySelector("header.top");
+  var toggle = document.querySelector(".menu-toggle");
+  if (header && toggle) {
+    header.classList.add("js");
+    toggle.addEventListener("click", function () {
+      var open = header.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });
   });
