@@ -342,3 +342,50 @@ def test_every_page_fits_a_phone_and_the_menu_folds(server, browser, tmp_path):
     staff.screenshot(path=shots / "phone-menu-open.png")
     staff.set_viewport_size(DESKTOP)
     assert not toggle.is_visible() and staff.locator("text=Log out").is_visible()       # desktop: no fold
+
+
+AXE = Path(os.environ.get("TEST_AXE_JS") or ROOT / ".ci" / "axe" / "node_modules" / "axe-core" / "axe.min.js")
+
+
+def test_no_page_has_a_serious_accessibility_violation(server, browser, tmp_path):
+    """axe-core on every page (student, staff, anonymous): no serious or critical violation.
+    axe is injected into the page, which the app's Content-Security-Policy forbids: these
+    contexts alone bypass it (bypass_csp), the pages themselves are served as always."""
+    require(None if AXE.is_file() else f"no axe-core at {AXE}",
+            "CI installs it (npm install --prefix .ci/axe axe-core)")
+    url, logins, _ = server
+    script = AXE.read_text()
+
+    def logged_in(name: str):
+        context = browser.new_context(bypass_csp=True)
+        page = context.new_page()
+        page.goto(url + "/login")
+        page.fill("input[name=username]", name)
+        page.fill("input[name=password]", logins[name])
+        page.click("button[type=submit]")
+        page.wait_for_url(url + "/")
+        return page
+
+    student, staff = logged_in("student"), logged_in("instructor")
+    student.select_option("select[name=exercise]", "perceptron")
+    student.set_input_files("input[type=file]", str(ROOT / "reference" / "perceptron.py"))
+    student.click("#upload-form button[type=submit]")
+    student.wait_for_url(re.compile(r".*/submissions/\d+$"))
+    submission = student.url[len(url):]
+    student.wait_for_selector(".pill.graded", timeout=120_000)
+    anonymous = browser.new_context(bypass_csp=True).new_page()
+    found = []
+    for page, path in [(anonymous, "/login"), (student, "/"), (student, "/history"), (student, submission),
+                       (student, "/account"), (staff, "/staff/gradebook"), (staff, "/staff/submissions"),
+                       (staff, submission), (staff, "/staff/analytics/perceptron"),
+                       (staff, "/staff/exercises/perceptron/settings")]:
+        for size in (DESKTOP, PHONE):
+            page.set_viewport_size(size)
+            page.goto(url + path)
+            page.add_script_tag(content=script)
+            violations = page.evaluate("axe.run(document, {resultTypes: ['violations']}).then(r => r.violations"
+                                       ".map(v => ({id: v.id, impact: v.impact, help: v.help,"
+                                       " nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))")
+            found += [f"{path} at {size['width']} px: {v['id']} ({v['impact']}): {v['help']} {v['nodes']}"
+                      for v in violations if v["impact"] in ("serious", "critical")]
+    assert not found, "\n".join(found)

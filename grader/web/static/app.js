@@ -12,6 +12,17 @@
       toggle.setAttribute("aria-expanded", open ? "true" : "false");
     });
   }
+  // A box that scrolls sideways (a wide table or chart on a phone) takes the keyboard's focus,
+  // so it can be scrolled without a mouse.
+  var scrollable = function () {
+    document.querySelectorAll("table.grid, .chart-box, pre.output").forEach(function (box) {
+      if (box.scrollWidth > box.clientWidth + 1) box.setAttribute("tabindex", "0");
+      else if (box.getAttribute("tabindex") === "0") box.removeAttribute("tabindex");
+    });
+  };
+  scrollable();
+  window.addEventListener("resize", scrollable);
+
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });
   });
