@@ -23,6 +23,16 @@ from .db import config, db
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
 
+@bp.app_context_processor
+def staff_menu() -> dict:
+    """The exercises, for the staff's menu (analytics, settings) and the pages' exercise switchers."""
+    user = g.get("user")
+    if user is None or not user.is_staff:
+        return {}
+    with db() as s:
+        return {"staff_exercises": [(e.id, e.title) for e in exercise_rows(s)]}
+
+
 @bp.route("/gradebook")
 @staff_required
 def gradebook_page():

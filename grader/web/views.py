@@ -13,7 +13,7 @@ STATUS_WORDS = {"received": "received", "queued": "waiting in the queue", "runni
 
 def init_app(app) -> None:
     app.jinja_env.filters.update(when=when, points=points, ago=ago, size=size, score_words=score_words,
-                                  late_words=late_words,                                   percent=percent, plural=plural)
+                                  late_words=late_words, percent=percent, plural=plural)
     app.jinja_env.globals.update(STATUS_WORDS=STATUS_WORDS, code_notes=code_notes)
     app.jinja_env.autoescape = True        # also for templates not ending in .html
 

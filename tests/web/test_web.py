@@ -475,3 +475,21 @@ def test_a_database_that_is_down_is_a_503_with_a_plain_sentence(tmp_path):
     api = client.get("/api/v1/exercises", headers={"Authorization": f"Bearer {TOKEN_PREFIX}abc"})
     assert api.status_code == 503 and "try again" in api.get_json()["message"]
     dispose_engines()
+
+
+def test_the_menu_and_titles_lead_each_role_where_they_work(site):
+    """Staff reach analytics and (instructors) settings from the menu and switch exercises there;
+    a student's menu has their submissions; a submission's tab names its exercise."""
+    alice, tina, ines = site.client("alice"), site.client("tina"), site.client("ines")
+    menu = lambda client: client.get("/").get_data(as_text=True).split("</nav>")[0]     # noqa: E731
+    assert "My submissions" in menu(alice) and "Analytics" not in menu(alice) and "Gradebook" not in menu(alice)
+    assert "Analytics" in menu(tina) and "Settings" not in menu(tina) and "My submissions" not in menu(tina)
+    assert "Analytics" in menu(ines) and "Settings" in menu(ines)
+    analytics = ines.get("/staff/analytics/perceptron").get_data(as_text=True)
+    switcher = analytics.split('<nav class="switcher"')[1].split("</nav>")[0]
+    assert '<strong aria-current="page">The perceptron</strong>' in switcher and "/staff/analytics/backprop" in switcher
+    settings = ines.get("/staff/exercises/perceptron/settings").get_data(as_text=True)
+    assert "/staff/exercises/numpy-nn/settings" in settings.split('<nav class="switcher"')[1]
+    submission_id = int(site.upload(alice).headers["Location"].rsplit("/", 1)[1])
+    title = re.search(r"<title>(.*?)</title>", alice.get(f"/submissions/{submission_id}").get_data(as_text=True)).group(1)
+    assert title.startswith(f"The perceptron: submission {submission_id}")
