@@ -61,6 +61,10 @@ def test_the_cell_that_did_not_parse_comes_first_and_each_test_names_it(site):
     passed = {t.name for t in result.tests if t.status == "passed"}
     assert passed and not passed & affected
     assert "`" not in _text(page[page.index('id="code-notes"'):])
+    # staff's list of common failure messages shows the name as code too
+    analytics = site.client("ines").get("/staff/analytics/perceptron").get_data(as_text=True)
+    assert "<code>step_function</code> is in cell 2, which did not parse" in analytics
+    assert "`step_function`" not in analytics
 
 
 def test_notes_are_shown_as_notes_beside_the_failure_message(site):
