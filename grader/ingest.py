@@ -40,6 +40,9 @@ _PY_MARKDOWN_MARKER = re.compile(r"#\s*%%.*\[(markdown|md)\]")
 # `x =`, `a, b =`, `x: int =`, at the start of a line; read without parsing, so a guess.
 _DEFINITION = re.compile(r"(?:async[ \t]+)?(?:def|class)[ \t]+([^\W\d]\w*)"
                          r"|([^\W\d]\w*(?:[ \t]*,[ \t]*[^\W\d]\w*)*)[ \t]*(?::[^=\n]*)?=(?!=)")
+# `import a.b, c as d` binds a and d; `from m import x, y as z` binds x and z (no parentheses, no *)
+_IMPORT = re.compile(r"(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+([\w.]+(?:[ \t]+as[ \t]+\w+)?"
+                     r"(?:[ \t]*,[ \t]*[\w.]+(?:[ \t]+as[ \t]+\w+)?)*)[ \t]*(?:#.*)?$")
 MAX_NAMES = 100            # per skipped cell: what the messages need, bounded for hostile cells
 MAX_NAME_CHARS = 80
 # How a line that may leave a cell with nothing to grade starts (`_plainly_code`).
@@ -327,16 +330,33 @@ def _defined_names(lines: list[str]) -> list[str]:
     no parsing), so that a test can say where a name it misses is."""
     names: dict[str, None] = {}
     for line in lines:
-        match = _DEFINITION.match(line)
-        if match is None:
+        imported = _IMPORT.match(line)
+        match = None if imported else _DEFINITION.match(line)
+        if imported:
+            found = _bound_by_import(imported.group(1), line.startswith("from"))
+        elif match:
+            found = (match.group(1) or match.group(2)).split(",")
+        else:
             continue
-        for name in (match.group(1) or match.group(2)).split(","):
+        for name in found:
             name = name.strip()
             if name and len(name) <= MAX_NAME_CHARS and not keyword.iskeyword(name) and name not in names:
                 names[name] = None
                 if len(names) == MAX_NAMES:
                     return list(names)
     return list(names)
+
+
+def _bound_by_import(clause: str, is_from: bool) -> list[str]:
+    """The names `import <clause>` (or `from m import <clause>`) binds: `a.b` binds a, `x as y` y."""
+    names = []
+    for part in clause.split(","):
+        words = part.split()
+        if len(words) == 3 and words[1] == "as":
+            names.append(words[2])
+        elif len(words) == 1:
+            names.append(words[0] if is_from else words[0].split(".")[0])
+    return names
 
 
 def _excerpt(line: str) -> str:

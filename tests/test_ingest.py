@@ -200,7 +200,10 @@ def test_py_file_must_be_utf8():
 
 def test_names_of_a_cell_that_does_not_parse_are_read_from_its_lines():
     cell = ("def step_function(z)\n    inner = 1\nclass Perceptron:\n    pass\nW, b = 1, 2\nlr: float = 0.1\n"
-            "if lr == 1: pass\nlr == 2\nasync def go(): pass\nlambda: x\n" + "".join(f"v{i} = {i}\n" for i in range(200)))
+            "if lr == 1: pass\nlr == 2\nasync def go(): pass\nlambda: x\n"
+            "import numpy as np\nimport os.path, sys\nfrom math import pi, tau as t  # both\nfrom m import *\n"
+            + "".join(f"v{i} = {i}\n" for i in range(200)))
     [skipped] = load_submission_bytes(cell.encode(), "solution.py").skipped_cells
-    assert skipped.names[:6] == ["step_function", "Perceptron", "W", "b", "lr", "go"]   # top level, no keywords
+    assert skipped.names[:11] == ["step_function", "Perceptron", "W", "b", "lr", "go",   # top level, no keywords
+                                  "np", "os", "sys", "pi", "t"]
     assert len(skipped.names) == 100                                                   # bounded

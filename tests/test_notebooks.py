@@ -39,12 +39,14 @@ def test_a_name_in_a_cell_that_did_not_parse_is_found_there(tmp_path):
     run = grade_cells(tmp_path, "import numpy as np\ndef add(a, b)\n    return a + b\nLIMIT = 3",
                       "def scale(x, k):\n    return np.asarray(x) * k")
     assert run.test("test_add")["message"] == "`add` is in cell 2, which did not parse: expected ':' at line 2"
-    assert run.result["skipped_cells"][0]["names"] == ["add", "LIMIT"]
+    assert run.result["skipped_cells"][0]["names"] == ["np", "add", "LIMIT"]
     # a name that is nowhere in the notebook is still missing, in those words
     assert run.test("test_counter")["message"] == "your code does not define `Counter`"
-    # scale needs `np`, which only the broken cell imports: it ran, and says what it raised
+    # scale needs `np`, which only the broken cell imports: it ran, and its NameError says where np is
     assert run.test("test_scale")["status"] == "error"
-    assert "NameError" in run.test("test_scale")["message"]
+    assert run.test("test_scale")["message"] == (
+        "scale raised NameError: name 'np' is not defined (cell 3, line 2); "
+        "`np` is in cell 2, which did not parse: expected ':' at line 2")
 
 
 def test_last_definition_wins(tmp_path):

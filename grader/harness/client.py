@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import io
 import os
+import re
 import selectors
 import signal
 import time
@@ -39,8 +40,9 @@ class StudentMissing(StudentError, AttributeError):
 class StudentProcess:
     def __init__(self, sandbox: Sandbox, limits: Limits, chunks: list, load_timeout_s: float,
                  where_missing: dict[str, str] | None = None):
-        """`where_missing`: for a name the code lacks, the sentence saying where it is instead (a
-        cell that did not parse: `results.where_missing`), so its tests point at the cause."""
+        """`where_missing`: for a name the code lacks (a test reads it, or the code's NameError),
+        the sentence saying where it is instead (a cell that did not parse:
+        `results.where_missing`), so its tests point at the cause."""
         self.sandbox, self.limits, self.chunks = sandbox, limits, chunks
         self.where_missing = dict(where_missing or {})
         self.load_timeout_s = load_timeout_s
@@ -279,7 +281,12 @@ def student_exception(error: dict, label: str, header: dict, where_missing: dict
         return StudentError(f"your code called exit() in {label} ({message}){where}")
     if etype == "MemoryError":
         return StudentError(f"your code ran out of memory in {label}{where}")
-    return StudentError(f"{label} raised {etype}: {message}{where}")
+    undefined = _UNDEFINED.match(message) if etype == "NameError" else None
+    found = (where_missing or {}).get(undefined.group(1)) if undefined else None
+    return StudentError(f"{label} raised {etype}: {message}{where}" + (f"; {found}" if found else ""))
+
+
+_UNDEFINED = re.compile(r"name '(\w+)' is not defined")
 
 
 def by_ref(target: "Remote", *args, **kwargs) -> "Remote":
