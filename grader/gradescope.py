@@ -33,6 +33,8 @@ def _test_output(test: TestResult) -> str:
         parts.append(STATUS_NOTES[test.status])
     if test.message:
         parts.append(test.message)
+    if test.note:
+        parts.append("\n".join(f"Note: {line}" for line in test.note.splitlines()))
     return "\n\n".join(p for p in parts if p)
 
 

@@ -16,7 +16,7 @@ from .gpus import GpuSlot
 from .harness.client import StudentProcess
 from .ingest import load_submission_bytes
 from .manifest import load_exercise
-from .results import GradeResult, ProgressEvent
+from .results import GradeResult, ProgressEvent, where_missing
 from .sandbox import Limits, Sandbox, get_backend
 from .slicing import select
 
@@ -40,7 +40,8 @@ def grade(exercise_id: str, data: bytes, filename: str, config: Config, backend:
                     gpu_memory_mb=min(budgets, default=0), gpu_device=gpu.device if on_slot else None,
                     cpu_s=exercise.sandbox_cpu_s, wall_s=exercise.sandbox_wall_s)
     process = StudentProcess(sandbox, limits, [[c.cell, c.line, c.source] for c in kept],
-                             load_timeout_s=exercise.test_timeout_s)
+                             load_timeout_s=exercise.test_timeout_s,
+                             where_missing=where_missing(submission.skipped_cells))
     process.start()
     # pytest, the suite's data and scoring load while the student's code does
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import keyword
 import re
 import warnings
 from dataclasses import dataclass
@@ -35,6 +36,15 @@ _MAGIC_ASSIGNMENT = re.compile(r"[ \t]*[^\W\d][\w.]*(?:[ \t]*,[ \t]*[^\W\d][\w.]
 _CELL_MAGIC = re.compile(r"%%\s*([^\s(]*)")
 _PY_CELL_MARKER = re.compile(r"#\s*%%")                 # jupytext / VS Code "percent" format
 _PY_MARKDOWN_MARKER = re.compile(r"#\s*%%.*\[(markdown|md)\]")
+# A top-level definition in a cell that does not parse (`_defined_names`): `def f`, `class C`,
+# `x =`, `a, b =`, `x: int =`, at the start of a line; read without parsing, so a guess.
+_DEFINITION = re.compile(r"(?:async[ \t]+)?(?:def|class)[ \t]+([^\W\d]\w*)"
+                         r"|([^\W\d]\w*(?:[ \t]*,[ \t]*[^\W\d]\w*)*)[ \t]*(?::[^=\n]*)?=(?!=)")
+# `import a.b, c as d` binds a and d; `from m import x, y as z` binds x and z (no parentheses, no *)
+_IMPORT = re.compile(r"(?:from[ \t]+[\w.]+[ \t]+)?import[ \t]+([\w.]+(?:[ \t]+as[ \t]+\w+)?"
+                     r"(?:[ \t]*,[ \t]*[\w.]+(?:[ \t]+as[ \t]+\w+)?)*)[ \t]*(?:#.*)?$")
+MAX_NAMES = 100            # per skipped cell: what the messages need, bounded for hostile cells
+MAX_NAME_CHARS = 80
 # How a line that may leave a cell with nothing to grade starts (`_plainly_code`).
 _NOT_PLAIN = ("#", "%", "!", ";", "\\", "pass")
 
@@ -262,7 +272,8 @@ def _parse_cell(number: int, source: str, check_only: bool = False) -> tuple[lis
         lines[first] = ""                  # same line count, so line numbers still match the cell
     nul = next((i for i, line in enumerate(lines) if "\x00" in line), None)
     if nul is not None:
-        return [], SkippedCell(number, nul + 1, "the cell contains a null byte, which Python cannot read")
+        return [], SkippedCell(number, nul + 1, "the cell contains a null byte, which Python cannot read",
+                               names=_defined_names(lines))
 
     # Valid Python is never altered; only a cell that fails is retried with magics neutralised.
     code = "\n".join(lines)
@@ -273,7 +284,10 @@ def _parse_cell(number: int, source: str, check_only: bool = False) -> tuple[lis
             code = neutral
             tree, error = _compile(code, check_only)
     if error is not None:
-        return [], _skip_for(number, error, lines)
+        problem = _skip_for(number, error, lines)
+        if not check_only:
+            problem.names = _defined_names(lines)
+        return [], problem
 
     code_lines = _lines(code)
     chunks = []
@@ -309,6 +323,40 @@ def _skip_for(number: int, error: Exception, lines: list[str]) -> SkippedCell:
     if isinstance(error, (RecursionError, MemoryError)):
         return SkippedCell(number, 1, "the code is nested too deeply for Python to read")
     return SkippedCell(number, 1, f"Python cannot read this cell: {_short(error)}")
+
+
+def _defined_names(lines: list[str]) -> list[str]:
+    """The names a cell that did not parse seems to define at top level (a regex over its lines,
+    no parsing), so that a test can say where a name it misses is."""
+    names: dict[str, None] = {}
+    for line in lines:
+        imported = _IMPORT.match(line)
+        match = None if imported else _DEFINITION.match(line)
+        if imported:
+            found = _bound_by_import(imported.group(1), line.startswith("from"))
+        elif match:
+            found = (match.group(1) or match.group(2)).split(",")
+        else:
+            continue
+        for name in found:
+            name = name.strip()
+            if name and len(name) <= MAX_NAME_CHARS and not keyword.iskeyword(name) and name not in names:
+                names[name] = None
+                if len(names) == MAX_NAMES:
+                    return list(names)
+    return list(names)
+
+
+def _bound_by_import(clause: str, is_from: bool) -> list[str]:
+    """The names `import <clause>` (or `from m import <clause>`) binds: `a.b` binds a, `x as y` y."""
+    names = []
+    for part in clause.split(","):
+        words = part.split()
+        if len(words) == 3 and words[1] == "as":
+            names.append(words[2])
+        elif len(words) == 1:
+            names.append(words[0] if is_from else words[0].split(".")[0])
+    return names
 
 
 def _excerpt(line: str) -> str:

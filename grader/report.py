@@ -65,6 +65,8 @@ def print_result(result: GradeResult, console=None) -> None:
     table.add_column("what it checks / why it failed")
     for t in result.tests:
         text = escape(printable(t.description)) + (f"\n[dim]{escape(printable(t.message))}[/]" if t.message else "")
+        for line in (t.note or "").splitlines():     # a note, not a failure: labelled, not dimmed
+            text += f"\n[cyan]note:[/] {escape(printable(line))}"
         status = MARKS.get(t.status) or escape(printable(t.status, False))
         table.add_row(escape(printable(t.name, False)) + (" (bonus)" if t.bonus else ""), status,
                       f"{t.points:g}/{t.max_points:g}", text)

@@ -17,6 +17,7 @@ class SkippedCell:
     line: int          # 1-based line inside that cell
     message: str       # e.g. "invalid syntax" or "shell command (!pip ...) is never run"
     excerpt: str = ""  # the first characters of the offending line, to help find it
+    names: list[str] = field(default_factory=list)   # top-level names the cell seems to define
 
 
 @dataclass
@@ -38,9 +39,11 @@ class TestResult:
     points: float
     max_points: float
     bonus: bool = False
-    message: str | None = None   # None when the manifest hides it (its level is hidden)
+    message: str | None = None   # why it failed; None when the manifest hides it (its level is hidden)
     duration_s: float = 0.0
     visibility: str = "hidden"   # one of visibility.LEVELS: who sees this result, and when (unsaid: nobody)
+    note: str | None = None      # what the suite noted about the code (an accepted variant), passed or
+                                 # not; one note a line, never part of `message`
 
 
 @dataclass
@@ -78,7 +81,8 @@ def code_notes(result: dict) -> list[tuple[str, str]]:
     notes = []
     for c in result.get("skipped_cells", []):
         notes.append(("skipped", f"cell {c['cell']}, line {c['line']} was not run: {c['message']}"
-                                 + (f"  [{c['excerpt']}]" if c.get("excerpt") else "")))
+                                 + (f"  [{c['excerpt']}]" if c.get("excerpt") else "")
+                                 + _defines(c.get("names") or [])))
     for e in result.get("load_errors", []):
         notes.append(("raised", f"cell {e['cell']}, line {e['line']} raised while loading: {e['message']}"))
     if result.get("not_run"):
@@ -87,14 +91,34 @@ def code_notes(result: dict) -> list[tuple[str, str]]:
     return notes
 
 
+def _defines(names: list[str], shown: int = 5) -> str:
+    if not names:
+        return ""
+    listed = ", ".join(f"`{n}`" for n in names[:shown])
+    more = len(names) - shown
+    return f"; it defines {listed}" + (f" and {more} more" if more > 0 else "")
+
+
+def where_missing(skipped_cells: list[SkippedCell]) -> dict[str, str]:
+    """For each name a skipped cell seems to define, where it is and why it did not run, in the
+    words a test's message uses for a name the code lacks: "`step_function` is in cell 2, which
+    did not parse: expected ':' at line 2". A later cell's definition wins, as it would have run."""
+    where = {}
+    for c in skipped_cells:
+        for name in c.names:
+            where[name] = f"`{name}` is in cell {c.cell}, which did not parse: {c.message} at line {c.line}"
+    return where
+
+
 # ---------------------------------------------------------------- shared by harness and scoring
 
 @dataclass
 class Outcome:
     status: str                    # one of STATUSES
-    message: str | None = None     # for the student
+    message: str | None = None     # for the student: why it failed
     always_visible: bool = False   # about the student's code (crash, timeout, exception): not secret
     duration_s: float = 0.0
+    note: str | None = None        # the suite's notes, one a line (`TestResult.note`)
 
 
 @dataclass
@@ -110,11 +134,13 @@ class SuiteRun:
 @dataclass(frozen=True)
 class ProgressEvent:
     """What a grading run reports while it runs, for a terminal, a worker's row or a web page:
-    `started` (total known), `test` (one finished: index of total, name, status), `finished`."""
+    `started` (total known), `running` (one starts: index of total, name), `test` (that one
+    finished: same index, name, status), `finished`. The web shows the last one stored, so
+    "running test 1 of 19" is what a student sees while the first test runs."""
 
-    kind: str                      # "started", "test" or "finished"
+    kind: str                      # "started", "running", "test" or "finished"
     total: int = 0                 # number of tests the suite will run
-    index: int = 0                 # 1-based, for "test"
+    index: int = 0                 # 1-based, for "running" and "test"
     name: str = ""
     status: str = ""               # one of STATUSES, for "test"
 

@@ -1,8 +1,9 @@
 """Scoring: manifest + suite outcomes + ingestion notes -> the one `GradeResult`.
 
-Each test's result carries its visibility level; its assertion message is kept when the level may
-ever show it (`visibility.message_kept`), the harness's own sentences about the student's code
-(crash, timeout, exception) always. Descriptions are always kept.
+Each test's result carries its visibility level; its assertion message and the suite's notes are
+kept when the level may ever show them (`visibility.message_kept`), the harness's own sentences
+about the student's code (crash, timeout, exception) and a passed test's notes always.
+Descriptions are always kept.
 """
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ def score(exercise: Exercise, run: SuiteRun, skipped_cells: list[SkippedCell], n
     tests = []
     for spec in exercise.tests:
         outcome = run.outcomes.get(spec.name) or Outcome("error", "this test did not run", True)
-        message = outcome.message if (outcome.always_visible or message_kept(spec.visibility)) else None
+        kept = outcome.always_visible or message_kept(spec.visibility)
+        message, note = (outcome.message, outcome.note) if kept else (None, None)
         tests.append(TestResult(
             name=spec.name, description=spec.description, status=outcome.status,
             points=spec.points if outcome.status == "passed" else 0.0, max_points=spec.points,
             bonus=spec.bonus, message=message, duration_s=round(outcome.duration_s, 3),
-            visibility=spec.visibility))
+            visibility=spec.visibility, note=note))
     main = [t for t in tests if not t.bonus]
     extra = [t for t in tests if t.bonus]
     return GradeResult(

@@ -26,7 +26,7 @@ def _result() -> GradeResult:
     return GradeResult(
         exercise="demo", score=1.0, max_score=6.0, bonus=1.0, bonus_max=2.0,
         tests=[
-            GradedTest("test_a", "a works", "passed", 1.0, 1.0, message="note for a", visibility="visible"),
+            GradedTest("test_a", "a works", "passed", 1.0, 1.0, note="note for a\nand more", visibility="visible"),
             GradedTest("test_extra", "extra credit", "passed", 1.0, 1.0, bonus=True, visibility="after_published"),
             GradedTest("test_b", "b works", "failed", 0.0, 3.0, message=None, visibility="hidden"),
             GradedTest("test_c", "c works", "timeout", 0.0, 2.0, message="took over 3 s",
@@ -57,7 +57,7 @@ def test_to_gradescope_maps_scores_bonus_messages_and_cells():
     assert sum(t["score"] for t in tests) == gs["score"]
     assert [t["visibility"] for t in tests] == ["visible", "hidden", "after_due_date", "after_published", "visible"]
     by_name = {t["name"]: t for t in tests}
-    assert by_name["test_a"]["output"] == "a works\n\nnote for a"
+    assert by_name["test_a"]["output"] == "a works\n\nNote: note for a\nNote: and more"   # notes, labelled
     assert by_name["test_b"]["output"] == "b works"          # the hidden message is not there
     assert "ran out of time" in by_name["test_c"]["output"] and "took over 3 s" in by_name["test_c"]["output"]
     assert "crashed" in by_name["test_extra2 (bonus)"]["output"]

@@ -47,7 +47,8 @@ def test_statements_become_chunks_with_cell_and_line(tmp_path):
 def test_broken_cell_is_reported_and_the_other_cells_kept(tmp_path):
     sub = load_cells(tmp_path, new_markdown_cell("intro"), "def f(x):\n    return x",
                      "w = 5\nz = \n", "def g():\n    return 2")
-    assert sub.skipped_cells == [SkippedCell(cell=3, line=2, message="invalid syntax", excerpt="z =")]
+    # the names it seems to define, read without parsing, so that tests missing them can say where they are
+    assert sub.skipped_cells == [SkippedCell(cell=3, line=2, message="invalid syntax", excerpt="z =", names=["w", "z"])]
     assert sources(sub) == ["def f(x):\n    return x", "def g():\n    return 2"]   # none of cell 3
     assert [c.cell for c in sub.chunks] == [2, 4]
 
@@ -174,7 +175,7 @@ def test_py_file_without_markers_is_one_cell(tmp_path):
 def test_py_file_that_does_not_parse_is_graded_as_nothing_not_rejected():
     sub = load_submission_bytes(b"def f(x):\n    return x\n\nz = \n", "solution.py")
     assert sub.chunks == []
-    assert sub.skipped_cells == [SkippedCell(cell=1, line=4, message="invalid syntax", excerpt="z =")]
+    assert sub.skipped_cells == [SkippedCell(cell=1, line=4, message="invalid syntax", excerpt="z =", names=["f", "z"])]
 
 
 def test_py_file_with_percent_markers_is_split_into_blocks():
@@ -186,7 +187,8 @@ def test_py_file_with_percent_markers_is_split_into_blocks():
     sub = load_submission_bytes(text.encode(), "solution.py")
     assert [(c.cell, c.line, c.source) for c in sub.chunks] == [
         (1, 1, "import numpy as np"), (2, 1, "def f(x):\n    return x"), (5, 2, "y = f(2)")]
-    assert sub.skipped_cells == [SkippedCell(cell=4, line=1, message="'(' was never closed", excerpt="x = (")]
+    assert sub.skipped_cells == [SkippedCell(cell=4, line=1, message="'(' was never closed", excerpt="x = (",
+                                             names=["x"])]
 
 
 def test_py_file_must_be_utf8():
@@ -194,3 +196,14 @@ def test_py_file_must_be_utf8():
         load_submission_bytes("x = 'é'".encode("latin-1"), "solution.py")
     with pytest.raises(IngestError, match="^the file has no Python code to grade$"):
         load_submission_bytes(b"# only a comment\n", "solution.py")
+
+
+def test_names_of_a_cell_that_does_not_parse_are_read_from_its_lines():
+    cell = ("def step_function(z)\n    inner = 1\nclass Perceptron:\n    pass\nW, b = 1, 2\nlr: float = 0.1\n"
+            "if lr == 1: pass\nlr == 2\nasync def go(): pass\nlambda: x\n"
+            "import numpy as np\nimport os.path, sys\nfrom math import pi, tau as t  # both\nfrom m import *\n"
+            + "".join(f"v{i} = {i}\n" for i in range(200)))
+    [skipped] = load_submission_bytes(cell.encode(), "solution.py").skipped_cells
+    assert skipped.names[:11] == ["step_function", "Perceptron", "W", "b", "lr", "go",   # top level, no keywords
+                                  "np", "os", "sys", "pi", "t"]
+    assert len(skipped.names) == 100                                                   # bounded

@@ -26,11 +26,27 @@ def test_broken_cells_still_earn_the_working_parts(tmp_path):
     assert run.test("test_add")["status"] == "passed"
     assert run.test("test_scale")["status"] == "passed"
     assert run.test("test_counter")["points"] == 0
-    assert "does not define `Counter`" in run.test("test_counter")["message"]
+    # the test points at the cause: the cell that did not parse, not a name the code lacks
+    assert run.test("test_counter")["message"] == "`Counter` is in cell 5, which did not parse: invalid syntax at line 3"
     assert run.result["score"] == 3
     [skipped] = run.result["skipped_cells"]
     assert (skipped["cell"], skipped["line"]) == (5, 3)      # the markdown cell is cell 1
     assert "self.count =" in skipped["excerpt"]
+    assert skipped["names"] == ["Counter"]
+
+
+def test_a_name_in_a_cell_that_did_not_parse_is_found_there(tmp_path):
+    run = grade_cells(tmp_path, "import numpy as np\ndef add(a, b)\n    return a + b\nLIMIT = 3",
+                      "def scale(x, k):\n    return np.asarray(x) * k")
+    assert run.test("test_add")["message"] == "`add` is in cell 2, which did not parse: expected ':' at line 2"
+    assert run.result["skipped_cells"][0]["names"] == ["np", "add", "LIMIT"]
+    # a name that is nowhere in the notebook is still missing, in those words
+    assert run.test("test_counter")["message"] == "your code does not define `Counter`"
+    # scale needs `np`, which only the broken cell imports: it ran, and its NameError says where np is
+    assert run.test("test_scale")["status"] == "error"
+    assert run.test("test_scale")["message"] == (
+        "scale raised NameError: name 'np' is not defined (cell 3, line 2); "
+        "`np` is in cell 2, which did not parse: expected ':' at line 2")
 
 
 def test_last_definition_wins(tmp_path):

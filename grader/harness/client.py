@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 import io
 import os
+import re
 import selectors
 import signal
 import time
@@ -37,8 +38,13 @@ class StudentMissing(StudentError, AttributeError):
 
 
 class StudentProcess:
-    def __init__(self, sandbox: Sandbox, limits: Limits, chunks: list, load_timeout_s: float):
+    def __init__(self, sandbox: Sandbox, limits: Limits, chunks: list, load_timeout_s: float,
+                 where_missing: dict[str, str] | None = None):
+        """`where_missing`: for a name the code lacks (a test reads it, or the code's NameError),
+        the sentence saying where it is instead (a cell that did not parse:
+        `results.where_missing`), so its tests point at the cause."""
         self.sandbox, self.limits, self.chunks = sandbox, limits, chunks
+        self.where_missing = dict(where_missing or {})
         self.load_timeout_s = load_timeout_s
         self.running = None
         self.generation = 0
@@ -184,7 +190,7 @@ class StudentProcess:
             error = reply.get("error")
             if not isinstance(error, dict):
                 raise wire.WireError("malformed error reply")
-            raise student_exception(error, label, header)
+            raise student_exception(error, label, header, self.where_missing)
         except wire.WireError as e:
             raise StudentCrashed(f"{label} returned something the grader cannot read ({e})") from None
 
@@ -259,7 +265,7 @@ def describe_exit(status: int | None, limits: Limits) -> str:
     return f"exit status {status}"
 
 
-def student_exception(error: dict, label: str, header: dict) -> StudentError:
+def student_exception(error: dict, label: str, header: dict, where_missing: dict | None = None) -> StudentError:
     etype = str(error.get("type", "Exception"))[:100]
     message = str(error.get("message", ""))[:2000]
     where = ""
@@ -267,13 +273,20 @@ def student_exception(error: dict, label: str, header: dict) -> StudentError:
         where = f" (cell {error['cell']}, line {error.get('line')})"
     if etype == "AttributeError" and header["op"] == "get":
         if header["target"] == 0:
-            return StudentMissing(f"your code does not define `{header['arg']}`")
+            name = header["arg"]
+            found = (where_missing or {}).get(name) if isinstance(name, str) else None
+            return StudentMissing(found or f"your code does not define `{name}`")
         return StudentMissing(f"{label}: {message}")
     if etype == "SystemExit":
         return StudentError(f"your code called exit() in {label} ({message}){where}")
     if etype == "MemoryError":
         return StudentError(f"your code ran out of memory in {label}{where}")
-    return StudentError(f"{label} raised {etype}: {message}{where}")
+    undefined = _UNDEFINED.match(message) if etype == "NameError" else None
+    found = (where_missing or {}).get(undefined.group(1)) if undefined else None
+    return StudentError(f"{label} raised {etype}: {message}{where}" + (f"; {found}" if found else ""))
+
+
+_UNDEFINED = re.compile(r"name '(\w+)' is not defined")
 
 
 def by_ref(target: "Remote", *args, **kwargs) -> "Remote":

@@ -87,7 +87,8 @@ class GradingPlugin:
     @pytest.fixture
     def note(self, request):
         """`note("forward returns a bare A2 (accepted)")`: a line shown to the student with this
-        test's result, passed or not (e.g. which accepted variant the suite found)."""
+        test's result, passed or not (e.g. which accepted variant the suite found), as a note
+        beside the failure message (`Outcome.note`), never inside it."""
         notes = self.notes.setdefault(_test_name(request.node), [])
         return lambda text: notes.append(str(text)[:300])
 
@@ -122,9 +123,8 @@ class GradingPlugin:
             return
         name = _test_name(item)
         outcome = classify(report, call)
-        if self.notes.get(name):
-            extra = "; ".join(dict.fromkeys(self.notes[name]))
-            outcome.message = f"{outcome.message} ({extra})" if outcome.message else extra
+        if self.notes.get(name):      # beside the message, never in it: a failure says one thing
+            outcome.note = "\n".join(dict.fromkeys(self.notes[name]))
             outcome.always_visible = outcome.always_visible or outcome.status == "passed"
         previous = self.outcomes.get(name)
         outcome.duration_s = call.duration + (previous.duration_s if previous else 0.0)
@@ -133,13 +133,21 @@ class GradingPlugin:
         else:
             previous.duration_s = outcome.duration_s
 
+    def pytest_runtest_logstart(self, nodeid, location):
+        if self.progress and not self.infrastructure_error:
+            self.progress(ProgressEvent("running", self.total, self.finished + 1, _node_name(nodeid)))
+
     def pytest_runtest_logfinish(self, nodeid, location):
         self.finished += 1
         if self.progress and not self.infrastructure_error:   # no score comes: nothing to show
-            name = nodeid.split("::")[-1].split("[")[0]
+            name = _node_name(nodeid)
             outcome = self.outcomes.get(name)
             self.progress(ProgressEvent("test", self.total, self.finished, name,
                                         outcome.status if outcome else "error"))
+
+
+def _node_name(nodeid: str) -> str:
+    return nodeid.split("::")[-1].split("[")[0]
 
 
 def _test_name(item) -> str:

@@ -184,14 +184,15 @@ def _grade(config, taken: Taken, progress):
 
 def _progress_writer(config, submission_id: int, attempt: int, every_s: float = 0.5):
     """A progress callback that stores "test i of n" on the row, at most every `every_s` (and
-    always the start); a database that is down only costs the live display."""
+    always the start, the first test's start and the last test); a database that is down only
+    costs the live display."""
     from ..storage.submissions import set_progress
     from ..storage.db import session_scope
     last = [0.0]
 
     def write(event) -> None:
         now = time.monotonic()
-        if event.kind == "test" and now - last[0] < every_s and event.index != event.total:
+        if event.kind in ("running", "test") and now - last[0] < every_s and event.index not in (1, event.total):
             return
         last[0] = now
         try:

@@ -157,9 +157,9 @@ def test_the_course_form_scores_full_marks_and_says_which_form(tmp_path):
     assert run.result["score"] == run.result["max_score"] > 0
     assert run.result["bonus"] == run.result["bonus_max"] > 0
     for name in ("test_self_attention_shape", "test_self_attention_mixes_positions"):
-        assert "SelfAttention on (batch, features): rows attend to rows (accepted)" in run.test(name)["message"]
+        assert "SelfAttention on (batch, features): rows attend to rows (accepted)" in run.test(name)["note"]
     for name in LOSS_TESTS:
-        assert "L1 penalty (accepted)" in run.test(name)["message"]
+        assert "L1 penalty (accepted)" in run.test(name)["note"]
 
 
 @pytest.mark.parametrize("replaced, new_source, expected, words",

@@ -28,7 +28,8 @@ def test_clean_solution_scores_full(grade_toy):
     assert run.result["score"] == FULL and run.result["max_score"] == FULL
     assert run.result["bonus"] == 1 and run.result["bonus_max"] == 1
     assert {t["status"] for t in run.result["tests"]} == {"passed"}
-    assert run.test("test_counter")["message"] == "Counter found"     # the suite's note, shown on a pass
+    assert run.test("test_counter")["note"] == "Counter found"        # the suite's note, shown on a pass
+    assert run.test("test_counter")["message"] is None                # beside the message, not in it
     assert run.test("test_add")["message"] is None
 
 

@@ -414,9 +414,13 @@ def _gradient_scale(net, dense, loss, params, X, Y, say=None):
                      np.concatenate([g.ravel() for g in true]))
     names = _conventions(r, m, k) if err < PROBE_TOL else []
     if not names:
-        say(f"on a batch of {m}, your network's gradients are not the mean loss's times 1, the "
-            f"batch size, the number of outputs or both (best factor {r:.3g}, relative error "
-            f"{err:.1e}): the learning rates are used as given")
+        if err < PROBE_TOL:
+            how = (f"are {r:.3g} times those of the mean loss, which is none of the accepted "
+                   f"factors (1, {m}, {k} or {m * k})")
+        else:
+            how = "do not match the gradients of the mean loss, not even up to a constant factor"
+        say(f"on a batch of {m}, your network's gradients {how}, so the grader trained it with the "
+            "learning rates as given")
         return 1.0
     _, factor, words, text = _convention(names[0])
     if text:

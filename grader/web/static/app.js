@@ -63,7 +63,7 @@
           var detail = "";
           var bar = document.getElementById("status-bar");
           if (s.queue_position) detail = "position " + s.queue_position + " in the queue";
-          else if (s.status === "running" && s.progress && s.progress.total) {
+          else if (s.status === "running" && s.progress && s.progress.total && s.progress.index) {
             detail = "running test " + s.progress.index + " of " + s.progress.total;
             if (bar) { bar.max = s.progress.total; bar.value = s.progress.index; }
           } else if (s.status === "running") detail = "starting your code";
