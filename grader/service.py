@@ -4,13 +4,19 @@
   submission cannot be lost; `submit` then hands it to the outbox (`queue.outbox.enqueue_pending`,
   which also says why a broker that is down loses nothing). A student's upload is checked
   cheapest first: type and size, the course's rules (`check_rules`), then whether it can be read
-  (`upload_check`), so an upload the rules refuse costs no parse.
+  (`upload_check`), so an upload the rules refuse costs no parse, then whether it looks meant
+  for another exercise (`exercise_match`: refused unless the student confirms). `submit_upload`
+  (the web's and the API's) answers a repeat of the same bytes by the same student to the same
+  exercise inside a short window (a double click, a retried request) with the submission
+  already stored: no second row, no second attempt used.
 * `regrade` sends final submissions back to queued for a new attempt (the one backward move).
 * `status` and `wait` read a submission as the CLI prints it.
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from .config import Config
 from .errors import InvalidTransition, UsageError
@@ -40,6 +46,58 @@ def check_rules(config: Config, user_name: str, exercise_id: str) -> None:
         check_allowed(session, get_user(session, user_name), get_exercise(session, exercise_id), utcnow())
 
 
+REPEAT_WINDOW_S = 10.0      # the same bytes again this soon: a double click or a retry, not a new attempt
+
+
+@dataclass(frozen=True)
+class Accepted:
+    id: int
+    repeated: bool          # the same upload was stored a moment ago: this is that submission
+
+
+def submit_upload(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes, *,
+                  repeat_since: datetime | None = None, exercise_confirmed: bool = False) -> Accepted:
+    """A student's upload (the web's form and the API): `submit` with its checks, except that
+    the same bytes sent to the same exercise by the same user since `repeat_since` (default:
+    REPEAT_WINDOW_S ago) answer the submission stored then, before any rule is checked (the
+    second click of a double click must not read "no submissions left"). `exercise_confirmed`:
+    the student said the file is for this exercise even though it looks like another's."""
+    from .ingest import validate_upload
+    from .storage.db import session_scope
+    from .storage.files import sha256
+    from .storage.submissions import recent_repeat, store_once
+    from .storage.exercises import get_exercise
+    from .storage.users import get_user
+    validate_upload(data, filename, config.max_submission_bytes)
+    since = repeat_since or datetime.now(timezone.utc) - timedelta(seconds=REPEAT_WINDOW_S)
+    with session_scope(config) as session:         # the cheap look first: a double click costs no check
+        user, exercise = get_user(session, user_name), get_exercise(session, exercise_id)
+        earlier = recent_repeat(session, user.id, exercise.id, sha256(data), since)
+        if earlier is not None:
+            return Accepted(earlier.id, True)
+    _check(config, user_name, exercise_id, filename, data, exercise_confirmed)
+    with session_scope(config) as session:         # and again under the lock, as the rules are
+        submission, repeated = store_once(session, config, user_name, exercise_id, filename, data, since,
+                                          enforce_rules=True)
+        submission_id = submission.id
+    if not repeated:
+        from .queue.outbox import enqueue_pending
+        enqueue_pending(config, ids=[submission_id])
+    return Accepted(submission_id, repeated)
+
+
+def _check(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes,
+           exercise_confirmed: bool = False) -> None:
+    """A student's upload, cheapest first: the rules, whether it can be read, whether it looks
+    meant for another exercise."""
+    check_rules(config, user_name, exercise_id)
+    from .upload_check import check_upload
+    check_upload(data, filename, config.max_submission_bytes)
+    if not exercise_confirmed:
+        from .exercise_match import check_exercise
+        check_exercise(data, filename, exercise_id, config.exercises_dir)
+
+
 def submit(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes,
            check: bool = False) -> int:
     """Store the submission, then send it to the queue; its id. A broker that cannot be reached
@@ -47,13 +105,12 @@ def submit(config: Config, user_name: str, exercise_id: str, filename: str, data
     are checked either way. `check` (the web's and the API's uploads; the operator's CLI stores
     the file and lets the grading fail with the reason): the course's rules first, so a refused
     upload is never read, then whether the grader can read it (`upload_check`: bounded, never
-    the full cost of parsing), then the rules again, as the file is stored (under a lock)."""
+    the full cost of parsing), whether it looks meant for another exercise, then the rules again,
+    as the file is stored (under a lock). Repeats are `submit_upload`'s."""
     from .ingest import validate_upload
     validate_upload(data, filename, config.max_submission_bytes)
     if check:
-        check_rules(config, user_name, exercise_id)
-        from .upload_check import check_upload
-        check_upload(data, filename, config.max_submission_bytes)
+        _check(config, user_name, exercise_id, filename, data)
     submission_id = store_submission(config, user_name, exercise_id, filename, data, enforce_rules=check)
     from .queue.outbox import enqueue_pending
     enqueue_pending(config, ids=[submission_id])

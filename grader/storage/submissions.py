@@ -19,7 +19,7 @@ from ..lifecycle import FINAL, State, infrastructure_streak, sources_of
 from ..results import GradeResult
 from .course import extension_due
 from .exercises import get_exercise
-from .files import FileStore
+from .files import FileStore, sha256
 from .gradebook import scored_runs
 from .models import Exercise, Extension, GradingRun, Submission, TestOutcome, User, utcnow
 from .users import get_user
@@ -42,6 +42,32 @@ def create_submission(session: Session, config: Config, user: User | str, exerci
     session.add(submission)
     session.flush()
     return submission
+
+
+def store_once(session: Session, config: Config, user: User | str, exercise_id: str, filename: str,
+               data: bytes, repeat_since: datetime, enforce_rules: bool = False) -> tuple[Submission, bool]:
+    """`create_submission`, unless the user sent these bytes to this exercise since `repeat_since`
+    (a double click, a retried request): then that submission, and True. The user's row is
+    locked first (an UPDATE: a write lock on SQLite too), so of two requests at once the second
+    waits for the first and finds its submission. The repeat is looked for before the rules, so
+    a double click on the last allowed submission answers that one, not "none left"."""
+    user = get_user(session, user)
+    exercise = get_exercise(session, exercise_id)
+    session.execute(update(User).where(User.id == user.id).values(id=User.id)
+                    .execution_options(synchronize_session=False))
+    earlier = recent_repeat(session, user.id, exercise.id, sha256(data), repeat_since)
+    if earlier is not None:
+        return earlier, True
+    return create_submission(session, config, user, exercise.id, filename, data, enforce_rules), False
+
+
+def recent_repeat(session: Session, user_id: int, exercise_id: str, sha: str, since: datetime) -> Submission | None:
+    """The newest submission of the bytes with this sha256 by this user to this exercise, received
+    after `since`; None if there is none."""
+    return session.scalar(select(Submission).where(Submission.user_id == user_id,
+                                                   Submission.exercise_id == exercise_id,
+                                                   Submission.sha256 == sha, Submission.received_at > since)
+                          .order_by(Submission.id.desc()).limit(1))
 
 
 def submission_data(config: Config, submission: Submission) -> bytes:

@@ -7,6 +7,7 @@ submissions: another's id answers 404, as an id that does not exist."""
 from __future__ import annotations
 
 import functools
+from datetime import datetime, timedelta, timezone
 
 from flask import Blueprint, Response, abort, g, jsonify, request, url_for
 
@@ -19,6 +20,7 @@ from .auth import UserView
 from .db import config, db
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+KEYED_REPEAT_S = 600.0      # a client that sends a key may retry that long after a lost answer
 
 
 def token_required(view):
@@ -56,17 +58,32 @@ def exercises():
 @bp.route("/submissions", methods=["POST"])
 @token_required
 def create_submission():
+    """201 with the new submission; 200 with the one stored before when this is a repeat: the
+    same bytes to the same exercise within service.REPEAT_WINDOW_S, or, with an idempotency key
+    (the `Idempotency-Key` header or an `idempotency_key` field), within KEYED_REPEAT_S. Keys
+    themselves are not stored (the database has no place for them): any key marks the request
+    as one that may be a retry. `confirm_exercise=true` sends a file that looks like another
+    exercise's anyway."""
     exercise_id = request.form.get("exercise")
     upload = request.files.get("file")
     if not exercise_id or upload is None or not upload.filename:
         abort(400, description="send multipart/form-data with the fields `exercise` and `file`")
+    key = request.headers.get("Idempotency-Key") or request.form.get("idempotency_key")
+    since = datetime.now(timezone.utc) - timedelta(seconds=KEYED_REPEAT_S) if key else None
     data = upload.read(config().max_submission_bytes + 1)
-    submission_id = service.submit(config(), g.user.name, exercise_id, upload.filename, data, check=True)
+    accepted = service.submit_upload(config(), g.user.name, exercise_id, upload.filename, data, repeat_since=since,
+                                     exercise_confirmed=request.form.get("confirm_exercise") in ("true", "1"))
     with db() as s:
-        status = submissions.get_submission(s, submission_id).status
-    response = jsonify(id=submission_id, status=status)
-    response.status_code = 201
-    response.headers["Location"] = url_for("api.get_submission", submission_id=submission_id)
+        status = submissions.get_submission(s, accepted.id).status
+    if accepted.repeated:
+        response = jsonify(id=accepted.id, status=status, repeated=True,
+                           message=f"submission {accepted.id} has the same file for the same exercise, received a "
+                                   "moment ago: nothing new was stored")
+        response.status_code = 200
+    else:
+        response = jsonify(id=accepted.id, status=status)
+        response.status_code = 201
+    response.headers["Location"] = url_for("api.get_submission", submission_id=accepted.id)
     return response
 
 
@@ -155,12 +172,24 @@ OPENAPI = {
                 "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Exercise"}}}}}, 401)}},
         "/api/v1/submissions": {"post": {
             "summary": "Upload a submission (stored and queued; never graded inline)",
+            "description": "The same file for the same exercise again within 10 s (600 s with an idempotency "
+                           "key) is a repeat: 200 with the submission stored the first time. A file that defines "
+                           "none of the exercise's names but most of another's is refused (422) unless "
+                           "confirm_exercise is true.",
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                            "schema": {"type": "string"}}],
             "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
                 "type": "object", "required": ["exercise", "file"],
-                "properties": {"exercise": {"type": "string"}, "file": {"type": "string", "format": "binary"}}}}}},
+                "properties": {"exercise": {"type": "string"}, "file": {"type": "string", "format": "binary"},
+                               "idempotency_key": {"type": "string"},
+                               "confirm_exercise": {"type": "boolean"}}}}}},
             "responses": _responses({"201": {"description": "stored and queued", "content": {
                 "application/json": {"schema": {"type": "object", "properties": {
-                    "id": {"type": "integer"}, "status": {"type": "string"}}}}}}}, 400, 401, 404, 413, 422)}},
+                    "id": {"type": "integer"}, "status": {"type": "string"}}}}}},
+                "200": {"description": "a repeat: the submission stored before", "content": {
+                    "application/json": {"schema": {"type": "object", "properties": {
+                        "id": {"type": "integer"}, "status": {"type": "string"}, "repeated": {"type": "boolean"},
+                        "message": {"type": "string"}}}}}}}, 400, 401, 404, 413, 422)}},
         "/api/v1/submissions/{id}": {"get": {
             "summary": "A submission's status, score and result (yours, or anyone's for staff)",
             "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}],

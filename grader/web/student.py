@@ -12,10 +12,11 @@ from markupsafe import Markup
 
 from .. import service
 from ..errors import SubmissionError
+from ..exercise_match import WrongExercise
 from ..storage.exercises import exercise_rows
 from ..storage.gradebook import standings
 from ..storage.submissions import submission_data, submission_rows
-from . import feedback, params
+from . import feedback, params, upload_form
 from .auth import login_required
 from .db import config, db
 
@@ -24,12 +25,21 @@ log = logging.getLogger(__name__)
 
 
 def home_page(status: int = 200):
+    """The exercises and the upload form: the exercise offered first is the one the student came
+    from (?exercise=ID, or the refused upload's), else none (they must choose); one they cannot
+    submit to now is offered disabled, its reason beside it."""
+    state = upload_form.recall()
     with db() as s:
         rows = standings(s, g.user.id)
         open_scores = {st.exercise.id: feedback.score_open(s, st.exercise, g.user.id) for st in rows}
         recent = submission_rows(s, user_id=g.user.id, limit=10)
+    wanted = state.get("exercise") or params.text("exercise")
+    chosen = next((st.exercise.id for st in rows if st.exercise.id == wanted and st.allowance.allowed), None)
     return render_template("home.html", standings=rows, recent=recent, open_scores=open_scores,
-                           max_bytes=config().max_submission_bytes), status
+                           max_bytes=config().max_submission_bytes, chosen=chosen,
+                           upload_error=state.get("error"),
+                           confirm=state.get("confirm") if state.get("confirm") == chosen else None,
+                           upload_key=upload_form.new_key()), status
 
 
 @bp.route("/")
@@ -41,18 +51,35 @@ def home():
 @bp.route("/submit", methods=["POST"])
 @login_required
 def upload():
-    exercise_id = request.form.get("exercise", "")
+    """Store and queue the upload, or send the student back to the form with the reason (a
+    redirect: reloading sends nothing again). The same file sent again at once (a double click)
+    answers the submission stored the first time."""
+    exercise_id = (request.form.get("exercise") or "").strip()
     upload = request.files.get("file")
-    if upload is None or not upload.filename:
-        flash("Choose a file to upload (.ipynb or .py).", "error")
-        return redirect(url_for("student.home"), 303)
+    filename = upload.filename if upload is not None and upload.filename else None
+    if not exercise_id:
+        return _refused(None, f"{filename or 'The file'} was not sent: choose the exercise it is for, then choose "
+                              "the file again and send it.")
+    if filename is None:
+        return _refused(exercise_id, "No file was sent: choose a file to upload (.ipynb or .py) and send it.")
     data = upload.read(config().max_submission_bytes + 1)
     try:
-        submission_id = service.submit(config(), g.user.name, exercise_id, upload.filename, data, check=True)
+        accepted = service.submit_upload(config(), g.user.name, exercise_id, filename, data,
+                                         repeat_since=upload_form.repeat_since(request.form.get("idempotency_key")),
+                                         exercise_confirmed=request.form.get("confirm_exercise") == exercise_id)
+    except WrongExercise as e:
+        return _refused(exercise_id, upload_form.sentence(filename, e), confirm=exercise_id)
     except SubmissionError as e:
-        flash(str(e), "error")
-        return home_page(e.http_status)
-    return redirect(url_for("student.submission", submission_id=submission_id), 303)
+        return _refused(exercise_id, upload_form.sentence(filename, e))
+    if accepted.repeated:
+        flash(f"You sent {filename} to {exercise_id} a moment ago: this is that submission (nothing new was "
+              "stored and no attempt was used).", "info")
+    return redirect(url_for("student.submission", submission_id=accepted.id), 303)
+
+
+def _refused(exercise_id: str | None, message: str, confirm: str | None = None):
+    upload_form.remember(exercise_id, message, confirm)
+    return redirect(url_for("student.home", exercise=exercise_id or None) + "#upload", 303)
 
 
 @bp.route("/submissions/<id:submission_id>")

@@ -6,8 +6,10 @@ sees full marks; a second student cannot open that submission; the instructor se
 in the gradebook, downloads the Canvas CSV with the right numbers, and opens the analytics page
 with its charts drawn. A late submission's score, after its penalty, reads the same on the home
 page, its own page, the history and the gradebook. At phone widths (360 and 390 px) and at
-desktop width no page is wider than the window, and the menu folds. Every main page is saved as a screenshot under TEST_ARTIFACTS_DIR
-(default: <pytest's tmp folder>/screenshots; the path is printed).
+desktop width no page is wider than the window, and the menu folds; axe-core finds no serious
+violation on any page. A double click on the upload button, its second click before the first
+answer is shown, stores one submission. Every main page is saved as a screenshot under
+TEST_ARTIFACTS_DIR (default: <pytest's tmp folder>/screenshots; the path is printed).
 """
 from __future__ import annotations
 
@@ -389,3 +391,40 @@ def test_no_page_has_a_serious_accessibility_violation(server, browser, tmp_path
             found += [f"{path} at {size['width']} px: {v['id']} ({v['impact']}): {v['help']} {v['nodes']}"
                       for v in violations if v["impact"] in ("serious", "critical")]
     assert not found, "\n".join(found)
+
+
+def test_a_double_click_on_upload_stores_one_submission(server, browser, tmp_path):
+    url, logins, _ = server
+    dialogs: list[str] = []
+    page = log_in(browser, url, "student", logins["student"], dialogs)
+    page.select_option("select[name=exercise]", "perceptron")
+    page.set_input_files("input[type=file]", str(reference_notebook(tmp_path)))
+    # a student's double click, the second click before the first answer is shown: the upload reaches
+    # the server, the page it redirects to is held back (a slow network) until the second click is done
+    # (raw mouse clicks: while a navigation is pending, Playwright's locators wait for the next page)
+    held: list = []
+
+    def hold_first(route):
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+    page.route(re.compile(r".*/submissions/\d+$"), hold_first)
+    button = page.locator("#upload-form button[type=submit]")
+    button.scroll_into_view_if_needed()
+    box = button.bounding_box()
+    middle = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(*middle)
+    wait_for(lambda: held or page.wait_for_timeout(20), 30, "the first upload was stored")
+    page.mouse.click(*middle)
+    try:
+        held[0].continue_()
+    except Exception:  # noqa: BLE001 - the browser dropped the first page for a second upload
+        pass
+    page.wait_for_url(re.compile(r".*/submissions/\d+$"))
+    page.goto(url + "/history")
+    rows = page.locator("table.grid tbody tr")
+    assert rows.count() == 1, page.inner_text("table.grid")
+    assert "perceptron.ipynb" in rows.first.inner_text()
+    page.screenshot(path=screenshots_dir(tmp_path) / "14-history-after-a-double-click.png", full_page=True)
+    assert dialogs == [], dialogs

@@ -47,6 +47,24 @@
     input.form.addEventListener("submit", function (event) { if (!check()) event.preventDefault(); });
   }
 
+  // A form sent once: its button is disabled as it is sent, so a double click sends one request
+  // (the server also answers a repeat of the same file with the first submission). A page shown
+  // again from the back-forward cache gets its button back.
+  document.querySelectorAll("form[data-once]").forEach(function (form) {
+    var button = form.querySelector("button[type=submit]");
+    var label = button ? button.textContent : "";
+    form.addEventListener("submit", function (event) {
+      if (event.defaultPrevented) return;                 // the file check refused it: nothing sent
+      if (form.dataset.sent === "true") { event.preventDefault(); return; }
+      form.dataset.sent = "true";
+      if (button) { button.disabled = true; button.textContent = "Sending\u2026"; }
+    });
+    window.addEventListener("pageshow", function () {
+      form.dataset.sent = "";
+      if (button) { button.disabled = false; button.textContent = label; }
+    });
+  });
+
   // Live status: poll the JSON endpoint until the submission is final, then reload the page once.
   var box = document.getElementById("status");
   if (box && box.dataset.final !== "true") {
