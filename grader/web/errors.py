@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, jsonify, render_template, request
+from flask import current_app, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ..errors import GraderError, SetupError
@@ -47,6 +47,10 @@ def _http_error(e: HTTPException):
     status = e.code or 500
     if status == 413:
         limit = size(current_app.grader_config.max_submission_bytes)
+        if request.endpoint == "student.upload":     # as every refused upload: back to the form, said there
+            from . import upload_form
+            upload_form.remember(None, upload_form.sentence(None, f"it is over the {limit} limit"))
+            return redirect(url_for("student.home") + "#upload", 303)
         return respond(413, f"The file is over the {limit} limit. Nothing was stored.")
     message = e.description if status in (400, 409, 422, 429) else {
         401: "Please log in.", 403: "You do not have access to this page.",

@@ -89,8 +89,9 @@ def screenshots_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def log_in(browser, url, name, password, dialogs):
-    context = browser.new_context(accept_downloads=True)
+def log_in(browser, url, name, password, dialogs, bypass_csp: bool = False):
+    """A new browser context logged in as `name` (bypass_csp: for a test that injects a script)."""
+    context = browser.new_context(accept_downloads=True, bypass_csp=bypass_csp)
     page = context.new_page()
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(url + "/login")
@@ -301,23 +302,31 @@ def overflow(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
-def test_every_page_fits_a_phone_and_the_menu_folds(server, browser, tmp_path):
-    """At 360 and 390 px wide (and at desktop width) no page is wider than the screen; on a phone
-    the menu folds behind its button and, opened, stays on the dark header where it can be read."""
-    url, logins, _ = server
-    shots = screenshots_dir(tmp_path)
-    student = log_in(browser, url, "student", logins["student"], [])
+def every_page(browser, url, logins, bypass_csp: bool = False) -> list[tuple[object, str]]:
+    """(page, path) for each page of the app, as anonymous, the student (with a graded reference
+    submission of theirs) and the instructor, who comes last."""
+    student = log_in(browser, url, "student", logins["student"], [], bypass_csp)
     student.select_option("select[name=exercise]", "perceptron")
     student.set_input_files("input[type=file]", str(ROOT / "reference" / "perceptron.py"))
     student.click("#upload-form button[type=submit]")
     student.wait_for_url(re.compile(r".*/submissions/\d+$"))
     submission = student.url[len(url):]
     student.wait_for_selector(".pill.graded", timeout=120_000)
-    staff = log_in(browser, url, "instructor", logins["instructor"], [])
-    anonymous = browser.new_context().new_page()
-    pages = [(anonymous, "/login"), (student, "/"), (student, "/history"), (student, submission),
-             (student, "/account"), (staff, "/staff/gradebook"), (staff, "/staff/submissions"), (staff, submission),
-             (staff, "/staff/analytics/perceptron"), (staff, "/staff/exercises/perceptron/settings")]
+    staff = log_in(browser, url, "instructor", logins["instructor"], [], bypass_csp)
+    anonymous = browser.new_context(bypass_csp=bypass_csp).new_page()
+    return [(anonymous, "/login"), (student, "/"), (student, "/history"), (student, submission),
+            (student, "/account"), (staff, submission), (staff, "/staff/submissions"),
+            (staff, "/staff/analytics/perceptron"), (staff, "/staff/exercises/perceptron/settings"),
+            (staff, "/staff/gradebook")]
+
+
+def test_every_page_fits_a_phone_and_the_menu_folds(server, browser, tmp_path):
+    """At 360 and 390 px wide (and at desktop width) no page is wider than the screen; on a phone
+    the menu folds behind its button and, opened, stays on the dark header where it can be read."""
+    url, logins, _ = server
+    shots = screenshots_dir(tmp_path)
+    pages = every_page(browser, url, logins)
+    staff = pages[-1][0]
     too_wide = []
     for size_name, size in (("phone", PHONE), ("narrow-phone", NARROW_PHONE), ("desktop", DESKTOP)):
         for page, path in pages:
@@ -358,29 +367,8 @@ def test_no_page_has_a_serious_accessibility_violation(server, browser, tmp_path
     url, logins, _ = server
     script = AXE.read_text()
 
-    def logged_in(name: str):
-        context = browser.new_context(bypass_csp=True)
-        page = context.new_page()
-        page.goto(url + "/login")
-        page.fill("input[name=username]", name)
-        page.fill("input[name=password]", logins[name])
-        page.click("button[type=submit]")
-        page.wait_for_url(url + "/")
-        return page
-
-    student, staff = logged_in("student"), logged_in("instructor")
-    student.select_option("select[name=exercise]", "perceptron")
-    student.set_input_files("input[type=file]", str(ROOT / "reference" / "perceptron.py"))
-    student.click("#upload-form button[type=submit]")
-    student.wait_for_url(re.compile(r".*/submissions/\d+$"))
-    submission = student.url[len(url):]
-    student.wait_for_selector(".pill.graded", timeout=120_000)
-    anonymous = browser.new_context(bypass_csp=True).new_page()
     found = []
-    for page, path in [(anonymous, "/login"), (student, "/"), (student, "/history"), (student, submission),
-                       (student, "/account"), (staff, "/staff/gradebook"), (staff, "/staff/submissions"),
-                       (staff, submission), (staff, "/staff/analytics/perceptron"),
-                       (staff, "/staff/exercises/perceptron/settings")]:
+    for page, path in every_page(browser, url, logins, bypass_csp=True):
         for size in (DESKTOP, PHONE):
             page.set_viewport_size(size)
             page.goto(url + path)
