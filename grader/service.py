@@ -24,14 +24,13 @@ from .errors import InvalidTransition, UsageError
 WAIT_POLL_S = 0.3
 
 
-def store_submission(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes,
-                     enforce_rules: bool = False) -> int:
+def store_submission(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes) -> int:
     """The storing half of `submit`: the file and its row (status received), committed; the
     upload was checked before (`submit`)."""
     from .storage.db import session_scope
     from .storage.submissions import create_submission
     with session_scope(config) as session:
-        return create_submission(session, config, user_name, exercise_id, filename, data, enforce_rules).id
+        return create_submission(session, config, user_name, exercise_id, filename, data).id
 
 
 def check_rules(config: Config, user_name: str, exercise_id: str) -> None:
@@ -70,15 +69,16 @@ def submit_upload(config: Config, user_name: str, exercise_id: str, filename: st
     from .storage.users import get_user
     validate_upload(data, filename, config.max_submission_bytes)
     since = repeat_since or datetime.now(timezone.utc) - timedelta(seconds=REPEAT_WINDOW_S)
+    sha = sha256(data)                              # once: up to 20 MB, looked up twice
     with session_scope(config) as session:         # the cheap look first: a double click costs no check
         user, exercise = get_user(session, user_name), get_exercise(session, exercise_id)
-        earlier = recent_repeat(session, user.id, exercise.id, sha256(data), since)
+        earlier = recent_repeat(session, user.id, exercise.id, sha, since)
         if earlier is not None:
             return Accepted(earlier.id, True)
     _check(config, user_name, exercise_id, filename, data, exercise_confirmed)
     with session_scope(config) as session:         # and again under the lock, as the rules are
         submission, repeated = store_once(session, config, user_name, exercise_id, filename, data, since,
-                                          enforce_rules=True)
+                                          enforce_rules=True, sha=sha)
         submission_id = submission.id
     if not repeated:
         from .queue.outbox import enqueue_pending
@@ -98,20 +98,15 @@ def _check(config: Config, user_name: str, exercise_id: str, filename: str, data
         check_exercise(data, filename, exercise_id, config.exercises_dir)
 
 
-def submit(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes,
-           check: bool = False) -> int:
-    """Store the submission, then send it to the queue; its id. A broker that cannot be reached
-    does not fail the submission: it stays received and the sweep sends it. Its type and size
-    are checked either way. `check` (the web's and the API's uploads; the operator's CLI stores
-    the file and lets the grading fail with the reason): the course's rules first, so a refused
-    upload is never read, then whether the grader can read it (`upload_check`: bounded, never
-    the full cost of parsing), whether it looks meant for another exercise, then the rules again,
-    as the file is stored (under a lock). Repeats are `submit_upload`'s."""
+def submit(config: Config, user_name: str, exercise_id: str, filename: str, data: bytes) -> int:
+    """The operator's upload (`grader submit`): store the submission, then send it to the queue;
+    its id. Only its type and size are checked: the course's rules do not apply, and a file the
+    grader cannot read fails its grading with the reason (a student's upload is
+    `submit_upload`). A broker that cannot be reached does not fail the submission: it stays
+    received and the sweep sends it."""
     from .ingest import validate_upload
     validate_upload(data, filename, config.max_submission_bytes)
-    if check:
-        _check(config, user_name, exercise_id, filename, data)
-    submission_id = store_submission(config, user_name, exercise_id, filename, data, enforce_rules=check)
+    submission_id = store_submission(config, user_name, exercise_id, filename, data)
     from .queue.outbox import enqueue_pending
     enqueue_pending(config, ids=[submission_id])
     return submission_id

@@ -45,7 +45,8 @@ def create_submission(session: Session, config: Config, user: User | str, exerci
 
 
 def store_once(session: Session, config: Config, user: User | str, exercise_id: str, filename: str,
-               data: bytes, repeat_since: datetime, enforce_rules: bool = False) -> tuple[Submission, bool]:
+               data: bytes, repeat_since: datetime, enforce_rules: bool = False,
+               sha: str | None = None) -> tuple[Submission, bool]:
     """`create_submission`, unless the user sent these bytes to this exercise since `repeat_since`
     (a double click, a retried request): then that submission, and True. The user's row is
     locked first (an UPDATE: a write lock on SQLite too), so of two requests at once the second
@@ -55,7 +56,7 @@ def store_once(session: Session, config: Config, user: User | str, exercise_id: 
     exercise = get_exercise(session, exercise_id)
     session.execute(update(User).where(User.id == user.id).values(id=User.id)
                     .execution_options(synchronize_session=False))
-    earlier = recent_repeat(session, user.id, exercise.id, sha256(data), repeat_since)
+    earlier = recent_repeat(session, user.id, exercise.id, sha or sha256(data), repeat_since)
     if earlier is not None:
         return earlier, True
     return create_submission(session, config, user, exercise.id, filename, data, enforce_rules), False
