@@ -30,6 +30,7 @@ from ..errors import UnknownUser
 from ..storage import login_sessions, logins
 from ..storage.users import get_user, verify_password
 from .db import db
+from .views import plural
 
 bp = Blueprint("auth", __name__)
 
@@ -133,11 +134,6 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
-def minutes(seconds: float) -> str:
-    n = math.ceil(seconds / 60)
-    return f"{n} minute" if n == 1 else f"{n} minutes"
-
-
 def _login_limits() -> logins.Limits:
     c = current_app.config
     return logins.Limits(c["LOGIN_ATTEMPTS"], c["LOGIN_ATTEMPTS_PER_ADDRESS"], c["LOGIN_WINDOW_S"], c["LOGIN_DELAY_S"],
@@ -158,7 +154,7 @@ def login():
         verdict = logins.check(s, name, address, _login_limits())
     if verdict.wait_s > 0:
         whose = "for this user name from your address" if verdict.refused_for == "name" else "from your address"
-        flash(f"Too many failed logins {whose}. Try again in {minutes(verdict.wait_s)}.", "error")
+        flash(f"Too many failed logins {whose}. Try again in {plural(math.ceil(verdict.wait_s / 60), 'minute')}.", "error")
         return render_template("login.html", **again), 429, {"Retry-After": str(math.ceil(verdict.wait_s))}
     time.sleep(verdict.delay_s)           # someone is guessing this name: slow, never refused
     with db() as s:

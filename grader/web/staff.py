@@ -19,6 +19,7 @@ from ..storage.models import utcnow
 from . import params
 from .auth import instructor_required, staff_required
 from .db import config, db
+from .views import plural
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -191,16 +192,14 @@ def rules_from(form) -> dict:
 
 def effect_words(effect: course.RulesEffect) -> str:
     """What an edit of the rules does to graded work, as the settings page says it."""
-    def n(count: int, one: str, many: str) -> str:
-        return f"{count} {one if count == 1 else many}"
+    becomes = ("graded submission becomes", "graded submissions become")
     parts = []
     if effect.later:
-        parts.append(f"{n(effect.later, 'graded submission becomes', 'graded submissions become')} late or later")
+        parts.append(f"{plural(effect.later, *becomes)} late or later")
     if effect.earlier:
-        parts.append(f"{n(effect.earlier, 'graded submission becomes', 'graded submissions become')} "
-                     "less late or on time")
-    return (f"{'; '.join(parts)}: {n(effect.scores, 'score changes', 'scores change')}, of "
-            f"{n(effect.students, 'student', 'students')}.")
+        parts.append(f"{plural(effect.earlier, *becomes)} less late or on time")
+    return (f"{'; '.join(parts)}: {plural(effect.scores, 'score changes', 'scores change')}, of "
+            f"{plural(effect.students, 'student')}.")
 
 
 def settings_page(s, exercise, effect: course.RulesEffect | None = None, form=None):
