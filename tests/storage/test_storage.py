@@ -198,9 +198,9 @@ def test_create_submission_stores_the_file_once(db):
     small = Config(exercises_dir=db.exercises_dir, instance_dir=db.instance_dir, database_url=db.database_url,
                    max_submission_mb=1)
     for name, data, words in [("a.txt", b"x", "unsupported file type"), ("a.py", b"x" * (1024 * 1024 + 1), "over the")]:
-        for check in (True, False):
+        for upload in (service.submit, service.submit_upload):
             with pytest.raises(errors.IngestError, match=words):
-                service.submit(small, "alice", "toy", name, data, check=check)
+                upload(small, "alice", "toy", name, data)
     with session_scope(db) as session:
         assert session.scalar(select(func.count()).select_from(Submission)) == 3
     assert sorted(p.name for p in db.storage_dir.rglob("*") if p.is_file()) == files
