@@ -74,6 +74,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     section: Mapped[str | None] = mapped_column(String(64))
+    # the LMS's ids, for the Canvas export (a roster's columns or an LTI launch): None when unknown
+    sis_user_id: Mapped[str | None] = mapped_column(String(100))
+    canvas_user_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user", cascade="all, delete-orphan",
@@ -145,6 +148,9 @@ class Exercise(Base):
     # set when an instructor edits the rules in the web app: the manifests' due and [late] no longer
     # overwrite them on sync
     rules_edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the Canvas assignment (its numeric id) that this exercise's column of the Canvas export fills;
+    # set by an instructor, never by a manifest sync. None: the export makes or updates its own
+    canvas_assignment_id: Mapped[str | None] = mapped_column(String(32))
 
 
 class Extension(Base):
