@@ -15,6 +15,7 @@ from pathlib import Path
 from .config import Config
 from .errors import ConfigError, SetupError, SubmissionError, UsageError
 from .report import printable
+from .words import plural
 
 LOGLEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -150,7 +151,7 @@ def _queue(args, config) -> int:
         if args.submission is not None and (args.exercise or args.user):
             raise UsageError("--submission regrades one submission: leave out --exercise and --user")
         ids = service.regrade(config, args.submission, args.exercise, args.user)
-        print(f"{len(ids)} submission(s) queued again" + (f": {', '.join(map(str, ids))}" if ids else ""))
+        print(f"{plural(len(ids), 'submission')} queued again" + (f": {', '.join(map(str, ids))}" if ids else ""))
         code = 0
         for submission_id in ids if args.wait else []:
             code = max(code, _print_status(_wait(service, config, submission_id, args.timeout), False))
@@ -190,7 +191,7 @@ def _db(args, config) -> int:
     revision = migrate.upgrade(config)
     with session_scope(config) as session:
         synced = sync_exercises(session, config)
-    print(f"database at revision {revision}; {len(synced)} exercise(s) synced")
+    print(f"database at revision {revision}; {plural(len(synced), 'exercise')} synced")
     return 0
 
 
@@ -213,7 +214,7 @@ def _users(args, config) -> int:
             raise UsageError(f"cannot read {args.roster}: no such file")
         with session_scope(config) as session:
             done = import_roster(session, args.roster)
-        print(f"{args.roster.name}: {done.added} user(s) added, {done.updated} updated")
+        print(f"{args.roster.name}: {plural(done.added, 'user')} added, {done.updated} updated")
     else:
         with session_scope(config) as session:
             print(issue_token(session, args.name))
@@ -231,7 +232,7 @@ def _sandbox(args, config) -> int:
             seconds = build_offline(tag, args.rebuild_base, log=lambda m: print(m, file=sys.stderr))
             print(f"built {tag} in {seconds:.1f} s")
         else:
-            print(f"removed {reap_orphans(engine(), only_dead_owners=False)} sandbox container(s)")
+            print(f"removed {plural(reap_orphans(engine(), only_dead_owners=False), 'sandbox container')}")
     except SandboxUnavailable as e:
         _error(e)
         return 1
@@ -274,7 +275,7 @@ def _export(args, config) -> int:
         _error(e)
         return e.exit_code
     if args.output is not None:
-        print(f"{args.output}: {done.students} student(s) x {done.exercises} exercise(s), {args.format}, "
+        print(f"{args.output}: {plural(done.students, 'student')} x {plural(done.exercises, 'exercise')}, {args.format}, "
               f"{done.policy} submission")
     return 0
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .errors import SubmissionRefused, TooManySubmissions
+from .words import plural
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,10 @@ def allowance(rules: Rules, times: list[datetime], now: datetime) -> Allowance:
     left = None if rules.max_submissions is None else max(rules.max_submissions - len(inside), 0)
     if left == 0:
         if rules.window_hours is None:
-            return Allowance(False, 0, None, f"You have used your {_count(rules.max_submissions)} for this "
+            return Allowance(False, 0, None, f"You have used your {plural(rules.max_submissions, 'submission')} for this "
                                              "exercise.", "limit")
         next_at = inside[len(inside) - rules.max_submissions] + timedelta(hours=rules.window_hours)
-        return Allowance(False, 0, next_at, f"You have used your {_count(rules.max_submissions)} of the last "
+        return Allowance(False, 0, next_at, f"You have used your {plural(rules.max_submissions, 'submission')} of the last "
                                             f"{rules.window_hours:g} hours; the next is possible at {_when(next_at)}.",
                              "limit")
     if rules.cooloff_minutes and times:
@@ -114,10 +115,6 @@ def check(rules: Rules, times: list[datetime], now: datetime) -> None:
     if verdict.kind == "closed":
         raise SubmissionRefused(verdict.reason)
     raise TooManySubmissions(verdict.reason)
-
-
-def _count(n: int) -> str:
-    return f"{n} submission" + ("" if n == 1 else "s")
 
 
 def _when(value: datetime) -> str:

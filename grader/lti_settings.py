@@ -99,7 +99,8 @@ def read_settings(file: str, issuer: str, registration: dict) -> GraderSettings:
         raise ConfigError(f"{where} has a \"grader\" entry that is not an object")
     unknown = set(raw) - KEYS
     if unknown:
-        raise ConfigError(f"{where} has unknown \"grader\" key(s) {', '.join(sorted(unknown))}: use "
+        raise ConfigError(f"{where} has unknown \"grader\" {'key' if len(unknown) == 1 else 'keys'} "
+                          f"{', '.join(sorted(unknown))}: use "
                           + ", ".join(sorted(KEYS)))
     tool_url = raw.get("tool_url")
     if tool_url is not None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from .words import plural
+
 STATUSES = ("passed", "failed", "error", "timeout")   # the one list, mildest first
 
 
@@ -86,8 +88,9 @@ def code_notes(result: dict) -> list[tuple[str, str]]:
     for e in result.get("load_errors", []):
         notes.append(("raised", f"cell {e['cell']}, line {e['line']} raised while loading: {e['message']}"))
     if result.get("not_run"):
-        notes.append(("not_run", f"{result['not_run']} top-level statement(s) (plots, prints, training runs) were "
-                                 "not needed for grading and were not run."))
+        notes.append(("not_run", "Not needed for grading, so not run: "
+                                 f"{plural(result['not_run'], 'top-level statement')} (plots, prints, "
+                                 "training runs)."))
     return notes
 
 

@@ -27,6 +27,7 @@ import subprocess
 import sys
 
 from .config import Config
+from .words import plural
 
 DEMO_USERS = (("instructor", "instructor"), ("student", "student"))
 
@@ -73,7 +74,7 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, demo: bool 
     revision = migrate.upgrade(config)
     with session_scope(config) as session:
         synced = sync_exercises(session, config)
-    print(f"database at revision {revision}; {len(synced)} exercise(s) synced", flush=True)
+    print(f"database at revision {revision}; {plural(len(synced), 'exercise')} synced", flush=True)
     url = f"http://{host}:{port}/"
     if demo:
         print(f"\nDemo accounts (new passwords on every start) at {url}", flush=True)

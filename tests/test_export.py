@@ -245,7 +245,7 @@ def cli_env(request, tmp_path):
         upgrade = grader("db", "upgrade", env=env)
         assert upgrade.code == 0, upgrade.stderr
         assert upgrade.stdout.strip().startswith("database at revision 0")
-        assert upgrade.stdout.strip().endswith("; 4 exercise(s) synced")
+        assert upgrade.stdout.strip().endswith("; 4 exercises synced")
         yield env
         dispose_engines()
 
@@ -263,7 +263,7 @@ def test_cli_export_grades(cli_env, tmp_path):
     target = tmp_path / "canvas.csv"
     run = grader("export", "grades", "--format=canvas", "--output", str(target), env=cli_env)
     assert (run.code, run.stderr) == (0, "")
-    assert run.stdout == f"{target}: 3 student(s) x 4 exercise(s), canvas, best submission\n"
+    assert run.stdout == f"{target}: 3 students x 4 exercises, canvas, best submission\n"
     assert target.read_text() == CANVAS_BEST
 
 

@@ -20,6 +20,7 @@ import sys
 import threading
 
 from ..config import Config
+from ..words import plural
 from .app import QUEUES, make_celery
 from .settings import timings
 
@@ -90,7 +91,7 @@ def _run_celery_worker(config: Config, names: list[str], concurrency: int | None
         from ..sandbox.container import engine, reap_orphans
         removed = reap_orphans(engine(), only_dead_owners=False)
         if removed:
-            log.warning("removed %s sandbox container(s) left by a killed worker", removed)
+            log.warning("removed %s left by a killed worker", plural(removed, "sandbox container"))
     # the database must be reachable and migrated before the worker takes anything
     from ..storage.exercises import sync_exercises
     from ..storage.db import dispose_engines, session_scope

@@ -30,7 +30,7 @@ from ..errors import UnknownUser
 from ..storage import login_sessions, logins
 from ..storage.users import get_user, verify_password
 from .db import db
-from .views import plural
+from ..words import plural
 
 bp = Blueprint("auth", __name__)
 

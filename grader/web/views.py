@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from ..results import code_notes
 from ..sizes import size
+from ..words import plural
 
 STATUS_WORDS = {"received": "received", "queued": "waiting in the queue", "running": "being graded",
                 "graded": "graded", "failed": "could not be graded", "error": "grader problem"}
@@ -48,11 +49,6 @@ def points(value: float | None) -> str:
 def percent(fraction: float) -> str:
     """0.3 -> "30%", 0.125 -> "12.5%"."""
     return f"{points(fraction * 100)}%"
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """1 test, 2 tests (never "test(s)")."""
-    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 def _with_bonus(score: float, bonus: float | None) -> str:

@@ -454,7 +454,7 @@ def test_duplicate_messages_do_nothing_and_a_regrade_is_a_new_attempt(production
     wait_for(lambda: nothing_to_do(production) >= 4, 30, "the worker took every duplicate", details=production.logs)
     assert len(production.runs(first)) == 1 and production.outcome_rows(first) == 4
     regrade = production.cli("regrade", "--exercise", "toy", "--wait")
-    assert regrade.returncode == 0 and "2 submission(s) queued again" in regrade.stdout, regrade.stderr
+    assert regrade.returncode == 0 and "2 submissions queued again" in regrade.stdout, regrade.stderr
     assert [r.attempt for r in production.runs(first)] == [1, 2]
     assert service.status(production.config, second)["score"] == 4.0
     # a submission that is not final cannot be regraded (it will be graded anyway): exit 2

@@ -424,7 +424,7 @@ def test_cli_users_add_import_token(tmp_path):
     assert run.code == 2 and "roster.csv: nothing imported; line 3: role 'wizard'" in run.stderr
     roster.write_text("name,email,section,role\nann,ann@uni.example,A,student\ncid,,B,ta\n")
     run = grader("users", "import", str(roster), env=env)
-    assert run.code == 0 and run.stdout.strip() == "roster.csv: 2 user(s) added, 0 updated"
+    assert run.code == 0 and run.stdout.strip() == "roster.csv: 2 users added, 0 updated"
     run = grader("users", "token", "ann", env=env)
     token = run.stdout.strip()
     assert run.code == 0 and token.startswith("grd_") and len(run.stdout.splitlines()) == 1

@@ -692,7 +692,7 @@ def test_the_setting_is_read_and_checked(tmp_path):
 
 @pytest.mark.parametrize("grader, words", [
     ("yes", "not an object"),
-    ({"contexts": {}, "tool_uri": "https://x.example"}, "unknown \"grader\" key(s) tool_uri"),
+    ({"contexts": {}, "tool_uri": "https://x.example"}, "unknown \"grader\" key tool_uri"),
     ({"tool_url": "grader.example.edu"}, "tool_url\" is not a URL"),
     ({"tool_url": "http://grader.example.edu"}, "not an https URL"),
     ({"tool_url": "https://grader.example.edu/?x=1"}, "query"),
