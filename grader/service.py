@@ -113,18 +113,23 @@ def submit(config: Config, user_name: str, exercise_id: str, filename: str, data
 
 
 def regrade(config: Config, submission_id: int | None = None, exercise_id: str | None = None,
-            user_name: str | None = None) -> list[int]:
+            user_name: str | None = None, requested_by: str | None = None,
+            started_at: datetime | None = None) -> list[int]:
     """A new attempt for one submission, or for every final submission of an exercise, of a
     student, or of a student in one exercise; the ids sent. Submissions not final yet are left
-    alone: they will be graded anyway."""
+    alone: they will be graded anyway. Recorded (storage.regrades) with who asked (None: the
+    operator's CLI) and `started_at` (default now), the time its report counts from."""
     from .lifecycle import FINAL, can_regrade
     from .queue import get_app, queue_for, send_grading
     from .storage.exercises import get_exercise
     from .storage.submissions import get_submission, requeue_for_regrade, submissions_in
     from .storage.users import get_user
     from .storage.db import session_scope
+    from .storage.models import utcnow
+    from .storage.regrades import record_regrade
     if (submission_id is None) == (exercise_id is None and user_name is None):
         raise UsageError("regrade one submission, or an exercise and/or a student")
+    started = started_at or utcnow()
     with session_scope(config) as session:
         if submission_id is not None:
             submission = get_submission(session, submission_id)
@@ -149,6 +154,8 @@ def regrade(config: Config, submission_id: int | None = None, exercise_id: str |
             sent.append(sid)
         except InvalidTransition:
             continue
+    with session_scope(config) as session:
+        record_regrade(session, started, len(sent), requested_by, submission_id, exercise_id, user_name)
     return sent
 
 

@@ -295,3 +295,20 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Regrade(Base):
+    """A regrade someone asked for: what it covered (one submission, an exercise, a student's
+    work) and when, so its report (storage.analytics.regrade_changes) can be listed and opened
+    again later. Names, not foreign keys: the record outlives a deleted user or exercise."""
+
+    __tablename__ = "regrades"
+    __table_args__ = (Index("ix_regrades_started_at", "started_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    requested_by: Mapped[str | None] = mapped_column(String(64))      # None: the operator's CLI
+    submission_id: Mapped[int | None] = mapped_column(Integer)
+    exercise_id: Mapped[str | None] = mapped_column(String(64))
+    user_name: Mapped[str | None] = mapped_column(String(64))
+    queued: Mapped[int] = mapped_column(Integer)

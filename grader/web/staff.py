@@ -16,10 +16,12 @@ from ..storage.submissions import get_submission, submission_data, submission_ro
 from ..storage.users import all_users, get_user
 from ..storage.gradebook import POLICIES, course_policy, gradebook, set_course_policy
 from ..storage.models import utcnow
+from ..storage.regrades import recent_regrades
+from ..words import plural
 from . import params
 from .auth import instructor_required, staff_required
 from .db import config, db
-from .views import plural
+from .views import points
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -73,7 +75,9 @@ def submissions():
     with db() as s:
         rows = submission_rows(s, exercise_id=exercise_id, limit=500)
         exercises = exercise_rows(s)
-    return render_template("staff_submissions.html", rows=rows, exercises=exercises, selected=exercise_id)
+        students = [u.name for u in all_users(s, role="student")] if g.user.is_instructor else []
+    return render_template("staff_submissions.html", rows=rows, exercises=exercises, selected=exercise_id,
+                           students=students)
 
 
 @bp.route("/submissions/<id:submission_id>/file")
@@ -101,14 +105,17 @@ def regrade():
     user_name = params.text("user", request.form)
     if submission_id is None and not g.user.is_instructor:
         abort(403)
+    if submission_id is None and exercise_id is None and user_name is None:
+        flash("Choose an exercise to regrade, or a student whose every exercise is regraded.", "error")
+        return redirect(request.referrer or url_for("staff.submissions"), 303)
     since = utcnow()
     try:
         ids = service.regrade(config(), submission_id, None if submission_id else exercise_id,
-                              None if submission_id else user_name)
+                              None if submission_id else user_name, requested_by=g.user.name, started_at=since)
     except GraderError as e:
         flash(str(e), "error")
         return redirect(request.referrer or url_for("staff.submissions"), 303)
-    flash(f"{len(ids)} submission(s) queued again.", "info")
+    flash(f"{plural(len(ids), 'submission')} queued again.", "info")
     return redirect(url_for("staff.regrade_report", since=since.isoformat(), submission=submission_id,
                             exercise=None if submission_id else exercise_id,
                             user=None if submission_id else user_name), 303)
@@ -126,6 +133,15 @@ def regrade_report():
         user_id = get_user(s, user_name).id if user_name else None
         report = regrade_changes(s, since, exercise_id, user_id, submission_id)
     return render_template("regrade_report.html", report=report, since=since, args=request.args)
+
+
+@bp.route("/regrades")
+@staff_required
+def regrades():
+    """The regrades asked for, newest first, each linked to its report."""
+    with db() as s:
+        rows = recent_regrades(s)
+    return render_template("regrades.html", regrades=rows)
 
 
 @bp.route("/analytics/<exercise_id>")
@@ -147,7 +163,7 @@ def exercise_settings(exercise_id: str):
     with db() as s:
         exercise = get_exercise(s, exercise_id)
         if request.method == "POST":
-            form = request.form
+            form, action = request.form, None
             try:
                 action = params.text("action", form) or "rules"
                 if action == "rules":
@@ -172,22 +188,64 @@ def exercise_settings(exercise_id: str):
                                      f"{params.shown(action)}")
             except GraderError as e:
                 s.rollback()
+                if action == "rules":              # shown beside the form, with what was typed
+                    return settings_page(s, exercise, form=form, rules_error=str(e)), 400
                 flash(str(e), "error")
                 return redirect(url_for("staff.exercise_settings", exercise_id=exercise_id), 303)
             return redirect(url_for("staff.exercise_settings", exercise_id=exercise_id), 303)
         return settings_page(s, exercise)
 
 
+# The rules form's number fields: (label as the form says it, what it takes, what empty means,
+# whole, accepts(value)). A bad value is refused in these words (a percent, "at least 1
+# submission"), not the storage's fractions and column names.
+_MOST = course.LARGEST
+RULE_FIELDS = {
+    "penalty_percent_per_day": ("The late penalty per started day", "a percent of the score, from 0 to 100",
+                                "no penalty", False, lambda v: 0 <= v <= 100),
+    "max_penalty_percent": ("The largest late penalty", "a percent of the score, from 0 to 100",
+                            "no penalty", False, lambda v: 0 <= v <= 100),
+    "max_submissions": ("Submissions allowed", f"at least 1 submission, at most {_MOST['max_submissions']:,}",
+                        "no limit", True, lambda v: 1 <= v <= _MOST["max_submissions"]),
+    "window_hours": ("The window", f"more than 0 hours, at most {_MOST['window_hours']:,}",
+                     "the whole course", False, lambda v: 0 < v <= _MOST["window_hours"]),
+    "cooloff_minutes": ("Minutes between two submissions", f"0 or more, at most {_MOST['cooloff_minutes']:,}",
+                        "none", False, lambda v: 0 <= v <= _MOST["cooloff_minutes"]),
+}
+
+
 def rules_from(form) -> dict:
-    """The rules form's values, as `course.edit_rules` takes them (UsageError for a bad one)."""
-    return dict(due_at=params.utc_time("due_at", form),
-                penalty_per_day=(params.number("penalty_percent_per_day", form) or 0.0) / 100,
-                max_penalty=(params.number("max_penalty_percent", form) or 0.0) / 100,
+    """The rules form's values, as `course.edit_rules` takes them; a bad one is a UsageError
+    that names the field as the form labels it and says what it takes."""
+    values = {name: _rule_number(form, name) for name in RULE_FIELDS}
+    try:
+        due_at = params.utc_time("due_at", form)
+    except UsageError:
+        raise UsageError(f"Due (UTC): {params.shown(form.get('due_at', ''))} is not a date and time; "
+                         "pick one, or leave it empty for no due date.") from None
+    return dict(due_at=due_at,
+                penalty_per_day=(values["penalty_percent_per_day"] or 0.0) / 100,
+                max_penalty=(values["max_penalty_percent"] or 0.0) / 100,
                 closed_after_due=form.get("closed_after_due") == "on",
-                max_submissions=params.number("max_submissions", form, whole=True),
-                window_hours=params.number("window_hours", form),
-                cooloff_minutes=params.number("cooloff_minutes", form) or 0.0,
+                max_submissions=values["max_submissions"], window_hours=values["window_hours"],
+                cooloff_minutes=values["cooloff_minutes"] or 0.0,
                 show_hidden_points=form.get("show_hidden_points") == "on")
+
+
+def _rule_number(form, name: str) -> float | int | None:
+    label, takes, empty, whole, accepts = RULE_FIELDS[name]
+    value = params.text(name, form)
+    if value is None:
+        return None
+    rule = f"{label} must be {takes}, or empty for {empty}"
+    try:
+        number = int(value) if whole else float(value)
+    except ValueError:
+        raise UsageError(f"{label}: {params.shown(value)} is not a {'whole ' if whole else ''}number. "
+                         f"{rule}.") from None
+    if not accepts(number):                      # NaN and infinity too
+        raise UsageError(f"{rule}, not {params.shown(value)}.")
+    return number
 
 
 def effect_words(effect: course.RulesEffect) -> str:
@@ -202,8 +260,9 @@ def effect_words(effect: course.RulesEffect) -> str:
             f"{plural(effect.students, 'student')}.")
 
 
-def settings_page(s, exercise, effect: course.RulesEffect | None = None, form=None):
-    """The settings page; with `effect`, the rules just sent wait for the instructor's confirmation."""
+def settings_page(s, exercise, effect: course.RulesEffect | None = None, form=None, rules_error=None):
+    """The settings page; with `effect`, the rules just sent wait for the instructor's confirmation;
+    with `rules_error`, they were refused and the form shows them as typed."""
     extensions = course.extensions(s, exercise)
     row = next(e for e in exercise_rows(s) if e.id == exercise.id)
     students = [u.name for u in all_users(s, role="student")]
@@ -211,8 +270,27 @@ def settings_page(s, exercise, effect: course.RulesEffect | None = None, form=No
     if effect is not None:
         pending = {"words": effect_words(effect),
                    "fields": [(k, v) for k, v in form.items(multi=True) if k not in ("csrf_token", "confirm")]}
+    values = typed_rules(form) if rules_error else stored_rules(row)
     return render_template("exercise_settings.html", e=row, extensions=extensions, students=students,
-                           pending=pending)
+                           pending=pending, v=values, rules_error=rules_error)
+
+
+def stored_rules(e) -> dict:
+    """An exercise's rules as the form's fields show them (percents, empty for none)."""
+    return {"due_at": e.due_at.strftime("%Y-%m-%dT%H:%M") if e.due_at else "",
+            "penalty_percent_per_day": points(e.penalty_per_day * 100) if e.penalty_per_day else "",
+            "max_penalty_percent": points(e.max_penalty * 100) if e.max_penalty else "",
+            "closed_after_due": e.closed_after_due, "max_submissions": e.max_submissions or "",
+            "window_hours": points(e.window_hours) if e.window_hours else "",
+            "cooloff_minutes": points(e.cooloff_minutes) if e.cooloff_minutes else "",
+            "show_hidden_points": e.show_hidden_points}
+
+
+def typed_rules(form) -> dict:
+    """The rules form as sent (a refused value stays where the instructor typed it)."""
+    return {**{name: form.get(name, "") for name in ("due_at", *RULE_FIELDS)},
+            "closed_after_due": form.get("closed_after_due") == "on",
+            "show_hidden_points": form.get("show_hidden_points") == "on"}
 
 
 @bp.route("/course", methods=["POST"])

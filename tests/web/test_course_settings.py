@@ -89,8 +89,8 @@ def test_only_instructors_change_course_settings(site):
         sync_exercises(s, site.config)                 # the manifest no longer overwrites them
         assert get_exercise(s, "perceptron").max_submissions == 5
     bad = ines.post("/staff/exercises/perceptron/settings", data={
-        "csrf_token": csrf(page), "action": "rules", "penalty_percent_per_day": "lots"}, follow_redirects=True)
-    assert b"is not a number" in bad.data
+        "csrf_token": csrf(page), "action": "rules", "penalty_percent_per_day": "lots"})
+    assert bad.status_code == 400 and b"The late penalty per started day: &#39;lots&#39; is not a number" in bad.data
     ext = ines.post("/staff/exercises/perceptron/settings", data={
         "csrf_token": csrf(page), "action": "extension", "student": "bob", "extension_due_at": "2031-01-01T00:00"},
         follow_redirects=True)
@@ -128,15 +128,17 @@ def test_a_limit_past_the_calendar_is_refused_and_the_pages_keep_working(site):
     alice, ines = site.client("alice"), site.client("ines")
     assert site.upload(alice).status_code == 303
     page = ines.get("/staff/exercises/perceptron/settings")
-    for field, value, words in (("window_hours", "2000000000", b"window_hours can be at most 8,784"),
-                                ("cooloff_minutes", "1e9", b"cooloff_minutes can be at most 527,040"),
-                                ("window_hours", "NaN", b"window_hours: &#39;NaN&#39; is not a number"),
-                                ("window_hours", "1e308", b"is not a number this form can use"),
-                                ("max_submissions", "99999999999", b"is not a number this form can use"),
-                                ("max_submissions", "12345678901234567890", b"is not a number this form can use")):
-        saved = ines.post("/staff/exercises/perceptron/settings", follow_redirects=True, data={
+    window = b"The window must be more than 0 hours, at most 8,784, or empty for the whole course"
+    for field, value, words in (("window_hours", "2000000000", window),
+                                ("cooloff_minutes", "1e9", b"Minutes between two submissions must be 0 or more, "
+                                                           b"at most 527,040"),
+                                ("window_hours", "NaN", window + b", not &#39;NaN&#39;"),
+                                ("window_hours", "1e308", window),
+                                ("max_submissions", "99999999999", b"at least 1 submission, at most 100,000"),
+                                ("max_submissions", "12345678901234567890", b"at least 1 submission")):
+        saved = ines.post("/staff/exercises/perceptron/settings", data={
             "csrf_token": csrf(page), "action": "rules", "max_submissions": "1", field: value})
-        assert saved.status_code == 200 and words in saved.data, (field, value)
+        assert saved.status_code == 400 and words in saved.data, (field, value)
         assert alice.get("/").status_code == 200
     with session_scope(site.config) as s:
         e = get_exercise(s, "perceptron")
@@ -203,3 +205,32 @@ def test_a_rules_change_that_regrades_graded_work_says_so_and_waits_for_confirma
     quiet = ines.post("/staff/exercises/perceptron/settings", follow_redirects=True,
                       data={**form, "cooloff_minutes": "5"})                 # the same penalties: saved at once
     assert b"Rules saved." in quiet.data and b"Save these rules?" not in quiet.data
+
+
+def test_the_rules_form_refuses_in_its_own_words_and_keeps_what_was_typed(site):
+    """Percents, not fractions; "at least 1 submission", not "max_submissions must be above 0";
+    and the instructor's other values stay in the form, nothing saved."""
+    ines = site.client("ines")
+    page = ines.get("/staff/exercises/perceptron/settings")
+    for field, value, words in (
+            ("penalty_percent_per_day", "150", b"The late penalty per started day must be a percent of the score, "
+                                               b"from 0 to 100, or empty for no penalty, not &#39;150&#39;."),
+            ("max_penalty_percent", "-5", b"The largest late penalty must be a percent of the score, from 0 to 100"),
+            ("max_submissions", "0", b"Submissions allowed must be at least 1 submission"),
+            ("max_submissions", "2.5", b"Submissions allowed: &#39;2.5&#39; is not a whole number."),
+            ("window_hours", "0", b"The window must be more than 0 hours"),
+            ("due_at", "tomorrow", b"Due (UTC): &#39;tomorrow&#39; is not a date and time")):
+        sent = {"csrf_token": csrf(page), "action": "rules", "cooloff_minutes": "7", "penalty_percent_per_day": "10",
+                "closed_after_due": "on", field: value}
+        refused = ines.post("/staff/exercises/perceptron/settings", data=sent)
+        assert refused.status_code == 400 and words in refused.data, (field, value, refused.data[-3000:])
+        form = refused.data.decode()
+        assert 'id="rules-error"' in form and "Nothing was saved" in form
+        assert f'name="{field}" value="{value}"' in form and 'name="cooloff_minutes" value="7"' in form
+        assert re.search(r'name="closed_after_due"\s+checked', form)
+        error = re.search(r'id="rules-error"[^>]*>(.*?)</p>', form).group(1)
+        assert "fraction" not in error and "max_submissions" not in error and "penalty_per_day" not in error
+    with session_scope(site.config) as s:
+        e = get_exercise(s, "perceptron")
+        assert (e.cooloff_minutes, e.rules_edited_at) == (0.0, None)         # nothing saved
+    assert ines.get("/staff/exercises/perceptron/settings").data.count(b'name="cooloff_minutes" value=""') == 1

@@ -422,6 +422,29 @@ def test_regrade_an_exercise_shows_progress_and_the_scores_that_changed(site):
     # one student's submissions
     student = ines.post("/staff/regrade", data={"user": "bob", "csrf_token": csrf(page)})
     assert b"0 of 1 done" in ines.get(student.headers["Location"]).data
+    # the regrades are listed, newest first, each linked to its report
+    listed = tina.get("/staff/regrades").data.decode()
+    rows = re.findall(r"<tr><td>.*?</tr>", listed.split('id="regrades"', 1)[1], re.S)
+    assert len(rows) == 2 and "every exercise, student bob" in rows[0] and "exercise perceptron, every student" in rows[1]
+    assert ">ines<" in rows[0] and "<td>1</td>" in rows[0] and "<td>2</td>" in rows[1]
+    again = re.search(r'href="([^"]*/staff/regrade/report[^"]*)"', rows[1]).group(1).replace("&amp;", "&")
+    reopened = tina.get(again).data               # bob's submission is queued again by the later regrade
+    assert b"1 of 2 done" in reopened and b"<td>10</td><td><strong>12</strong>" in reopened
+
+
+def test_the_regrade_form_starts_on_a_choice_it_can_send(site):
+    """Its exercise list starts on an exercise (not "every exercise", which needs a student); sent
+    without either it says what to choose, and nothing is queued."""
+    ines = site.client("ines")
+    page = ines.get("/staff/submissions").data.decode()
+    form = page.split('action="/staff/regrade"', 1)[1].split("</form>", 1)[0]
+    chosen = re.findall(r'<option value="([^"]*)"\s+selected', form)
+    assert chosen == ["perceptron"] or (len(chosen) == 1 and chosen[0] != ""), chosen
+    assert "(s)" not in page
+    nothing = ines.post("/staff/regrade", data={"exercise": "", "user": "", "csrf_token": csrf(ines.get("/staff/submissions"))},
+                        follow_redirects=True)
+    assert b"Choose an exercise to regrade, or a student" in nothing.data
+    assert b"No regrades yet." in ines.get("/staff/regrades").data
 
 
 def test_regrade_report_reads_a_naive_since_as_utc_and_refuses_a_malformed_one(site):
