@@ -26,13 +26,15 @@ from collections import OrderedDict
 
 from markupsafe import Markup, escape
 
+from .code_colors import python_html
 from .notebook_cells import MarkdownBudget, render_cell
 
-RENDERER_VERSION = 2                 # part of the cache key: bump when the HTML changes
+RENDERER_VERSION = 3                 # part of the cache key: bump when the HTML changes
 MAX_CELLS = 2_000
 MAX_HTML_CHARS = 2_000_000
 MAX_MARKDOWN_TOTAL = 200_000         # markdown characters rendered as markdown; later cells show their source
 MAX_MARKDOWN_TAGS_TOTAL = 20_000     # ... and tags of the HTML it makes
+MAX_CODE_COLORED_TOTAL = 100_000     # code characters highlighted; later cells are plain
 MAX_TEXT_CHARS = 1_000_000           # a .py file, or a file that is not a readable notebook
 CACHE_ENTRIES = 64
 CACHE_CHARS = 64_000_000
@@ -64,7 +66,10 @@ def _text_page(data: bytes, reason: str = "") -> str:
     shown = text[:MAX_TEXT_CHARS]
     cut = (f'<p class="cell-note">{len(text) - len(shown):,} more characters not shown: download the file</p>'
            if len(shown) < len(text) else "")
-    head = f'<p class="reason">This file is not a readable notebook ({escape(reason)}); its text:</p>' if reason else ""
+    if not reason and len(shown) <= MAX_CODE_COLORED_TOTAL:       # a .py module: highlighted
+        return f'<pre class="source code">{python_html(shown)}</pre>{cut}'
+    head = (f'<p class="reason">This file is not a readable notebook ({escape(reason)}); its text:</p>'
+            if reason else "")
     return f'{head}<pre class="source">{escape(shown)}</pre>{cut}'
 
 
@@ -102,7 +107,8 @@ def _render(data: bytes, is_notebook: bool, skipped: tuple[int, ...], raised: tu
         cells = _cells(data)
     except (ValueError, TypeError) as e:
         return _text_page(data, str(e))
-    parts, size, budget = [], 0, MarkdownBudget(MAX_MARKDOWN_TOTAL, MAX_MARKDOWN_TAGS_TOTAL)
+    parts, size, budget = [], 0, MarkdownBudget(MAX_MARKDOWN_TOTAL, MAX_MARKDOWN_TAGS_TOTAL,
+                                                   MAX_CODE_COLORED_TOTAL)
     for number, cell in enumerate(cells[:MAX_CELLS], start=1):
         marks = tuple(m for m, where in (("grader-skipped", skipped), ("grader-raised", raised)) if number in where)
         html = render_cell(number, cell, marks, budget)

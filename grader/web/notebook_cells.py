@@ -1,8 +1,8 @@
 """One notebook cell as safe HTML, read from the notebook's JSON as it is (no schema is trusted).
 
 Markdown goes through mistune (the library nbconvert uses) and is then cleaned on its own
-(`html_clean`), so whatever it leaves open ends with the cell. Code is its escaped source; its
-outputs are reduced to plain text, stream text, tracebacks (ANSI colours stripped) and PNG/JPEG
+(`html_clean`), so whatever it leaves open ends with the cell. Code is its source, highlighted
+(`code_colors`, escaped by the formatter); its outputs are reduced to plain text, stream text, tracebacks (ANSI colours stripped) and PNG/JPEG
 images. Raw cells are escaped text. Each part is capped, so that no single cell can take the
 page's whole budget. A cell that cannot be rendered (a missing or odd field, a parser error)
 shows its escaped source with a note instead: `render_cell` never raises for a cell's content.
@@ -16,6 +16,7 @@ import threading
 import mistune
 from markupsafe import escape
 
+from .code_colors import python_html
 from .html_clean import clean
 
 MAX_SOURCE_CHARS = 50_000           # a cell's source shown; the rest is in the downloaded file
@@ -59,6 +60,17 @@ def _pre(css: str, text: str, limit: int) -> str:
     shown, cut = _capped(text, limit)
     note = f'<p class="cell-note">{escape(cut)}</p>' if cut else ""
     return f'<pre class="{css}">{escape(shown)}</pre>{note}'
+
+
+def _code(text: str, budget: MarkdownBudget | None) -> str:
+    """A code cell's source in a `pre.source`: highlighted while the notebook's budget lasts."""
+    shown, cut = _capped(text, MAX_SOURCE_CHARS)
+    note = f'<p class="cell-note">{escape(cut)}</p>' if cut else ""
+    if budget is not None and len(shown) > budget.code:
+        return f'<pre class="source">{escape(shown)}</pre>{note}'
+    if budget is not None:
+        budget.code -= len(shown)
+    return f'<pre class="source code">{python_html(shown)}</pre>{note}'
 
 
 def _image(mime: str, value) -> str:
@@ -118,12 +130,13 @@ def _outputs(outputs) -> str:
 
 
 class MarkdownBudget:
-    """What one notebook may spend on rendering markdown. Parsing and cleaning HTML is pure Python
-    (tens of microseconds a tag, and quadratic for misnested tags such as `<p><b>` repeated), so
-    markdown past these bounds, per cell or per notebook, is shown as its source instead."""
+    """What one notebook may spend on rendering markdown and highlighting code. Parsing and
+    cleaning HTML is pure Python (tens of microseconds a tag, and quadratic for misnested tags
+    such as `<p><b>` repeated), so markdown past these bounds, per cell or per notebook, is shown
+    as its source instead; code past `code` characters (lexing: about 5 us a character) is plain."""
 
-    def __init__(self, chars: int, tags: int):
-        self.chars, self.tags = chars, tags
+    def __init__(self, chars: int, tags: int, code: int = MAX_SOURCE_CHARS):
+        self.chars, self.tags, self.code = chars, tags, code
 
     def why_not(self, chars: int, tags: int = 0) -> str:
         """Why markdown of this size is not rendered ("" when it is)."""
@@ -160,7 +173,7 @@ def _body(cell, budget: MarkdownBudget | None) -> str:
     kind = cell.get("cell_type")
     source = text_of(cell.get("source", ""))
     if kind == "code":
-        return _pre("source", source, MAX_SOURCE_CHARS) + _outputs(cell.get("outputs"))
+        return _code(source, budget) + _outputs(cell.get("outputs"))
     if kind == "markdown":
         return _markdown_cell(source, budget)
     return _pre("source raw", source, MAX_SOURCE_CHARS)

@@ -108,6 +108,7 @@ ROUTES: dict[tuple[str, str], list[Reads]] = {
                                  Reads(form(csrf_token=CSRF, submission=SUBMISSION), walk=("submission",))],
     ("/staff/regrade/report", "GET"): [Reads(query(since="2000-01-01T00:00:00+00:00", user="alice",
                                                    exercise="perceptron", submission=None))],
+    ("/staff/regrades", "GET"): [Reads({})],
     ("/staff/analytics/<exercise_id>", "GET"): [Reads({"exercise_id": ("path", "perceptron"), **query(policy="best")})],
     ("/staff/exercises/<exercise_id>/settings", "GET"): [Reads({"exercise_id": ("path", "perceptron")})],
     ("/staff/exercises/<exercise_id>/settings", "POST"): [
@@ -221,13 +222,14 @@ def multipart(parts: list[tuple[str, bytes, bytes | None]]) -> bytes:
 
 
 def message(response) -> str:
-    """What the answer says to whoever sent it: the JSON message, the error page's sentence, or
-    the flashed error."""
+    """What the answer says to whoever sent it: the JSON message, the error page's sentence, the
+    flashed error, or a form's error beside it (the rules form shows itself again with it)."""
     if response.is_json:
         body = response.get_json(silent=True)
         return str(body.get("message") or "") if isinstance(body, dict) else ""
     html = response.get_data(as_text=True)
     found = re.search(r'<p class="flash error" role="alert">(.*?)</p>', html, re.S) or \
+        re.search(r'<p class="reason" id="[\w-]+-error" role="alert">(.*?)</p>', html, re.S) or \
         re.search(r'<section class="card narrow">\s*<h1>[^<]*</h1>\s*<p>(.*?)</p>', html, re.S)
     return found.group(1).strip() if found else ""
 

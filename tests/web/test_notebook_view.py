@@ -12,11 +12,15 @@ import pytest
 
 from grader.results import SkippedCell
 from grader.web import notebook
-from grader.web.notebook import render
-from support import perceptron_result
+from grader.web import notebook as view
+from support import perceptron_result, uncolored
 
 GRADED = "def step_function(z):\n    return 1.0 if z >= 0 else 0.0\n"
 PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+
+
+def render(*args, **kwargs) -> str:
+    return uncolored(view.render(*args, **kwargs))
 
 
 def nb(*cells) -> bytes:
@@ -62,7 +66,7 @@ def visible(html) -> Visible:
 
 
 def notebook_part(page: bytes) -> str:
-    return page.split(b'<div class="notebook">', 1)[1].split(b"</details>", 1)[0].decode()
+    return uncolored(page.split(b'<div class="notebook">', 1)[1].split(b"</details>", 1)[0].decode())
 
 
 @pytest.mark.parametrize("opener", ["<style>", "<script>", "<svg><style>", "<textarea>", "<title>", "<!--",
@@ -108,7 +112,7 @@ def test_a_notebook_nbformat_rejects_still_gives_staff_the_page(site, case):
     assert page.status_code == 200
     assert b"Regrade this submission" in page.data and b"tests passed" in page.data
     part = notebook_part(page.data)
-    assert "def step_function(z):" in part and "print(&#39;&lt;b&gt;not bold&lt;/b&gt;&#39;)" in part
+    assert "def step_function(z):" in part and "print('&lt;b&gt;not bold&lt;/b&gt;')" in part
     assert len(re.findall(r'<div class="cell ', part)) == len(cells)
 
 
@@ -130,7 +134,7 @@ def test_nothing_from_the_student_can_look_like_the_app(site):
     part = notebook_part(page)
     found = visible(part).attrs
     classes = {c for _, a in found for c in (a.get("class") or "").split()}
-    assert classes <= {"cell", "cell-markdown", "cell-code", "cell-head", "markdown", "source"}, classes
+    assert classes <= {"cell", "cell-markdown", "cell-code", "cell-head", "markdown", "source", "code"}, classes
     assert {a["id"] for _, a in found if "id" in a} == {"cell-1", "cell-2"}
     assert not [a for _, a in found if "style" in a]
     hrefs = [a.get("href") for tag, a in found if tag == "a"]       # a plain link, never data: or javascript:
@@ -197,16 +201,16 @@ def test_large_cells_stop_at_the_html_cap_and_markdown_past_its_budget_shows_its
 
 def test_a_python_file_is_escaped_text():
     html = str(render(b"print('<script>alert(1)</script>')\n", "mine.py"))
-    assert html == '<pre class="source">print(&#39;&lt;script&gt;alert(1)&lt;/script&gt;&#39;)\n</pre>'
+    assert html == '<pre class="source code">print(\'&lt;script&gt;alert(1)&lt;/script&gt;\')\n</pre>'
 
 
 def test_the_same_file_is_rendered_once(site):
     data = nb(md("# Cached"), code(GRADED))
     renders = notebook.CACHE.renders
-    first = render(data, "mine.ipynb", [SkippedCell(2, 1, "x", "")])
-    assert render(data, "mine.ipynb", [{"cell": 2}]) is first
+    first = view.render(data, "mine.ipynb", [SkippedCell(2, 1, "x", "")])
+    assert view.render(data, "mine.ipynb", [{"cell": 2}]) is first
     assert notebook.CACHE.renders == renders + 1
-    other = render(data, "mine.ipynb")                                  # other marks: rendered again
+    other = view.render(data, "mine.ipynb")                             # other marks: rendered again
     assert other != first and notebook.CACHE.renders == renders + 2
     alice = site.client("alice")
     location = site.upload(alice, filename="cached.ipynb", data=nb(md("# Page"), code(GRADED))).headers["Location"]
@@ -250,3 +254,22 @@ def test_an_old_format_notebook_and_an_unreadable_file_are_shown_too():
     html = str(render(b'{"cells": "<b>no</b>"}', "mine.ipynb"))
     assert html.startswith('<p class="reason">This file is not a readable notebook (it has no list of cells)')
     assert "&lt;b&gt;no&lt;/b&gt;" in html
+
+
+def test_code_is_highlighted_and_still_escaped():
+    """Keywords, names and strings get the formatter's classes; the student's text stays text (a
+    literal span in a string is escaped); past the notebook's budget the code is plain; headings
+    carry no anchor pilcrow."""
+    forged = 'x = "<span class=\\"hl-k\\">20 / 20</span>"  # <b>'
+    html = str(view.render(nb(md("# Title\n\n## Part 2"), code(GRADED), code(forged)), "mine.ipynb"))
+    assert '<span class="hl-k">def</span>' in html and '<span class="hl-nf">step_function</span>' in html
+    assert 'x = "&lt;span class=\\"hl-k\\"&gt;20 / 20&lt;/span&gt;"' in uncolored(html)
+    assert '<span class="hl-c1"># &lt;b&gt;</span>' in html
+    spans = re.findall(r"<span[^>]*>", html)
+    assert all(re.fullmatch(r'<span class="(hl-[\w-]+|mark)">', s) for s in spans), set(spans)
+    assert "¶" not in html and "<h1>Title</h1>" in html
+    big = "y = 1\n" * (notebook.MAX_CODE_COLORED_TOTAL * 2 // 5 // 6)      # 40% of the budget each
+    html = str(view.render(nb(code(GRADED), code(big), code(big), code(big), code(GRADED)), "mine.ipynb"))
+    cells = html.split('<div class="cell ')[1:]
+    assert ['<pre class="source code">' in c for c in cells] == [True, True, True, False, True]
+    assert '<pre class="source">y = 1' in cells[3]          # past the budget: plain; a small cell still fits
