@@ -21,7 +21,7 @@ from ..words import plural
 from . import params
 from .auth import instructor_required, staff_required
 from .db import config, db
-from .views import points
+from .views import points, when_field
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 
@@ -277,7 +277,7 @@ def settings_page(s, exercise, effect: course.RulesEffect | None = None, form=No
 
 def stored_rules(e) -> dict:
     """An exercise's rules as the form's fields show them (percents, empty for none)."""
-    return {"due_at": e.due_at.strftime("%Y-%m-%dT%H:%M") if e.due_at else "",
+    return {"due_at": when_field(e.due_at),
             "penalty_percent_per_day": points(e.penalty_per_day * 100) if e.penalty_per_day else "",
             "max_penalty_percent": points(e.max_penalty * 100) if e.max_penalty else "",
             "closed_after_due": e.closed_after_due, "max_submissions": e.max_submissions or "",

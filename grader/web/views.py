@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from markupsafe import Markup
+
 from ..results import code_notes
 from ..sizes import size
 from ..words import plural
@@ -13,16 +15,39 @@ STATUS_WORDS = {"received": "received", "queued": "waiting in the queue", "runni
 
 
 def init_app(app) -> None:
-    app.jinja_env.filters.update(when=when, points=points, ago=ago, size=size, score_words=score_words,
-                                  late_words=late_words, percent=percent, plural=plural)
+    app.jinja_env.filters.update(when=when, when_text=when_text, when_field=when_field, points=points, ago=ago,
+                                  size=size, score_words=score_words, late_words=late_words, percent=percent,
+                                  plural=plural)
     app.jinja_env.globals.update(STATUS_WORDS=STATUS_WORDS, code_notes=code_notes)
     app.jinja_env.autoescape = True        # also for templates not ending in .html
 
 
-def when(value: datetime | None) -> str:
+TIME_FORMAT = "%Y-%m-%d %H:%M"          # every page's one format, then the zone's name (app.js writes the same)
+
+
+def when_text(value: datetime | None) -> str:
+    """A time as plain text, in UTC ("2026-12-04 09:30 UTC"): for attributes, options and messages,
+    where a <time> element cannot go."""
     if value is None:
         return "—"
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return value.astimezone(timezone.utc).strftime(TIME_FORMAT) + " UTC"
+
+
+def when(value: datetime | None) -> Markup:
+    """A time as a <time> element that reads UTC; app.js rewrites its text in the reader's zone and
+    keeps UTC in its title (on hover), so the page still reads without the script."""
+    if value is None:
+        return Markup("—")
+    text = when_text(value)
+    iso = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(iso, text, text)
+
+
+def when_field(value: datetime | None) -> str:
+    """A time as a datetime-local field's value, in UTC (the forms say so; params.utc_time reads it back)."""
+    if value is None:
+        return ""
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M")
 
 
 def ago(value: datetime | None) -> str:

@@ -5,7 +5,8 @@ A student logs in, uploads the perceptron reference as a notebook, watches the s
 sees full marks; a second student cannot open that submission; the instructor sees both students
 in the gradebook, downloads the Canvas CSV with the right numbers, and opens the analytics page
 with its charts drawn. A late submission's score, after its penalty, reads the same on the home
-page, its own page, the history and the gradebook. At phone widths (360 and 390 px) and at
+page, its own page, the history and the gradebook; a student in Berlin reads the due date in
+Berlin's time, UTC on hover. At phone widths (360 and 390 px) and at
 desktop width no page is wider than the window, and the menu folds; axe-core finds no serious
 violation on any page. A double click on the upload button, its second click before the first
 answer is shown, stores one submission. Every main page is saved as a screenshot under
@@ -23,6 +24,7 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import nbformat
 import pytest
@@ -89,9 +91,10 @@ def screenshots_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def log_in(browser, url, name, password, dialogs, bypass_csp: bool = False):
-    """A new browser context logged in as `name` (bypass_csp: for a test that injects a script)."""
-    context = browser.new_context(accept_downloads=True, bypass_csp=bypass_csp)
+def log_in(browser, url, name, password, dialogs, bypass_csp: bool = False, **context):
+    """A new browser context logged in as `name` (bypass_csp: for a test that injects a script;
+    `context`: more of new_context's options, e.g. timezone_id)."""
+    context = browser.new_context(accept_downloads=True, bypass_csp=bypass_csp, **context)
     page = context.new_page()
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     page.goto(url + "/login")
@@ -262,7 +265,7 @@ def test_a_late_score_reads_the_same_on_home_submission_history_and_gradebook(se
     staff.click("#rules-form button[type=submit]")
     assert "Rules saved." in staff.inner_text(".flash")
 
-    page = log_in(browser, url, "student", logins["student"], dialogs)
+    page = log_in(browser, url, "student", logins["student"], dialogs, timezone_id="Europe/Berlin", locale="en-GB")
     page.select_option("select[name=exercise]", "perceptron")
     page.set_input_files("input[type=file]", str(reference_notebook(tmp_path)))
     page.click("#upload-form button[type=submit]")
@@ -280,6 +283,12 @@ def test_a_late_score_reads_the_same_on_home_submission_history_and_gradebook(se
     home_cell = page.locator(f"a.score-words[href$='/submissions/{submission_id}']").first.inner_text()
     recent = page.locator("table.grid").last.locator("tr", has=page.locator(f"a[href$='/submissions/{submission_id}']"))
     assert home_cell.strip() == words and recent.locator(".score-words").inner_text().strip() == words
+    due_time = page.locator(f"time[datetime='{due:%Y-%m-%dT%H:%M}:00Z']").first     # the due date, in Berlin
+    berlin = due.replace(second=0, microsecond=0).astimezone(ZoneInfo("Europe/Berlin"))
+    assert due_time.inner_text() == f"{berlin:%Y-%m-%d %H:%M} {berlin.tzname()}"    # CET (CEST in summer)
+    assert due_time.get_attribute("title") == f"{due:%Y-%m-%d %H:%M} UTC"
+    zone_now = datetime.now(ZoneInfo("Europe/Berlin")).tzname()
+    assert page.inner_text("#time-zone") == f"Times are in Europe/Berlin ({zone_now}); hover a time for UTC."
     page.screenshot(path=shots / "15-late-home.png", full_page=True)
     page.goto(url + "/history")
     row = page.locator("tr", has=page.locator(f"a[href$='/submissions/{submission_id}']"))

@@ -27,6 +27,44 @@
     select.addEventListener("change", function () { select.form.submit(); });
   });
 
+  // Times: the server writes each as <time datetime="…Z">, in UTC; here it reads in the reader's
+  // zone, in the pages' one format (views.TIME_FORMAT) with the zone's short name in the reader's
+  // language, and keeps UTC in its title (on hover). A reader in UTC keeps the server's text.
+  var zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  var inUtc = /^(Etc\/)?(UTC|UCT|Universal|Zulu)$/.test(zone);
+  var localFormat = new Intl.DateTimeFormat(undefined, {year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23", numberingSystem: "latn", timeZoneName: "short"});
+  var localText = function (date) {
+    var p = {};
+    localFormat.formatToParts(date).forEach(function (part) { p[part.type] = part.value; });
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + " " + p.timeZoneName;
+  };
+  var zoneNote = document.getElementById("time-zone");
+  if (zoneNote) {
+    zoneNote.textContent = inUtc ? "Times are in UTC." : "Times are in " + zone + " (" +
+      localText(new Date()).split(" ").slice(2).join(" ") + "); hover a time for UTC.";
+    zoneNote.hidden = false;
+  }
+  if (!inUtc) {
+    document.querySelectorAll("time[datetime]").forEach(function (time) {
+      var date = new Date(time.getAttribute("datetime"));
+      if (isNaN(date.getTime())) return;
+      if (!time.title) time.title = time.textContent;
+      time.textContent = localText(date);
+    });
+    // A datetime-local field the server reads as UTC: its time in the reader's zone beside it.
+    document.querySelectorAll("input[data-utc-field]").forEach(function (field) {
+      var hint = field.parentNode.querySelector(".local-time");
+      if (!hint) return;
+      var show = function () {
+        var date = field.value ? new Date(field.value + "Z") : null;
+        hint.textContent = date && !isNaN(date.getTime()) ? "= " + localText(date) : "";
+      };
+      field.addEventListener("input", show);
+      show();
+    });
+  }
+
   // Upload: say what is wrong with the file before it is sent (the server checks again).
   var input = document.querySelector("input[type=file][data-max-bytes]");
   if (input) {
