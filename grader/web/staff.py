@@ -39,6 +39,8 @@ def staff_menu() -> dict:
 @bp.route("/gradebook")
 @staff_required
 def gradebook_page():
+    """The table, and links that download what it shows (its policy; every section: the exports
+    take none). ?policy= is a TA's view-only choice; an instructor's control saves the course's."""
     section = params.text("section")
     with db() as s:
         course_default = course_policy(s)
@@ -296,7 +298,11 @@ def typed_rules(form) -> dict:
 @bp.route("/course", methods=["POST"])
 @instructor_required
 def course_settings():
+    """The gradebook's one Counting control, for an instructor: what the course counts (the
+    gradebook, its downloads, the students' home pages, `grader export`). Back to the same section."""
+    policy = params.text("policy", request.form) or ""
+    section = params.text("section", request.form)
     with db() as s:
-        set_course_policy(s, params.text("policy", request.form) or "")
-    flash("Gradebook policy saved.", "info")
-    return redirect(url_for("staff.gradebook_page"), 303)
+        set_course_policy(s, policy)
+    flash(f"The course now counts each student's {policy} submission.", "info")
+    return redirect(url_for("staff.gradebook_page", section=section), 303)

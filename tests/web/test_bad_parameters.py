@@ -117,7 +117,7 @@ ROUTES: dict[tuple[str, str], list[Reads]] = {
                **form(csrf_token=CSRF, action="extension", student="bob", extension_due_at="2031-01-01T00:00")},
               walk=("student", "extension_due_at")),
         Reads({"exercise_id": ("path", "perceptron"), **form(csrf_token=CSRF, action="publish")}, walk=())],
-    ("/staff/course", "POST"): [Reads(form(csrf_token=CSRF, policy="best"))],
+    ("/staff/course", "POST"): [Reads(form(csrf_token=CSRF, policy="best", section="A"))],
     ("/api/v1/exercises", "GET"): [Reads(BEARER)],
     ("/api/v1/submissions", "POST"): [Reads({**BEARER, "exercise": ("multipart", "perceptron"),
                                              "file": ("file", FILE)})],

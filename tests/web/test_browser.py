@@ -187,6 +187,27 @@ def test_student_uploads_and_instructor_grades_in_a_browser(server, browser, tmp
     table = staff.inner_text("#gradebook")
     assert "student" in table and "bob" in table
     staff.screenshot(path=shots / "06-gradebook.png", full_page=True)
+    # the headers sort from the keyboard: a sort button focused, Enter (ascending), Space (descending)
+    from playwright.sync_api import expect
+    perceptron = staff.locator("#gradebook th[data-exercise=perceptron]").evaluate("th => th.cellIndex") + 1
+    scores = staff.locator(f"#gradebook tbody tr td:nth-child({perceptron})")
+
+    def values() -> list[float]:
+        return [float(v) for v in scores.evaluate_all("tds => tds.map(td => td.dataset.value)")]
+    for column, read in ((1, staff.locator("#gradebook tbody tr td:first-child").all_inner_texts),
+                         (perceptron, values)):
+        th = staff.locator(f"#gradebook thead th:nth-child({column})")
+        button = th.locator("button.sort")
+        assert th.get_attribute("aria-sort") is None
+        button.focus()
+        assert button.evaluate("b => b === document.activeElement")
+        staff.keyboard.press("Enter")
+        expect(th).to_have_attribute("aria-sort", "ascending")
+        assert len(read()) >= 2 and read() == sorted(read()), read()
+        staff.keyboard.press("Space")
+        expect(th).to_have_attribute("aria-sort", "descending")
+        assert read() == sorted(read(), reverse=True), read()
+    assert staff.locator("#gradebook thead th:nth-child(1)").get_attribute("aria-sort") is None   # one order at a time
     with staff.expect_download() as download:
         staff.click("#canvas-csv")
     rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))

@@ -135,10 +135,16 @@
   var regrade = document.getElementById("regrade-progress");
   if (regrade && parseInt(regrade.dataset.active, 10) > 0) setTimeout(function () { window.location.reload(); }, 2000);
 
-  // Sortable tables: click a header; numbers sort by data-value.
+  // Sortable tables: each sortable header holds a button (a keyboard reaches it, Enter and Space
+  // press it); the th says the order in aria-sort. Numbers sort by data-value. The class "js"
+  // shows the buttons' arrows: without this script they read as the headers' plain text.
   document.querySelectorAll("table.sortable").forEach(function (table) {
-    table.querySelectorAll("th[data-sort]").forEach(function (th, index) {
-      th.addEventListener("click", function () {
+    table.classList.add("js");
+    table.querySelectorAll("th[data-sort]").forEach(function (th) {
+      var button = th.querySelector("button.sort");
+      if (!button) return;
+      button.addEventListener("click", function () {
+        var index = th.cellIndex;
         var numeric = th.dataset.sort === "number";
         var ascending = th.getAttribute("aria-sort") !== "ascending";
         table.querySelectorAll("th").forEach(function (h) { h.removeAttribute("aria-sort"); });
