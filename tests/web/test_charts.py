@@ -1,0 +1,99 @@
+"""The analytics charts' geometry (grader/web/charts.py: ticks, bins, continuous days, cut text)."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from grader.web import charts
+
+# ---------------------------------------------------------------- ticks
+
+
+@pytest.mark.parametrize("top, expected", [
+    (0, [0, 1]), (1, [0, 1]), (3, [0, 1, 2, 3]), (5, [0, 1, 2, 3, 4, 5]), (7, [0, 2, 4, 6, 8]),
+    (10, [0, 2, 4, 6, 8, 10]), (23, [0, 5, 10, 15, 20, 25]), (100, [0, 20, 40, 60, 80, 100]),
+    (101, [0, 50, 100, 150]),
+])
+def test_value_ticks_are_nice_integer_steps_from_0_past_the_top(top, expected):
+    assert charts.ticks(top) == expected
+
+
+# ---------------------------------------------------------------- bins
+
+def test_whole_point_scores_up_to_20_get_a_bin_per_score():
+    bins = charts.score_bins([0.0, 3.0, 3.0, 20.0], 20.0)
+    assert [label for label, _ in bins.items] == [str(k) for k in range(21)]
+    assert dict(bins.items) == {**{str(k): 0 for k in range(21)}, "0": 1, "3": 2, "20": 1}
+    assert bins.note == ""
+
+
+def test_whole_point_scores_past_20_get_whole_point_ranges_the_last_holding_the_max():
+    bins = charts.score_bins([0, 4, 5, 10, 99, 100], 100)
+    assert [label for label, _ in bins.items] == ["0–9", "10–19", "20–29", "30–39", "40–49", "50–59", "60–69",
+                                                  "70–79", "80–89", "90–100"]
+    assert [n for _, n in bins.items] == [3, 1, 0, 0, 0, 0, 0, 0, 0, 2]
+    bins = charts.score_bins([19, 20, 23], 23)
+    assert bins.items == [("0–4", 0), ("5–9", 0), ("10–14", 0), ("15–19", 1), ("20–23", 2)]
+    assert "both ends included" in bins.note
+
+
+def test_fractional_scores_get_edges_with_one_decimal_at_most_and_say_which_edge_a_bin_holds():
+    bins = charts.score_bins([0.0, 2.4, 2.5, 24.9, 25.0], 25.0)
+    labels = [label for label, _ in bins.items]
+    assert labels[:3] == ["0–2.5", "2.5–5", "5–7.5"] and labels[-1] == "22.5–25" and len(labels) == 10
+    assert all(re.fullmatch(r"\d+(\.\d)?–\d+(\.\d)?", label) for label in labels)
+    assert [n for _, n in bins.items] == [2, 1, 0, 0, 0, 0, 0, 0, 0, 2]      # 2.5 is in the second, 25 in the last
+    assert "not including" in bins.note and "25" in bins.note
+    bins = charts.score_bins([0.3, 7.5], 7.5)                                 # no float drift at the edges
+    assert bins.items[0] == ("0–1", 1) and bins.items[-1] == ("7–7.5", 1)
+
+
+def test_every_score_falls_in_one_bin():
+    for scores, top in (([0.5, 1.25, 19.99, 20.0], 20.0), ([0, 7, 37], 37), ([0.1 * k for k in range(31)], 3.0)):
+        assert sum(n for _, n in charts.score_bins(scores, top).items) == len(scores)
+
+
+# ---------------------------------------------------------------- days and text
+
+def test_days_without_submissions_between_the_first_and_last_are_zero():
+    assert charts.continuous_days([("2026-11-29", 2), ("2026-12-02", 1)]) == [
+        ("2026-11-29", 2), ("2026-11-30", 0), ("2026-12-01", 0), ("2026-12-02", 1)]
+    assert charts.continuous_days([]) == []
+
+
+def test_a_long_text_is_cut_with_an_ellipsis_and_a_code_span_stays_closed():
+    assert charts.ellipsis("short", 10) == "short"
+    cut = charts.ellipsis("a" * 30, 10)
+    assert cut == "a" * 9 + "…" and len(cut) == 10
+    assert charts.ellipsis("`very_long_name_here` is wrong", 10) == "`very_lon…`"
+
+
+# ---------------------------------------------------------------- geometry
+
+def test_columns_fill_the_plot_in_proportion_and_label_every_kth_when_labels_would_overlap():
+    chart = charts.columns([("a", 1), ("b", 4), ("c", 0)], "chart", "x", "y", "student")
+    assert chart.ticks[-1].label == "4" and chart.ticks[-1].pos == chart.top and chart.ticks[0].pos == chart.bottom
+    a, b, c = chart.bars
+    assert b.height == chart.bottom - chart.top and a.height == pytest.approx(b.height / 4, abs=0.1) and c.height == 0
+    assert all(chart.left <= bar.x and bar.x + bar.width <= chart.right for bar in chart.bars)
+    assert (a.title, c.value_text, b.value_text) == ("a: 1 student", "", "4")
+    assert [bar.text for bar in chart.bars] == ["a", "b", "c"] and not chart.empty
+    days = charts.continuous_days([("2026-11-01", 3), ("2026-11-30", 1)])
+    month = charts.columns(days, "chart", "day", "submissions", "submission")
+    labelled = [bar.text for bar in month.bars if bar.text]
+    assert labelled[0] == "2026-11-01" and 3 <= len(labelled) < 30
+    assert len(labelled) * len("2026-11-01") * charts.CHAR < month.right - month.left     # they fit side by side
+    assert charts.columns([], "chart", "x", "y", "student").empty
+
+
+def test_pass_rates_keep_the_order_given_and_cut_long_descriptions():
+    long = "a description far longer than the width of the chart allows for one line of text, really"
+    from types import SimpleNamespace as Rate
+    chart = charts.pass_rates([Rate(name="test_b", description="", passed=1, runs=2),
+                               Rate(name="test_a", description=long, passed=2, runs=2)])
+    first, second = chart.bars
+    assert (first.text, first.value_text, first.title) == ("test_b", "50%", "test_b: 1 of 2 passed")
+    assert second.text.endswith("…") and second.label == long and second.title.startswith(long)
+    assert second.width == chart.right - chart.left and first.width == pytest.approx(second.width / 2, abs=0.1)
+    assert [t.label for t in chart.ticks] == ["0%", "25%", "50%", "75%", "100%"]
