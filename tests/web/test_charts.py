@@ -1,11 +1,16 @@
-"""The analytics charts' geometry (grader/web/charts.py: ticks, bins, continuous days, cut text)."""
+"""The analytics charts: their geometry (grader/web/charts.py: ticks, bins, continuous days, cut
+text) and the analytics page (grader/web/staff.py) that draws them, each with a table of its numbers."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from html import unescape
 
 import pytest
 
+from grader.storage.analytics import TestRate
 from grader.web import charts
+from support import PERCEPTRON, perceptron_result, stored_graded
 
 # ---------------------------------------------------------------- ticks
 
@@ -89,11 +94,64 @@ def test_columns_fill_the_plot_in_proportion_and_label_every_kth_when_labels_wou
 
 def test_pass_rates_keep_the_order_given_and_cut_long_descriptions():
     long = "a description far longer than the width of the chart allows for one line of text, really"
-    from types import SimpleNamespace as Rate
-    chart = charts.pass_rates([Rate(name="test_b", description="", passed=1, runs=2),
-                               Rate(name="test_a", description=long, passed=2, runs=2)])
+    chart = charts.pass_rates([TestRate("test_b", "", 1, 2), TestRate("test_a", long, 2, 2)])
     first, second = chart.bars
     assert (first.text, first.value_text, first.title) == ("test_b", "50%", "test_b: 1 of 2 passed")
     assert second.text.endswith("…") and second.label == long and second.title.startswith(long)
     assert second.width == chart.right - chart.left and first.width == pytest.approx(second.width / 2, abs=0.1)
     assert [t.label for t in chart.ticks] == ["0%", "25%", "50%", "75%", "100%"]
+
+
+# ---------------------------------------------------------------- the page
+
+def _text(html: str) -> str:
+    return unescape(re.sub(r"<[^>]+>", "", html))
+
+
+def _table(page: str, section: str) -> list[list[str]]:
+    """The rows of the data table in the section of this id (cells as text)."""
+    part = page.split(f'id="{section}"')[1].split("</section>")[0]
+    table = part.split('<details class="data"><summary>Data</summary>')[1].split("</table>")[0]
+    return [[_text(cell) for cell in re.findall(r"<td>(.*?)</td>", row)]
+            for row in re.findall(r"<tr>(.*?)</tr>", table, re.S) if "<td>" in row]
+
+
+def test_the_analytics_page_of_an_exercise_without_submissions_says_so(site):
+    page = site.client("ines").get("/staff/analytics/perceptron").get_data(as_text=True)
+    assert page.count("No graded submissions yet.") >= 2 and "No submissions yet." in page
+    assert "<svg" not in page and "<details" not in page
+
+
+def test_the_analytics_page_draws_titled_charts_with_their_numbers_in_tables(any_site):
+    from grader.storage.db import session_scope
+    from grader.storage.models import Submission
+    site = any_site
+    alice = stored_graded(site.config, "alice", PERCEPTRON, perceptron_result(score=3.0, message="`x` " + "y" * 300),
+                          exercise="perceptron")
+    stored_graded(site.config, "bob", PERCEPTRON, perceptron_result(score=20.0), exercise="perceptron")
+    with session_scope(site.config) as s:
+        first = s.get(Submission, alice)
+        first.received_at -= timedelta(days=3)
+        days = [(first.received_at + timedelta(days=k)).date().isoformat() for k in range(4)]
+    page = site.client("ines").get("/staff/analytics/perceptron").get_data(as_text=True)
+    for title in ("score (points)", "students", "day (UTC)", "submissions", "passed (% of counted submissions)"):
+        assert f'class="title">{title}</text>' in page, title
+
+    scores = _table(page, "scores")
+    assert scores == [[str(k), "1" if k in (3, 20) else "0"] for k in range(21)]
+    drawn = re.findall(r"<title>(\d+): (\d+) students?</title>", page.split('id="scores"')[1].split("</svg>")[0])
+    assert [[label, n] for label, n in drawn] == scores                 # the bars say what the table says
+
+    tests = _table(page, "tests")            # the manifest's order and words, then a test it does not have
+    assert [row[0] for row in tests] == ["test_step_function_values", "test_sigmoid_values", "test_hidden_one"]
+    assert tests[0][1:] == ["step_function is 1 where z >= 0 (including z = 0) and 0 elsewhere", "2", "2", "100%"]
+    assert tests[1][2:] == ["0", "2", "0%"] and tests[2][1] == "a hidden test"
+    svg = _text(page.split('id="tests"')[1].split("</svg>")[0])
+    assert svg.index("step_function is 1 where z >= 0") < svg.index("sigmoid matches") < svg.index("a hidden test")
+
+    assert _table(page, "per-day") == [[days[0], "1"], [days[1], "0"], [days[2], "0"], [days[3], "1"]]
+
+    failures = page.split('id="failures"')[1].split("</section>")[0]
+    cut = "<code>x</code> " + "y" * (charts.MESSAGE_CHARS - 5) + "…"
+    assert f'<pre class="message">{cut}</pre>' in failures
+    assert "<summary>Whole message</summary>" in failures and "<code>x</code> " + "y" * 300 + "</pre>" in failures
