@@ -1,6 +1,6 @@
-"""What an exercise's gradings add up to, for staff: the analytics page (score histogram, pass
-rate per test, common failures, submissions per day) and a regrade's progress and changed scores.
-Each returns plain data, detached from the session."""
+"""What an exercise's gradings add up to, for staff: the analytics page (scores, pass rate per
+test, common failures, submissions per day; grader/web/charts.py bins and draws them) and a
+regrade's progress and changed scores. Each returns plain data, detached from the session."""
 from __future__ import annotations
 
 from collections import Counter
@@ -17,27 +17,30 @@ from .models import GradingRun, Submission, TestOutcome, User
 
 
 @dataclass(frozen=True)
+class TestRate:
+    __test__ = False      # not a pytest class
+
+    name: str
+    description: str      # the manifest's (else the result's) words for the test; "" when neither has any
+    passed: int
+    runs: int             # counting submissions whose last scored run has the test
+
+
+@dataclass(frozen=True)
 class Analytics:
     exercise: ExerciseRow
     scores: list[float]                       # the counting score of each student with one
-    histogram: list[tuple[str, int]]          # (bucket label, students)
-    tests: list[tuple[str, int, int]]         # (test, passed, runs) over counting submissions
-    failures: list[tuple[str, int]]           # (message, times) most common first
-    per_day: list[tuple[str, int]]            # (YYYY-MM-DD, submissions)
+    tests: list[TestRate]                     # in the manifest's order, then tests it no longer has
+    failures: list[tuple[str, int]]           # (whole message, times) most common first
+    per_day: list[tuple[str, int]]            # (YYYY-MM-DD in UTC, submissions), days with some
 
 
-def exercise_analytics(session: Session, exercise_id: str, policy: str | None = None, buckets: int = 10) -> Analytics:
+def exercise_analytics(session: Session, exercise_id: str, policy: str | None = None) -> Analytics:
     exercise = next(e for e in exercise_rows(session) if e.id == exercise_id)
     counting = [r for r in gradebook(session, policy) if r.exercise == exercise_id and r.submission_id is not None]
     scores = [r.score for r in counting]
-    top = exercise.points or 1.0
-    histogram = []
-    for k in range(buckets):
-        low, high = top * k / buckets, top * (k + 1) / buckets
-        n = sum(1 for s in scores if low <= s < high or (k == buckets - 1 and s >= high))
-        histogram.append((f"{low:g}-{high:g}", n))
     ids = [r.submission_id for r in counting]
-    tests: list[tuple[str, int, int]] = []
+    tests: list[TestRate] = []
     failures: Counter = Counter()
     if ids:
         last = scored_runs()
@@ -45,16 +48,25 @@ def exercise_analytics(session: Session, exercise_id: str, policy: str | None = 
         rows = session.execute(select(TestOutcome.name, func.count(),
                                       func.sum((TestOutcome.status == "passed").cast(Integer)))
                                .join(last, (last.c.id == TestOutcome.run_id) & last_of_counting)
-                               .group_by(TestOutcome.name).order_by(TestOutcome.name))
-        tests = [(name, int(passed or 0), int(n)) for name, n, passed in rows]
+                               .group_by(TestOutcome.name))
+        counts = {name: (int(passed or 0), int(n)) for name, n, passed in rows}
+        described: dict[str, str] = {}
         for run in session.scalars(select(GradingRun).join(last, (last.c.id == GradingRun.id) & last_of_counting)):
             for test in (run.result or {}).get("tests", []):
+                described.setdefault(test.get("name"), test.get("description") or "")
                 if test.get("status") != "passed":
-                    failures[(test.get("message") or f"{test.get('status')} (no message shown)")[:200]] += 1
-    per_day = session.execute(select(func.date(Submission.received_at), func.count())
-                              .where(Submission.exercise_id == exercise_id)
-                              .group_by(func.date(Submission.received_at)).order_by(func.date(Submission.received_at)))
-    return Analytics(exercise, scores, histogram, tests, failures.most_common(10),
+                    failures[test.get("message") or f"{test.get('status')} (no message shown)"] += 1
+        described |= {t["name"]: t.get("description") or described.get(t["name"], "") for t in exercise.tests}
+        order = {t["name"]: k for k, t in enumerate(exercise.tests)}
+        tests = [TestRate(name, described.get(name, ""), *counts[name])
+                 for name in sorted(counts, key=lambda name: (order.get(name, len(order)), name))]
+    received = Submission.received_at
+    if session.get_bind().dialect.name == "postgresql":
+        received = func.timezone("UTC", received)        # the UTC day, whatever the server's TimeZone
+    day = func.date(received)
+    per_day = session.execute(select(day, func.count()).where(Submission.exercise_id == exercise_id)
+                              .group_by(day).order_by(day))
+    return Analytics(exercise, scores, tests, failures.most_common(10),
                      [(str(day), int(n)) for day, n in per_day])
 
 

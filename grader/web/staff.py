@@ -18,7 +18,7 @@ from ..storage.gradebook import POLICIES, course_policy, gradebook, set_course_p
 from ..storage.models import utcnow
 from ..storage.regrades import recent_regrades
 from ..words import plural
-from . import params
+from . import charts, params
 from .auth import instructor_required, staff_required
 from .db import config, db
 from .views import points, when_field
@@ -153,7 +153,14 @@ def analytics(exercise_id: str):
         if exercise_id not in {e.id for e in exercise_rows(s)}:
             abort(404)
         data = exercise_analytics(s, exercise_id, params.policy())
-    return render_template("analytics.html", a=data)
+    bins = charts.score_bins(data.scores, data.exercise.points)
+    return render_template(
+        "analytics.html", a=data, bins=bins,
+        failures=[(charts.ellipsis(message, charts.MESSAGE_CHARS), message, n) for message, n in data.failures],
+        histogram=charts.columns(bins.items, "score distribution", "score (points)", "students", "student"),
+        tests=charts.pass_rates(data.tests),
+        per_day=charts.columns(charts.continuous_days(data.per_day), "submissions per day", "day (UTC)",
+                               "submissions", "submission"))
 
 
 # ---------------------------------------------------------------- course settings (instructors)
