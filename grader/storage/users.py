@@ -1,4 +1,5 @@
-"""Users, their passwords and their API tokens, and the roster import: who may log in, as what.
+"""Users, their passwords and their API tokens, and the roster import: who may log in, as what
+(and the LMS ids, SIS and Canvas user id, that the Canvas export matches students by).
 
 Names are compared by their key (`names.name_key`): look-alikes are one account. Passwords are
 scrypt hashes of at most PASSWORD_CHARS characters; a login for an unknown name checks a dummy
