@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--password-stdin", action="store_true",
                      help="read a password for the web login from the first line of stdin")
     roster = user_verbs.add_parser("import", help="add or update users from a CSV roster "
-                                                  "(name, email, section, role; a header row may come first)")
+                                                  "(name, email, section, role; a header row may come first, "
+                                                  "and may add sis_user_id and canvas_user_id, or Canvas's "
+                                                  "'SIS User ID' and 'ID', for the Canvas export)")
     roster.add_argument("roster", type=Path)
     token = user_verbs.add_parser("token", help="print a new API token for the user (shown only this once)")
     token.add_argument("name")
@@ -84,8 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
             "gradebook shows it, as CSV or Canvas's gradebook import format")
     grades = export_verbs.add_parser("grades", help=what, description=what[0].upper() + what[1:] + ".")
     grades.add_argument("--format", choices=["csv", "canvas"], default="csv",
-                        help="csv (default: name, email, section, one column per exercise id) or canvas "
-                             "(Canvas's gradebook import CSV, with its Points Possible row)")
+                        help="csv (default: name, email, section, one score column per exercise id, a "
+                             "'<id> bonus' column per exercise with bonus points, total = scores + bonuses; "
+                             "a Points possible row under the header) or canvas (Canvas's gradebook import CSV "
+                             "with its Points Possible row, score + bonus per exercise; an exercise mapped to a "
+                             "Canvas assignment fills that one, and students' Canvas and SIS ids are filled "
+                             "where known)")
     grades.add_argument("--policy", choices=["best", "latest"],
                         help="which graded submission counts: best (highest score + bonus) or latest; default: "
                              "the course's setting (best unless an instructor changed it)")

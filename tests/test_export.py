@@ -1,8 +1,9 @@
 """`grader export grades` on real databases: SQLite (a file per test) and PostgreSQL (scratch
 databases, marker `postgres`; the fixtures are tests/conftest.py's). The data goes in through
 the repository (users, submissions, runs of GradeResults built here); the CSV and Canvas outputs are
-checked to the character: numbers, order, the Points Possible row, best vs latest; then the CLI
-verb end to end, including its exit statuses.
+checked to the character: numbers, order, the points rows, the bonus and total columns, best vs
+latest, Canvas assignments and students' LMS ids; then the CLI verb end to end, including its exit
+statuses.
 """
 from __future__ import annotations
 
@@ -21,20 +22,20 @@ from grader.config import Config
 from grader.results import GradeResult
 from grader.storage.exercises import get_exercise, sync_exercises
 from grader.storage.submissions import create_submission, mark_status, record_run
-from grader.storage.users import add_user, get_user
+from grader.storage.users import add_user, get_user, import_roster
 from grader.storage.db import dispose_engines, session_scope
 from support import FIXTURES, grader, scratch_database
 
 EXERCISES = FIXTURES / "exercises"      # courseenv (5 points), probe (1), toy (6 + 1 bonus), toytorch (6)
 
-CSV_BEST = ("name,email,section,courseenv,probe,toy,toytorch\n"
-            "alice,alice@uni.example,A,,1,6,\n"
-            'bob,,"Lab, Tue",4,,3,\n'
-            "carol,carol@uni.example,,,,,\n")
-CSV_LATEST = ("name,email,section,courseenv,probe,toy,toytorch\n"
-              "alice,alice@uni.example,A,,1,4.5,\n"
-              'bob,,"Lab, Tue",2.5,,3,\n'
-              "carol,carol@uni.example,,,,,\n")
+CSV_HEADER = ("name,email,section,courseenv,probe,toy,toytorch,toy bonus,total\n"
+              "Points possible,,,5,1,6,6,1,18\n")
+CSV_BEST = CSV_HEADER + ("alice,alice@uni.example,A,,1,5,,1,7\n"
+                         'bob,,"Lab, Tue",4,,3,,0,7\n'
+                         "carol,carol@uni.example,,,,,,,0\n")
+CSV_LATEST = CSV_HEADER + ("alice,alice@uni.example,A,,1,4.5,,0,5.5\n"
+                           'bob,,"Lab, Tue",2.5,,3,,0,5.5\n'
+                           "carol,carol@uni.example,,,,,,,0\n")
 CANVAS_HEADER = ("Student,ID,SIS User ID,SIS Login ID,Section,"
                  "The course's packages and identity in the sandbox (courseenv),"
                  "Filesystem probe for the sandbox tests (probe),"
@@ -143,6 +144,27 @@ def test_the_canvas_export_reads_as_canvas_reads_it(db):
     assert [(row[0], row[3]) for row in students] == [("alice", "alice"), ("bob", "bob"), ("carol", "carol")]
 
 
+def test_the_canvas_export_fills_a_mapped_assignment_with_the_rosters_ids(db):
+    """An instructor maps toy to Canvas assignment 1234; a roster gives alice and bob Canvas's ids
+    (Canvas's own header spellings). The export names toy's column by that id and fills ID and SIS
+    User ID; the other exercises and carol stay as before. A manifest sync keeps the mapping."""
+    from grader.storage import course
+    populate(db)
+    with session_scope(db) as session:
+        course.set_canvas_assignment(session, get_exercise(session, "toy"), "1234")
+        import_roster(session, "name,email,section,SIS User ID,ID\n"
+                               "alice,alice@uni.example,A,S-17,501\n"
+                               'bob,,"Lab, Tue",,502\n')
+        sync_exercises(session, db)
+    with session_scope(db) as session:
+        assert get_exercise(session, "toy").canvas_assignment_id == "1234"
+    text = export.build(db, "canvas", "best").text
+    assert text == CANVAS_BEST.replace("Toy exercise for the harness tests (toy)",
+                                       "Toy exercise for the harness tests (1234)").replace(
+        "alice,,,alice,", "alice,501,S-17,alice,").replace("bob,,,bob,", "bob,502,,bob,")
+    assert export.build(db, "csv", "best").text == CSV_BEST                 # the plain CSV: unchanged
+
+
 def test_late_penalty_is_applied_and_an_extension_honoured(db, tmp_path):
     """A manifest's due date and [late] policy reach the exercises table; the export writes the
     score after the penalty (capped), and the full score once the student has an extension."""
@@ -160,18 +182,18 @@ def test_late_penalty_is_applied_and_an_extension_honoured(db, tmp_path):
         assert get_exercise(session, "toy").penalty_per_day == 0.5
         add_user(session, "alice")
     submit(config, "alice", "toy", run=result("toy", 5.0, 6.0, 0.5, 1.0))
-    assert export.build(config, "csv").text.splitlines()[1] == "alice,,,,,3.85,"      # (5 + 0.5) x 0.7
+    assert export.build(config, "csv").text.splitlines()[2] == "alice,,,,,3.5,,0.35,3.85"   # (5 + 0.5) x 0.7
     from datetime import datetime, timezone
 
     from grader.storage import course
     with session_scope(config) as session:
         course.set_extension(session, get_user(session, "alice"), get_exercise(session, "toy"),
                              datetime(2100, 1, 1, tzinfo=timezone.utc))
-    assert export.build(config, "csv").text.splitlines()[1] == "alice,,,,,5.5,"
+    assert export.build(config, "csv").text.splitlines()[2] == "alice,,,,,5,,0.5,5.5"
 
 
 def test_no_students_gives_the_header_only(db):
-    assert export.build(db, "csv").text == "name,email,section\n"
+    assert export.build(db, "csv").text == "name,email,section,total\nPoints possible,,,0\n"
     assert export.build(db, "canvas").text == ("Student,ID,SIS User ID,SIS Login ID,Section\n"
                                                "Points Possible,,,,\n")
 
@@ -183,16 +205,29 @@ def test_numbers_are_plain():
         ["6", "0", "0", "2.5", "0.3333", "0.6667", "0", "12345678", "0.3"]
 
 
+def exercise(id: str, title: str, points: float, bonus_points: float = 0.0, canvas: str | None = None):
+    return SimpleNamespace(id=id, title=title, points=points, bonus_points=bonus_points, canvas_assignment_id=canvas)
+
+
+def person(email: str | None = None, sis: str | None = None, canvas: str | None = None):
+    return SimpleNamespace(email=email, sis_user_id=sis, canvas_user_id=canvas)
+
+
+def plain_row(user, ex, score, bonus=None, section=None):
+    return SimpleNamespace(user=user, section=section, exercise=ex, score=score, bonus=bonus)
+
+
 def test_formatting_over_plain_rows():
-    row = lambda user, ex, score, bonus=None, section=None: SimpleNamespace(  # noqa: E731
-        user=user, section=section, exercise=ex, score=score, bonus=bonus)
-    exercises = [SimpleNamespace(id="b", title='Second, "quoted"', points=2.5),
-                 SimpleNamespace(id="2024", title="Numeric id", points=10.0)]
-    rows = [row("zed", "2024", 7.25, 0.5, "S 1"), row("zed", "b", None, None, "S 1"), row("amy", "b", 1.0)]
-    assert export.render("csv", rows, exercises, {"amy": "amy@x.example"}) == (
-        "name,email,section,b,2024\n"
-        "zed,,S 1,,7.75\n"
-        "amy,amy@x.example,,1,\n")
+    """The bonus has its own column where the manifest has bonus points or a student got some
+    (2024: none in the manifest, 0.5 given), apart from the score; the total adds both up."""
+    exercises = [exercise("b", 'Second, "quoted"', 2.5), exercise("2024", "Numeric id", 10.0)]
+    rows = [plain_row("zed", "2024", 7.25, 0.5, "S 1"), plain_row("zed", "b", None, None, "S 1"),
+            plain_row("amy", "b", 1.0)]
+    assert export.render("csv", rows, exercises, {"amy": person("amy@x.example")}) == (
+        "name,email,section,b,2024,2024 bonus,total\n"
+        "Points possible,,,2.5,10,0,12.5\n"
+        "zed,,S 1,,7.25,0.5,7.75\n"
+        "amy,amy@x.example,,1,,,1\n")
     assert export.render("canvas", rows, exercises) == (
         'Student,ID,SIS User ID,SIS Login ID,Section,"Second, ""quoted"" (b)",Numeric id (exercise 2024)\n'
         "Points Possible,,,,,2.5,10\n"
@@ -202,23 +237,47 @@ def test_formatting_over_plain_rows():
         export.render("pdf", rows, exercises)
 
 
+def test_a_mapped_exercise_fills_its_canvas_assignment_and_known_ids_match_students():
+    """Canvas takes a numeric id in parentheses at the end of a title for an existing assignment:
+    the mapped exercise gets its assignment's id there, the unmapped one keeps `<title> (<id>)`.
+    ID and SIS User ID are the ones known, empty for a student the grader knows none of."""
+    exercises = [exercise("b", "Backprop", 4.0, 1.0, canvas="98765"), exercise("c", "Conv", 2.0)]
+    rows = [plain_row("amy", "b", 3.0, 1.0, "S 1"), plain_row("amy", "c", 2.0, None, "S 1"),
+            plain_row("bea", "b", None), plain_row("bea", "c", 1.5),
+            plain_row("cy", "b", 0.5), plain_row("cy", "c", None)]
+    people = {"amy": person("amy@x.example", sis="S-001", canvas="4242"), "bea": person(sis="=S-2"),
+              "cy": person()}
+    assert export.render("canvas", rows, exercises, people) == (
+        "Student,ID,SIS User ID,SIS Login ID,Section,Backprop (98765),Conv (c)\n"
+        "Points Possible,,,,,4,2\n"
+        "amy,4242,S-001,amy,S 1,4,2\n"
+        "bea,,'=S-2,bea,,,1.5\n"
+        "cy,,,cy,,0.5,\n")
+    header = next(csv.reader(io.StringIO(export.render("canvas", rows, exercises, people))))
+    canvas_ids = [m.group(2) for title in header[5:] if (m := re.fullmatch(r"(.*)\s\((\d+)\)", title))]
+    assert canvas_ids == ["98765"]
+    # the plain CSV knows no Canvas: the exercise ids, whatever the mapping
+    assert export.render("csv", rows, exercises, people).splitlines()[:3] == [
+        "name,email,section,b,c,b bonus,total", "Points possible,,,4,2,1,6", "amy,amy@x.example,S 1,3,2,1,6"]
+
+
 def test_text_cells_from_people_never_start_a_formula():
     """A spreadsheet runs `=`, `+`, `-`, `@` (and a tab or CR before one) as a formula: the cells
     people wrote get a `'` in front; the scores stay numbers, a negative one too. A CR inside a
     cell is quoted: a spreadsheet would start a row there, and the rest would be a formula cell."""
-    row = lambda user, score, section=None: SimpleNamespace(
-        user=user, section=section, exercise="b", score=score, bonus=None)
-    exercises = [SimpleNamespace(id="b", title="B", points=2.0)]
+    row = lambda user, score, section=None: plain_row(user, "b", score, None, section)  # noqa: E731
+    exercises = [exercise("b", "B", 2.0)]
     rows = [row("@SUM", -1.5, '=HYPERLINK("http://evil.example","x")'), row("-5", 2.0, "\r=1"),
             row("+1", None, "\tlab"), row("ann", 1.0, "Lab - Tue"), row("bea", 0.0, "Lab\r=1+1")]
-    emails = {"@SUM": "=cmd|'/Ccalc'!A0@evil.example", "ann": "ann@x.example"}
-    assert export.render("csv", rows, exercises, emails) == (
-        "name,email,section,b\n"
-        "'@SUM,'=cmd|'/Ccalc'!A0@evil.example,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",-1.5\n"
-        "'-5,,\"'\r=1\",2\n"
-        "'+1,,'\tlab,\n"
-        "ann,ann@x.example,Lab - Tue,1\n"
-        'bea,,"Lab\r=1+1",0\n')
+    people = {"@SUM": person("=cmd|'/Ccalc'!A0@evil.example"), "ann": person("ann@x.example")}
+    assert export.render("csv", rows, exercises, people) == (
+        "name,email,section,b,total\n"
+        "Points possible,,,2,2\n"
+        "'@SUM,'=cmd|'/Ccalc'!A0@evil.example,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",-1.5,-1.5\n"
+        "'-5,,\"'\r=1\",2,2\n"
+        "'+1,,'\tlab,,0\n"
+        "ann,ann@x.example,Lab - Tue,1,1\n"
+        'bea,,"Lab\r=1+1",0,0\n')
     canvas = list(csv.reader(io.StringIO(export.render("canvas", rows, exercises))))
     assert canvas[2:] == [["'@SUM", "", "", "'@SUM", '\'=HYPERLINK("http://evil.example","x")', "-1.5"],
                           ["'-5", "", "", "'-5", "'\r=1", "2"], ["'+1", "", "", "'+1", "'\tlab", ""],
@@ -282,11 +341,12 @@ def test_cli_export_of_a_hostile_roster_holds_no_formula(cli_env, tmp_path):
         run = grader("export", "grades", f"--format={fmt}", env=cli_env)
         assert run.code == 0, run.stderr
         rows = list(csv.reader(io.StringIO(run.stdout)))
-        people = [cell for row in rows[1:] if row[0] != "Points Possible" for cell in row[:5]]
+        people = [cell for row in rows[1:] if row[0] not in ("Points Possible", "Points possible")
+                  for cell in row[:5]]
         assert "'@SUM" in people and "'-5" in people, rows
         assert not [c for row in rows[1:] for c in row if c.startswith(("=", "+", "-", "@", "\t", "\r"))], rows
     by_name = {row[0]: row for row in csv.reader(io.StringIO(grader("export", "grades", env=cli_env).stdout))}
-    assert by_name["'-5"] == ["'-5", "'+1@evil.example", "'-2", "", "1", "", ""]
+    assert by_name["'-5"] == ["'-5", "'+1@evil.example", "'-2", "", "1", "", "", "", "1"]
     assert by_name["'@SUM"][:3] == ["'@SUM", "'=cmd|'/Ccalc'!A0@evil.example",
                                     '\'=HYPERLINK("http://evil.example","x")']
 

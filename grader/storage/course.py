@@ -1,7 +1,7 @@
 """The course's rules in the database: per-student extensions, instructors' edits of an
-exercise's rules, publishing grades, and the check that a new submission is allowed (run inside
-the transaction that stores it, with the student's row locked, so two uploads at once cannot
-both take the last submission of a window)."""
+exercise's rules, publishing grades, the Canvas assignment an exercise's grades go to, and the
+check that a new submission is allowed (run inside the transaction that stores it, with the
+student's row locked, so two uploads at once cannot both take the last submission of a window)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from ..course_rules import Rules, check, counting_score, rules_for
 from ..errors import UsageError
 from .models import Exercise, Extension, Submission, User, utcnow
+from .users import CANVAS_ID
 
 # the largest limits an instructor can set: a window or cool-off longer than a year limits nothing,
 # and the times computed from a far larger one leave the calendar
@@ -131,6 +132,17 @@ def check_values(values: dict) -> None:
     for name, largest in LARGEST.items():
         if values.get(name) is not None and values[name] > largest:
             raise UsageError(f"{name} can be at most {largest:,} (or empty for no limit)")
+
+
+def set_canvas_assignment(session: Session, exercise: Exercise, assignment_id: str | None) -> None:
+    """The Canvas assignment the exercise's column of the Canvas export fills (None or "": none, the
+    export makes its own); a manifest sync never changes it. UsageError for what is not an id."""
+    assignment_id = (assignment_id or "").strip() or None
+    if assignment_id is not None and not CANVAS_ID.fullmatch(assignment_id):
+        raise UsageError("A Canvas assignment id is the number in the assignment's address (…/assignments/1234), "
+                         f"not {assignment_id[:40]!r}.")
+    exercise.canvas_assignment_id = assignment_id
+    session.flush()
 
 
 def publish(session: Session, exercise: Exercise, published: bool = True) -> None:

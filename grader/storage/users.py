@@ -1,4 +1,5 @@
-"""Users, their passwords and their API tokens, and the roster import: who may log in, as what.
+"""Users, their passwords and their API tokens, and the roster import: who may log in, as what
+(and the LMS ids, SIS and Canvas user id, that the Canvas export matches students by).
 
 Names are compared by their key (`names.name_key`): look-alikes are one account. Passwords are
 scrypt hashes of at most PASSWORD_CHARS characters; a login for an unknown name checks a dummy
@@ -122,9 +123,18 @@ def get_user(session: Session, user: User | str) -> User:
     return found
 
 
-def emails_of(session: Session, names) -> dict[str, str | None]:
-    """The e-mail address of each of these users, in one query."""
-    return dict(session.execute(select(User.name, User.email).where(User.name.in_(list(names)))).all())
+def people_of(session: Session, names) -> dict[str, Person]:
+    """Each of these users' e-mail address and LMS ids (None where unknown), in one query."""
+    found = session.execute(select(User.name, User.email, User.sis_user_id, User.canvas_user_id)
+                            .where(User.name.in_(list(names))))
+    return {name: Person(email, sis, canvas) for name, email, sis, canvas in found}
+
+
+@dataclass(frozen=True)
+class Person:
+    email: str | None
+    sis_user_id: str | None
+    canvas_user_id: str | None
 
 
 def all_users(session: Session, role: str | None = None) -> list[User]:
@@ -141,11 +151,46 @@ class RosterImport:
     updated: int
 
 
+ROSTER_COLUMNS = ("name", "email", "section", "role", "sis_user_id", "canvas_user_id")
+# Canvas's own roster and gradebook exports call the LMS ids "SIS User ID" and "ID"
+ROSTER_ALIASES = {"sis user id": "sis_user_id", "id": "canvas_user_id", "canvas user id": "canvas_user_id"}
+LMS_IDS = ("sis_user_id", "canvas_user_id")
+SIS_ID_CHARS = 100                       # users.sis_user_id
+CANVAS_ID = re.compile(r"[0-9]{1,32}")   # users.canvas_user_id, exercises.canvas_assignment_id
+
+
+def check_lms_ids(sis_user_id: str | None = None, canvas_user_id: str | None = None) -> None:
+    """UserError for an LMS id that cannot be one (None: not given)."""
+    if sis_user_id is not None and (not sis_user_id or len(sis_user_id) > SIS_ID_CHARS
+                                    or not sis_user_id.isprintable()):
+        raise UserError(f"SIS user id {sis_user_id[:20]!r} must be 1 to {SIS_ID_CHARS} printable characters")
+    if canvas_user_id is not None and not CANVAS_ID.fullmatch(canvas_user_id):
+        raise UserError(f"Canvas user id {canvas_user_id[:20]!r} must be a number (Canvas's user id)")
+
+
+def set_lms_ids(user: User, sis_user_id: str | None = None, canvas_user_id: str | None = None) -> bool:
+    """The user's LMS ids, each one given (not None) replacing the stored one; whether one changed."""
+    check_lms_ids(sis_user_id, canvas_user_id)
+    changed = False
+    for name, value in (("sis_user_id", sis_user_id), ("canvas_user_id", canvas_user_id)):
+        if value is not None and getattr(user, name) != value:
+            setattr(user, name, value)
+            changed = True
+    return changed
+
+
+def _roster_column(header: str) -> str:
+    header = header.lower()
+    return ROSTER_ALIASES.get(header, header.replace(" ", "_"))
+
+
 def import_roster(session: Session, roster: Path | str | bytes | Iterable[str],
                   source: str | None = None) -> RosterImport:
     """Add or update users from a CSV roster: columns name, email, section, role (a header row
-    naming them may come first, in any order; role defaults to student). Every line is checked
-    before anything is written: RosterError names each bad line by its number."""
+    naming them may come first, in any order; role defaults to student), and, under a header, the
+    LMS ids sis_user_id and canvas_user_id (Canvas's spellings "SIS User ID" and "ID" too) that the
+    Canvas export fills in; an empty id leaves the stored one. Every line is checked before
+    anything is written: RosterError names each bad line by its number."""
     if isinstance(roster, Path):
         source = source or roster.name
         try:
@@ -164,11 +209,12 @@ def import_roster(session: Session, roster: Path | str | bytes | Iterable[str],
         if not any(fields) or fields[0].startswith("#"):
             continue
         if not rows and not problems and not seen and "name" in [f.lower() for f in fields]:
-            columns = [f.lower() for f in fields]      # a header row
-            unknown = set(columns) - {"name", "email", "section", "role"}
+            columns = [_roster_column(f) for f in fields]      # a header row
+            unknown = sorted(set(columns) - set(ROSTER_COLUMNS))
             if unknown:
-                raise RosterError(f"{source} line {line}: unknown column(s) {', '.join(sorted(unknown))}: "
-                                  "use name, email, section, role")
+                words = "unknown column" if len(unknown) == 1 else "unknown columns"
+                raise RosterError(f"{source} line {line}: {words} {', '.join(unknown)}: "
+                                  f"use {', '.join(ROSTER_COLUMNS)}")
             continue
         if len(fields) > len(columns):
             problems.append(f"line {line}: {len(fields)} fields, expected at most {len(columns)} "
@@ -178,8 +224,10 @@ def import_roster(session: Session, roster: Path | str | bytes | Iterable[str],
         name = row.get("name", "")
         entry = {"email": row.get("email") or None, "section": row.get("section") or None,
                  "role": (row.get("role") or "student").lower()}
+        ids = {key: row.get(key) or None for key in LMS_IDS}
         try:
             _check_user(name, entry["role"], entry["email"], entry["section"])
+            check_lms_ids(**ids)
         except UserError as e:
             problems.append(f"line {line}: {e}")
             continue
@@ -187,19 +235,21 @@ def import_roster(session: Session, roster: Path | str | bytes | Iterable[str],
             problems.append(f"line {line}: {name!r} is already on line {seen[name_key(name)]}")
             continue
         seen[name_key(name)] = line
-        rows.append((name, entry))
+        rows.append((name, entry, ids))
     if problems:
         raise RosterError(f"{source}: nothing imported; " + "; ".join(problems))
-    keys = [name_key(n) for n, _ in rows]
+    keys = [name_key(n) for n, _, _ in rows]
     existing = {u.name_key: u for u in session.scalars(select(User).where(User.name_key.in_(keys)))}
     added = updated = 0
-    for name, entry in rows:
+    for name, entry, ids in rows:
         user = existing.get(name_key(name))
         if user is None:
-            session.add(User(name=name, **entry))
+            session.add(User(name=name, **entry, **ids))
             added += 1
-        elif (user.email, user.section, user.role) != (entry["email"], entry["section"], entry["role"]):
-            user.email, user.section, user.role = entry["email"], entry["section"], entry["role"]
+            continue
+        changed = (user.email, user.section, user.role) != (entry["email"], entry["section"], entry["role"])
+        user.email, user.section, user.role = entry["email"], entry["section"], entry["role"]
+        if set_lms_ids(user, **ids) or changed:
             updated += 1
     session.flush()
     return RosterImport(added, updated)

@@ -33,6 +33,10 @@ the platform's hosts) is stored, and the browser goes to the exercise.
   window or tab.
 * Each claim the grader reads is checked for its shape (`read_claims`): a signed launch whose
   custom claim is a list, say, is a 400 that names the claim, and nobody is created.
+* The user's SIS id (the lis claim's person_sourcedid) and Canvas user id (the custom parameter
+  canvas_user_id, which Canvas fills when the tool's custom fields say
+  `canvas_user_id=$Canvas.user.id`) are stored for the Canvas export when the launch has sane
+  ones; an odd one is left out, the launch goes on.
 """
 from __future__ import annotations
 
@@ -49,10 +53,11 @@ from flask import Blueprint, flash, jsonify, redirect, url_for
 from pylti1p3.contrib.flask import FlaskCacheDataStorage, FlaskMessageLaunch, FlaskOIDCLogin, FlaskRequest
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import ConfigError, DuplicateUser, UsageError
+from ..errors import ConfigError, DuplicateUser, UsageError, UserError
 from ..lti_passback import TimeoutSession, tool_config
 from ..storage.lti_links import add_lti_user, lti_user, upsert_lti_link
 from ..storage.models import Exercise
+from ..storage.users import check_lms_ids, set_lms_ids
 from .auth import STAFF, log_in
 from .db import config, db
 from .errors import respond
@@ -182,6 +187,7 @@ def launch():
                 elif user.role in STAFF and platform_role == "student":
                     changes.append((user.role, "student", f"launch as a learner from {launch.context_id!r}"))
                     user.role = "student"
+                set_lms_ids(user, launch.sis_user_id, launch.canvas_user_id)      # None: keeps the stored one
                 upsert_lti_link(s, user, exercise_id, issuer=issuer, client_id=client_id,
                                 deployment_id=claims[CLAIM + "deployment_id"], sub=launch.sub,
                                 lineitem=lineitem, scopes=launch.scopes)
@@ -227,6 +233,8 @@ class Claims:
     email: str | None
     lineitem: str | None
     scopes: list[str]
+    sis_user_id: str | None      # for the Canvas export; None when absent or not a sane id
+    canvas_user_id: str | None
 
 
 def read_claims(claims: dict) -> Claims:
@@ -244,7 +252,23 @@ def read_claims(claims: dict) -> Claims:
         name=name or " ".join(filter(None, (given, family))) or None,
         email=_claim(claims, "email", str, "email claim"),
         lineitem=_claim(ags, "lineitem", str, "grade service's lineitem"),
-        scopes=_claim(ags, "scope", list, "grade service's scope") or [])
+        scopes=_claim(ags, "scope", list, "grade service's scope") or [],
+        sis_user_id=_lms_id(claims.get(CLAIM + "lis"), "person_sourcedid", "sis_user_id"),
+        canvas_user_id=_lms_id(custom, "canvas_user_id", "canvas_user_id"))
+
+
+def _lms_id(within, key: str, field: str) -> str | None:
+    """An LMS id the export may use, or None: these ids only help the Canvas export match students,
+    so a launch with an odd one (not a text, too long, a Canvas variable left unexpanded such as
+    "$Canvas.user.id") goes on without it rather than being refused."""
+    value = within.get(key) if isinstance(within, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        check_lms_ids(**{field: value.strip()})
+    except UserError:
+        return None
+    return value.strip()
 
 
 KINDS = {dict: "an object", str: "a text", list: "a list of texts"}

@@ -168,7 +168,8 @@ def analytics(exercise_id: str):
 @bp.route("/exercises/<exercise_id>/settings", methods=["GET", "POST"])
 @instructor_required
 def exercise_settings(exercise_id: str):
-    """Due date, late policy, submission limits, visibility and extensions of one exercise."""
+    """Due date, late policy, submission limits, visibility, extensions and the Canvas assignment
+    of one exercise."""
     with db() as s:
         exercise = get_exercise(s, exercise_id)
         if request.method == "POST":
@@ -192,8 +193,13 @@ def exercise_settings(exercise_id: str):
                     student = get_user(s, name)
                     course.set_extension(s, student, exercise, params.utc_time("extension_due_at", form))
                     flash(f"Extension for {student.name} saved.", "info")
+                elif action == "canvas":
+                    course.set_canvas_assignment(s, exercise, params.text("canvas_assignment_id", form))
+                    flash(f"The Canvas export fills Canvas assignment {exercise.canvas_assignment_id}."
+                          if exercise.canvas_assignment_id else
+                          "The Canvas export makes its own assignment for this exercise.", "info")
                 else:
-                    raise UsageError(f"action must be rules, publish, unpublish or extension, not "
+                    raise UsageError(f"action must be rules, publish, unpublish, extension or canvas, not "
                                      f"{params.shown(action)}")
             except GraderError as e:
                 s.rollback()
@@ -281,7 +287,8 @@ def settings_page(s, exercise, effect: course.RulesEffect | None = None, form=No
                    "fields": [(k, v) for k, v in form.items(multi=True) if k not in ("csrf_token", "confirm")]}
     values = typed_rules(form) if rules_error else stored_rules(row)
     return render_template("exercise_settings.html", e=row, extensions=extensions, students=students,
-                           pending=pending, v=values, rules_error=rules_error)
+                           pending=pending, v=values, rules_error=rules_error,
+                           canvas_assignment_id=exercise.canvas_assignment_id)
 
 
 def stored_rules(e) -> dict:

@@ -102,6 +102,32 @@ def test_roster_import_checks_every_line_before_writing(db, tmp_path):
         import_roster(session, ["a,b@c.d,A,student,extra"])
 
 
+def test_roster_import_stores_the_lms_ids_and_an_empty_one_keeps_the_stored(db):
+    """sis_user_id and canvas_user_id (or Canvas's "SIS User ID" and "ID") are stored for the Canvas
+    export; an empty cell leaves what is stored; a Canvas id that is no number is a bad line."""
+    with session_scope(db) as session:
+        assert import_roster(session, "name,sis_user_id,canvas_user_id\nann,S-1,101\nbo,,\n") == \
+            RosterImport(added=2, updated=0)
+    with session_scope(db) as session:
+        assert import_roster(session, "Name,Section,SIS User ID,ID\nann,A,,\nbo,,S 2,202\n") == \
+            RosterImport(added=0, updated=2)
+        assert import_roster(session, "name,section,sis user id,id\nann,A,,\n") == RosterImport(0, 0)
+        ids = {u.name: (u.section, u.sis_user_id, u.canvas_user_id) for u in session.scalars(select(User))}
+    assert ids == {"ann": ("A", "S-1", "101"), "bo": (None, "S 2", "202")}
+    with pytest.raises(errors.RosterError) as e, session_scope(db) as session:
+        import_roster(session, "name,canvas_user_id,sis_user_id\nann,12a,\nbo,3," + "x" * 101 + "\n")
+    assert "line 2: Canvas user id '12a' must be a number" in str(e.value)
+    assert "line 3: SIS user id 'xxxxxxxxxxxxxxxxxxxx' must be 1 to 100 printable characters" in str(e.value)
+    with session_scope(db) as session:
+        assert session.get(User, get_user(session, "ann").id).canvas_user_id == "101"      # nothing written
+    with pytest.raises(errors.RosterError, match="line 1: unknown column login: use name, email, section, role, "
+                                                 "sis_user_id, canvas_user_id$"), session_scope(db) as session:
+        import_roster(session, ["name,login"])
+    with pytest.raises(errors.RosterError, match="line 1: unknown columns login, sis_login_id: "), \
+            session_scope(db) as session:
+        import_roster(session, ["name,login,SIS Login ID"])
+
+
 def test_tokens_are_shown_once_and_stored_as_sha256(db):
     with session_scope(db) as session:
         add_user(session, "alice")

@@ -234,3 +234,40 @@ def test_the_rules_form_refuses_in_its_own_words_and_keeps_what_was_typed(site):
         e = get_exercise(s, "perceptron")
         assert (e.cooloff_minutes, e.rules_edited_at) == (0.0, None)         # nothing saved
     assert ines.get("/staff/exercises/perceptron/settings").data.count(b'name="cooloff_minutes" value=""') == 1
+
+
+def test_an_instructor_maps_an_exercise_to_a_canvas_assignment_and_clears_it(site):
+    """The settings page's Canvas field: a number is stored (a manifest sync keeps it) and the Canvas
+    download's column names it; anything else is refused with a sentence and changes nothing; empty
+    clears it. A TA cannot set it."""
+    ines, tina = site.client("ines"), site.client("tina")
+    url = "/staff/exercises/perceptron/settings"
+    page = ines.get(url)
+    assert b'name="canvas_assignment_id"' in page.data and b"Not mapped" in page.data
+    saved = ines.post(url, data={"csrf_token": csrf(page), "action": "canvas", "canvas_assignment_id": " 4321 "},
+                      follow_redirects=True)
+    assert b"The Canvas export fills Canvas assignment 4321." in saved.data
+    assert b'value="4321"' in saved.data
+    with session_scope(site.config) as s:
+        sync_exercises(s, site.config)
+        assert get_exercise(s, "perceptron").canvas_assignment_id == "4321"
+    header = ines.get("/staff/grades.csv?format=canvas").data.decode().splitlines()[0]
+    assert [h for h in header.split(",") if h.startswith("The perceptron")][0].endswith(" (4321)"), header
+    for bad in ("abc", "12 34", "https://canvas.example/courses/1/assignments/99", "1" * 33, "<b>9</b>"):
+        refused = ines.post(url, data={"csrf_token": csrf(page), "action": "canvas", "canvas_assignment_id": bad},
+                            follow_redirects=True)
+        assert refused.status_code == 200
+        assert ("A Canvas assignment id is the number in the assignment's address (…/assignments/1234), not "
+                f"{bad[:40]!r}.".replace("'", "&#39;").replace("<", "&lt;").replace(">", "&gt;")) in \
+            refused.get_data(as_text=True), bad
+    assert b"<b>9</b>" not in refused.data
+    with session_scope(site.config) as s:
+        assert get_exercise(s, "perceptron").canvas_assignment_id == "4321"             # nothing changed
+    assert tina.post(url, data={"csrf_token": csrf(tina.get("/staff/gradebook")), "action": "canvas",
+                                "canvas_assignment_id": "1"}).status_code == 403
+    cleared = ines.post(url, data={"csrf_token": csrf(page), "action": "canvas", "canvas_assignment_id": ""},
+                        follow_redirects=True)
+    assert b"The Canvas export makes its own assignment for this exercise." in cleared.data
+    with session_scope(site.config) as s:
+        assert get_exercise(s, "perceptron").canvas_assignment_id is None
+    assert "The perceptron (perceptron)" in ines.get("/staff/grades.csv?format=canvas").data.decode()

@@ -365,6 +365,35 @@ def test_a_launch_with_a_malformed_claim_is_a_400_that_names_it(site, claim, val
         assert s.scalars(select(User)).all() == []
 
 
+def test_a_launch_stores_the_users_sis_and_canvas_ids_and_odd_ones_are_left_out(site):
+    """The lis claim's person_sourcedid and the custom canvas_user_id (Canvas fills it from
+    `canvas_user_id=$Canvas.user.id`) reach the user's row for the Canvas export. One of another
+    type, too long, or a Canvas variable left unexpanded is left out: the launch goes on, and an id
+    stored before stays; a later launch with new ids replaces them."""
+    lis = CLAIM + "lis"
+    first, _, _ = site.launch(site.app.test_client(), **{
+        lis: {"person_sourcedid": "SIS-0042", "course_section_sourcedid": "NN-1"},
+        CLAIM + "custom": {"exercise": "perceptron", "canvas_user_id": "90210"}})
+    assert first.status_code == 303, first.data[:300]
+    user = site.user("lms-user-1")
+    assert (user.sis_user_id, user.canvas_user_id) == ("SIS-0042", "90210")
+    for odd_sis, odd_canvas in ((42, "$Canvas.user.id"), ("x" * 101, 90210), ("", ["7"]), (None, "1" * 33)):
+        again, _, _ = site.launch(site.app.test_client(), **{
+            lis: {"person_sourcedid": odd_sis} if odd_sis != "" else "not an object",
+            CLAIM + "custom": {"exercise": "perceptron", "canvas_user_id": odd_canvas}})
+        assert again.status_code == 303, (odd_sis, odd_canvas, again.data[:300])
+        user = site.user("lms-user-1")
+        assert (user.sis_user_id, user.canvas_user_id) == ("SIS-0042", "90210"), (odd_sis, odd_canvas)
+    later, _, _ = site.launch(site.app.test_client(), **{
+        lis: {"person_sourcedid": " SIS-0043 "}, CLAIM + "custom": {"exercise": "perceptron", "canvas_user_id": "5"}})
+    assert later.status_code == 303
+    user = site.user("lms-user-1")
+    assert (user.sis_user_id, user.canvas_user_id) == ("SIS-0043", "5")
+    plain, _, _ = site.launch(site.app.test_client(), sub="lms-user-2")          # no such claims: none stored
+    assert plain.status_code == 303
+    assert (site.user("lms-user-2").sis_user_id, site.user("lms-user-2").canvas_user_id) == (None, None)
+
+
 # ---------------------------------------------------------------- the course and the roles
 
 def users_of(site) -> list[tuple[str, str]]:
