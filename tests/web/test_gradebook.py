@@ -70,10 +70,19 @@ def download_cells(client, page: str, link_id: str) -> dict[tuple[str, str], flo
     if link_id == "canvas-csv":          # Student, ..., Section, "<title> (<id>)"...; then Points Possible
         ids = [re.search(r"\((?:exercise )?([^()]+)\)$", title).group(1) for title in rows[0][5:]]
         body, first = rows[2:], 5
-    else:                                # name, email, section, <id>...
-        ids, body, first = rows[0][3:], rows[1:], 3
-    return {(row[0], exercise): float(value) if value else None
-            for row in body for exercise, value in zip(ids, row[first:])}
+        return {(row[0], exercise): float(value) if value else None
+                for row in body for exercise, value in zip(ids, row[first:])}
+    # name, email, section, <id>..., <id> bonus..., total; then Points possible: score + its bonus
+    header, body = rows[0], rows[2:]
+    assert rows[1][0] == "Points possible" and header[-1] == "total", rows[:2]
+    ids = [h for h in header[3:-1] if not h.endswith(" bonus")]
+    cells = {}
+    for row in body:
+        values = dict(zip(header, row))
+        for exercise in ids:
+            score, bonus = values[exercise], values.get(f"{exercise} bonus") or "0"
+            cells[row[0], exercise] = float(score) + float(bonus) if score else None
+    return cells
 
 
 def counting(page: str) -> str:
