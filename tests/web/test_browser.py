@@ -349,6 +349,7 @@ def every_page(browser, url, logins, bypass_csp: bool = False) -> list[tuple[obj
     return [(anonymous, "/login"), (student, "/"), (student, "/history"), (student, submission),
             (student, "/account"), (staff, submission), (staff, "/staff/submissions"),
             (staff, "/staff/analytics/perceptron"), (staff, "/staff/exercises/perceptron/settings"),
+            (staff, "/staff/regrades"), (staff, "/staff/regrade/report?since=2000-01-01T00:00:00"),
             (staff, "/staff/gradebook")]
 
 
