@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     grades.add_argument("--policy", choices=["best", "latest"],
                         help="which graded submission counts: best (highest score + bonus) or latest; default: "
                              "the course's setting (best unless an instructor changed it)")
+    grades.add_argument("--section", help="only the students of this section (default: every student)")
     grades.add_argument("--output", type=Path, help="write to this file instead of stdout")
     _queue_verbs(sub)
     serve = sub.add_parser("serve", help="the web app (migrates first; with the embedded broker, a worker too)")
@@ -276,7 +277,7 @@ def _export(args, config) -> int:
     from .errors import GraderError
     from .export import export_grades
     try:
-        done = export_grades(config, args.format, args.policy, args.output)
+        done = export_grades(config, args.format, args.policy, args.output, section=args.section)
     except GraderError as e:
         _error(e)
         return e.exit_code

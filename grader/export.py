@@ -228,8 +228,9 @@ class Export:
     policy: str          # the one used (the course's setting when none was asked for)
 
 
-def build(config: Config, fmt: str = "csv", policy: str | None = None) -> Export:
-    """Read the gradebook in one transaction and format it."""
+def build(config: Config, fmt: str = "csv", policy: str | None = None, section: str | None = None) -> Export:
+    """Read the gradebook in one transaction and format it; `section`: that section's students only
+    (the gradebook page's filter), None: everyone."""
     if fmt not in FORMATS:
         raise UsageError(f"export format {fmt!r} is not one of {', '.join(FORMATS)}")
     from .storage.db import session_scope
@@ -239,6 +240,8 @@ def build(config: Config, fmt: str = "csv", policy: str | None = None) -> Export
     with session_scope(config) as session:
         policy = policy or course_policy(session)
         rows = gradebook(session, policy)       # UsageError for a bad policy
+        if section is not None:
+            rows = [row for row in rows if row.section == section]
         by_id = exercises_by_id(session, {row.exercise for row in rows})
         exercises = [by_id[exercise_id] for exercise_id in dict.fromkeys(row.exercise for row in rows)]
         names = list(dict.fromkeys(row.user for row in rows))
@@ -270,12 +273,12 @@ def write(text: str, output: Path | None, stdout: TextIO | None = None) -> None:
 
 
 def export_grades(config: Config, fmt: str = "csv", policy: str | None = None, output: Path | None = None,
-                  stdout: TextIO | None = None) -> Export:
+                  stdout: TextIO | None = None, section: str | None = None) -> Export:
     """`grader export grades`: build the export, then write it to `output` or stdout. Errors are
     the grader's: UsageError (exit 2) for a bad format, policy or output path, DatabaseUnavailable
     (exit 1) when the database cannot be reached or has no tables."""
     if policy is not None and policy not in POLICIES:
         raise UsageError(f"gradebook policy {policy!r} is not one of {', '.join(POLICIES)}")
-    done = build(config, fmt, policy)
+    done = build(config, fmt, policy, section)
     write(done.text, output, stdout)
     return done

@@ -319,6 +319,8 @@ def test_cli_export_grades(cli_env, tmp_path):
                            (("--policy", "latest", "--format=canvas"), CANVAS_LATEST)]:
         run = grader("export", "grades", *args, env=cli_env)
         assert (run.code, run.stdout, run.stderr) == (0, expected, ""), args
+    one_section = grader("export", "grades", "--section", "Lab, Tue", env=cli_env)    # the gradebook's filter
+    assert one_section.code == 0 and one_section.stdout == CSV_HEADER + 'bob,,"Lab, Tue",4,,3,,0,7\n'
     target = tmp_path / "canvas.csv"
     run = grader("export", "grades", "--format=canvas", "--output", str(target), env=cli_env)
     assert (run.code, run.stderr) == (0, "")

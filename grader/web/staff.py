@@ -39,8 +39,8 @@ def staff_menu() -> dict:
 @bp.route("/gradebook")
 @staff_required
 def gradebook_page():
-    """The table, and links that download what it shows (its policy; every section: the exports
-    take none). ?policy= is a TA's view-only choice; an instructor's control saves the course's."""
+    """The table, and links that download what it shows (its policy and section). ?policy= is a
+    TA's view-only choice; an instructor's control saves the course's."""
     section = params.text("section")
     with db() as s:
         course_default = course_policy(s)
@@ -64,7 +64,7 @@ def gradebook_page():
 @staff_required
 def grades_csv():
     fmt = params.text("format") or "csv"
-    built = export.build(config(), fmt, params.policy())      # UsageError (400) for a bad format
+    built = export.build(config(), fmt, params.policy(), params.text("section"))   # UsageError (400): bad format
     name = "grades-canvas.csv" if fmt == "canvas" else "grades.csv"
     return Response(built.text, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
