@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from .views import plural
+from ..words import plural
 
 WIDTH = 520
 FONT = 13                 # axis titles; style.css says the same (svg.chart text.title)
