@@ -4,7 +4,10 @@
 2. with `--demo`, (re)creates a demo instructor and a demo student with fresh passwords and
    prints how to log in;
 3. with the embedded broker (no GRADER_BROKER_URL), starts a `grader worker` beside the web
-   server (and stops it on exit), so a bare machine grades with nothing else installed;
+   server, so a bare machine grades with nothing else installed. It stops with the server: on
+   Ctrl-C, SIGTERM (a service manager, a test) or SIGHUP (the terminal closed) the server stops
+   it on the way out, and the kernel sends it SIGTERM should the server die without a word
+   (SIGKILL: PR_SET_PDEATHSIG), so no worker outlives its server;
 4. serves: Flask's threaded server for the embedded default, gunicorn (`grader.web.wsgi:app`)
    when the broker is a real server (production: workers run on their own, as in compose).
 
@@ -84,7 +87,10 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, demo: bool 
     dispose_engines()
     if not embedded_broker(config):
         return subprocess.call(gunicorn_argv(host, port, workers, threads))
-    worker = subprocess.Popen([sys.executable, "-m", "grader.cli", "worker"], start_new_session=True)
+    for stop in (signal.SIGTERM, signal.SIGHUP):      # the finally below runs, as for Ctrl-C
+        signal.signal(stop, _exit_on_signal)
+    worker = subprocess.Popen([sys.executable, "-m", "grader.cli", "worker"], start_new_session=True,
+                              preexec_fn=_die_with_parent)
     print(f"grading worker started (pid {worker.pid}); serving on {url} (Ctrl-C stops both)", flush=True)
     try:
         from .web import create_app
@@ -99,6 +105,17 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, demo: bool 
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(worker.pid, signal.SIGKILL)
     return 0
+
+
+def _exit_on_signal(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _die_with_parent() -> None:
+    """In the worker's child, before exec: SIGTERM when the server that started it dies."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def gunicorn_argv(host: str, port: int, workers: int, threads: int = THREADS) -> list[str]:

@@ -1,7 +1,7 @@
 """`grader serve` in production: with a real broker (Redis) it runs gunicorn on
 grader.web.wsgi:app and no embedded worker; the app answers over HTTP with its secure cookie,
 also while slow clients hold connections open. With the embedded broker (Flask's server),
-FLASK_DEBUG in the environment never turns on Werkzeug's debugger."""
+FLASK_DEBUG in the environment never turns on Werkzeug's debugger, and its worker stops with it."""
 from __future__ import annotations
 
 import contextlib
@@ -146,3 +146,43 @@ def test_a_malformed_lms_setting_stops_the_start_with_its_name(tmp_path):
                                                            "GRADER_LTI_CONFIG": str(lti)}, timeout=60)
     assert run.code == 1 and "instructors_are_staf" in run.stderr and "GRADER_LTI_CONFIG" in run.stderr, run.stderr
     assert not (tmp_path / "instance" / "grader.db").exists()          # stopped before anything was made
+
+
+def running(pid: int) -> bool:
+    """A process that still runs (a zombie waiting for its reaper does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL], ids=["term", "hup", "kill"])
+def test_the_embedded_worker_stops_with_the_server(tmp_path, stop):
+    """SIGTERM (a service manager, a test's teardown) used to end `grader serve` without its
+    finally, and its worker, in a session of its own, ran on: every browser test left one behind.
+    Now SIGTERM and SIGHUP stop it on the way out, and SIGKILL of the server has the kernel stop it."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
+    env.update(GRADER_INSTANCE_DIR=str(tmp_path), GRADER_EXERCISES_DIR=str(EXERCISES))
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "grader", "serve", "--port", str(port)],
+                                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    worker = None
+    try:
+        found = wait_for(lambda: re.search(r"grading worker started \(pid (\d+)\)", log_path.read_text()), 60,
+                         "serve starts its worker", every_s=0.2, details=log_path.read_text)
+        worker = int(found.group(1))
+        wait_for(lambda: " ready." in log_path.read_text(), 60, "the worker is ready", every_s=0.2,
+                 details=log_path.read_text)
+        assert running(worker)
+        proc.send_signal(stop)
+        proc.wait(timeout=60)
+        wait_for(lambda: not running(worker), 60, f"the worker (pid {worker}) stops after {stop.name}",
+                 details=log_path.read_text)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if worker is not None and running(worker):
+            os.killpg(worker, signal.SIGKILL)
