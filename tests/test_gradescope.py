@@ -65,7 +65,7 @@ def test_to_gradescope_maps_scores_bonus_messages_and_cells():
     assert out.startswith("demo: 1 / 6 points, bonus 1 / 2")
     assert "cell 2, line 1 was not run: invalid syntax" in out and "x = = 1" in out
     assert "cell 4, line 3 raised while loading: NameError" in out
-    assert "5 top-level statement(s)" in out
+    assert "Not needed for grading, so not run: 5 top-level statements (plots, prints, training runs)." in out
 
 
 LEVELS = {"test_add": "visible", "test_scale": "hidden", "test_counter": "after_due_date",

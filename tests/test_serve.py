@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from support import EXERCISES, ROOT, free_port, free_redis_db, wait_for
+from support import EXERCISES, ROOT, TOY_SOLUTION, free_port, free_redis_db, wait_for
 
 
 @contextlib.contextmanager
@@ -176,10 +176,17 @@ def test_the_embedded_worker_stops_with_the_server(tmp_path, stop):
         worker = int(found.group(1))
         wait_for(lambda: " ready." in log_path.read_text(), 60, "the worker is ready", every_s=0.2,
                  details=log_path.read_text)
+        (tmp_path / "toy.py").write_text(TOY_SOLUTION)    # a worker that has graded (its pool used)
+        users = subprocess.run([sys.executable, "-m", "grader", "users", "add", "alice", "--role", "student"], env=env, cwd=ROOT,
+                               capture_output=True, text=True)
+        graded = subprocess.run([sys.executable, "-m", "grader", "submit", "toy", str(tmp_path / "toy.py"),
+                                 "--user", "alice", "--wait", "--timeout", "120"], env=env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=180)
+        assert users.returncode == 0 and graded.returncode == 0, users.stderr + graded.stdout + graded.stderr
         assert running(worker)
         proc.send_signal(stop)
         proc.wait(timeout=60)
-        wait_for(lambda: not running(worker), 60, f"the worker (pid {worker}) stops after {stop.name}",
+        wait_for(lambda: not running(worker), 40, f"the worker (pid {worker}) stops after {stop.name}",
                  details=log_path.read_text)
     finally:
         if proc.poll() is None:
