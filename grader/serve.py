@@ -5,7 +5,7 @@
    prints how to log in;
 3. with the embedded broker (no GRADER_BROKER_URL), starts a `grader worker` beside the web
    server, so a bare machine grades with nothing else installed. It stops with the server: on
-   Ctrl-C, SIGTERM (a service manager, a test) or SIGHUP (the terminal closed) the server stops
+   Ctrl-C or SIGINT, SIGTERM (a service manager, a test) or SIGHUP (the terminal closed) the server stops
    it on the way out, and the kernel sends it SIGTERM should the server die without a word
    (SIGKILL: PR_SET_PDEATHSIG), so no worker outlives its server;
 4. serves: Flask's threaded server for the embedded default, gunicorn (`grader.web.wsgi:app`)
@@ -87,7 +87,9 @@ def serve(config: Config, host: str = "127.0.0.1", port: int = 8000, demo: bool 
     dispose_engines()
     if not embedded_broker(config):
         return subprocess.call(gunicorn_argv(host, port, workers, threads))
-    for stop in (signal.SIGTERM, signal.SIGHUP):      # the finally below runs, as for Ctrl-C
+    # the finally below runs for each; SIGINT too, as Python leaves it ignored when the server was
+    # started from a background job (then Ctrl-C or a SIGINT would do nothing)
+    for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(stop, _exit_on_signal)
     worker = subprocess.Popen([sys.executable, "-m", "grader.cli", "worker"], start_new_session=True,
                               preexec_fn=_die_with_parent)

@@ -157,18 +157,22 @@ def running(pid: int) -> bool:
         return False
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGKILL], ids=["term", "hup", "kill"])
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL],
+                         ids=["int", "term", "hup", "kill"])
 def test_the_embedded_worker_stops_with_the_server(tmp_path, stop):
     """SIGTERM (a service manager, a test's teardown) used to end `grader serve` without its
     finally, and its worker, in a session of its own, ran on: every browser test left one behind.
-    Now SIGTERM and SIGHUP stop it on the way out, and SIGKILL of the server has the kernel stop it."""
+    Now SIGINT, SIGTERM and SIGHUP stop it on the way out (SIGINT also when the server was started
+    with SIGINT ignored, as a background job is), and SIGKILL of the server has the kernel stop it."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADER_")}
     env.update(GRADER_INSTANCE_DIR=str(tmp_path), GRADER_EXERCISES_DIR=str(EXERCISES))
     log_path = tmp_path / "serve.log"
+    # SIGINT: started as a background job starts it, SIGINT ignored (as it was in CI's test process)
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if stop == signal.SIGINT else None
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "grader", "serve", "--port", str(port)],
-                                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, preexec_fn=ignore)
     worker = None
     try:
         found = wait_for(lambda: re.search(r"grading worker started \(pid (\d+)\)", log_path.read_text()), 60,
