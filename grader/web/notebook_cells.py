@@ -56,21 +56,21 @@ def _capped(text: str, limit: int) -> tuple[str, str]:
     return text[:limit], f"{len(text) - limit:,} more characters not shown: download the file"
 
 
-def _pre(css: str, text: str, limit: int) -> str:
+def _pre(css: str, text: str, limit: int, html=escape) -> str:
+    """`text` cut to `limit` in a `<pre>`, as `html` makes it safe (escaped, or highlighted)."""
     shown, cut = _capped(text, limit)
     note = f'<p class="cell-note">{escape(cut)}</p>' if cut else ""
-    return f'<pre class="{css}">{escape(shown)}</pre>{note}'
+    return f'<pre class="{css}">{html(shown)}</pre>{note}'
 
 
 def _code(text: str, budget: MarkdownBudget | None) -> str:
     """A code cell's source in a `pre.source`: highlighted while the notebook's budget lasts."""
-    shown, cut = _capped(text, MAX_SOURCE_CHARS)
-    note = f'<p class="cell-note">{escape(cut)}</p>' if cut else ""
-    if budget is not None and len(shown) > budget.code:
-        return f'<pre class="source">{escape(shown)}</pre>{note}'
+    shown = min(len(text), MAX_SOURCE_CHARS)
+    if budget is not None and shown > budget.code:
+        return _pre("source", text, MAX_SOURCE_CHARS)
     if budget is not None:
-        budget.code -= len(shown)
-    return f'<pre class="source code">{python_html(shown)}</pre>{note}'
+        budget.code -= shown
+    return _pre("source code", text, MAX_SOURCE_CHARS, python_html)
 
 
 def _image(mime: str, value) -> str:
