@@ -27,7 +27,7 @@ from collections import OrderedDict
 from markupsafe import Markup, escape
 
 from .code_colors import python_html
-from .notebook_cells import MarkdownBudget, render_cell
+from .notebook_cells import RenderBudget, render_cell
 
 RENDERER_VERSION = 3                 # part of the cache key: bump when the HTML changes
 MAX_CELLS = 2_000
@@ -107,7 +107,7 @@ def _render(data: bytes, is_notebook: bool, skipped: tuple[int, ...], raised: tu
         cells = _cells(data)
     except (ValueError, TypeError) as e:
         return _text_page(data, str(e))
-    parts, size, budget = [], 0, MarkdownBudget(MAX_MARKDOWN_TOTAL, MAX_MARKDOWN_TAGS_TOTAL,
+    parts, size, budget = [], 0, RenderBudget(MAX_MARKDOWN_TOTAL, MAX_MARKDOWN_TAGS_TOTAL,
                                                    MAX_CODE_COLORED_TOTAL)
     for number, cell in enumerate(cells[:MAX_CELLS], start=1):
         marks = tuple(m for m, where in (("grader-skipped", skipped), ("grader-raised", raised)) if number in where)

@@ -20,7 +20,7 @@ from .code_colors import python_html
 from .html_clean import clean
 
 MAX_SOURCE_CHARS = 50_000           # a cell's source shown; the rest is in the downloaded file
-MAX_MARKDOWN_CHARS = 20_000         # longer markdown is shown as its source (see MarkdownBudget)
+MAX_MARKDOWN_CHARS = 20_000         # longer markdown is shown as its source (see RenderBudget)
 MAX_MARKDOWN_TAGS = 2_000           # ... and markdown whose HTML has more tags than this
 MAX_MARKDOWN_HTML = 300_000         # markdown rendered larger than this is shown as its source
 MAX_OUTPUT_CHARS = 10_000           # each text output
@@ -63,7 +63,7 @@ def _pre(css: str, text: str, limit: int, html=escape) -> str:
     return f'<pre class="{css}">{html(shown)}</pre>{note}'
 
 
-def _code(text: str, budget: MarkdownBudget | None) -> str:
+def _code(text: str, budget: RenderBudget | None) -> str:
     """A code cell's source in a `pre.source`: highlighted while the notebook's budget lasts."""
     shown = min(len(text), MAX_SOURCE_CHARS)
     if budget is not None and shown > budget.code:
@@ -129,7 +129,7 @@ def _outputs(outputs) -> str:
     return f'<div class="outputs">{"".join(parts)}</div>' if parts else ""
 
 
-class MarkdownBudget:
+class RenderBudget:
     """What one notebook may spend on rendering markdown and highlighting code. Parsing and
     cleaning HTML is pure Python (tens of microseconds a tag, and quadratic for misnested tags
     such as `<p><b>` repeated), so markdown past these bounds, per cell or per notebook, is shown
@@ -151,8 +151,8 @@ class MarkdownBudget:
         self.tags -= tags
 
 
-def _markdown_cell(source: str, budget: MarkdownBudget | None) -> str:
-    budget = budget or MarkdownBudget(MAX_MARKDOWN_CHARS, MAX_MARKDOWN_TAGS)
+def _markdown_cell(source: str, budget: RenderBudget | None) -> str:
+    budget = budget or RenderBudget(MAX_MARKDOWN_CHARS, MAX_MARKDOWN_TAGS)
     why = budget.why_not(len(source))
     if not why:
         html = _markdown(source)             # mistune is quick; cleaning the HTML is the slow part
@@ -167,7 +167,7 @@ def _markdown_cell(source: str, budget: MarkdownBudget | None) -> str:
     return f'<p class="cell-note">{why}; its source:</p>' + _pre("source", source, MAX_SOURCE_CHARS)
 
 
-def _body(cell, budget: MarkdownBudget | None) -> str:
+def _body(cell, budget: RenderBudget | None) -> str:
     if not isinstance(cell, dict):
         raise TypeError("the cell is not an object")
     kind = cell.get("cell_type")
@@ -195,7 +195,7 @@ def kind_of(cell) -> str:
     return kind if kind in ("code", "markdown", "raw") else "other"
 
 
-def render_cell(number: int, cell, marks: tuple[str, ...] = (), budget: MarkdownBudget | None = None) -> str:
+def render_cell(number: int, cell, marks: tuple[str, ...] = (), budget: RenderBudget | None = None) -> str:
     """The cell in its wrapper: its number, kind and the grader's marks come from the app, never
     from the notebook (the cleaned content has no class to forge them with). `budget`: the
     notebook's markdown budget, spent by this cell (None: one cell's worth)."""
