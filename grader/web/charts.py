@@ -4,7 +4,8 @@ the numbers can be tested. Also how scores fall into bins, how days make a conti
 how long text is cut ("…"). Pure: no flask, no database.
 
 Sizes are viewBox units. The viewBox is WIDTH wide; on a phone style.css keeps a chart at least
-WIDTH px wide (its .chart-box scrolls sideways), so FONT units read as FONT px or larger."""
+WIDTH px wide (its .chart-box scrolls sideways), so text of SMALL units (style.css: 12 px; the
+axis titles 13 px) reads at that size or larger."""
 from __future__ import annotations
 
 import math
@@ -14,7 +15,6 @@ from datetime import date, timedelta
 from ..words import plural
 
 WIDTH = 520
-FONT = 13                 # axis titles; style.css says the same (svg.chart text.title)
 SMALL = 12                # ticks, labels and values (svg.chart text)
 CHAR = 0.56 * SMALL       # about how wide one character of those is (digits, dashes, lower case)
 LABEL_CHARS = 72          # a test's description above its bar, at most (then "…")

@@ -108,7 +108,7 @@ def _render(data: bytes, is_notebook: bool, skipped: tuple[int, ...], raised: tu
     except (ValueError, TypeError) as e:
         return _text_page(data, str(e))
     parts, size, budget = [], 0, RenderBudget(MAX_MARKDOWN_TOTAL, MAX_MARKDOWN_TAGS_TOTAL,
-                                                   MAX_CODE_COLORED_TOTAL)
+                                                 MAX_CODE_COLORED_TOTAL)
     for number, cell in enumerate(cells[:MAX_CELLS], start=1):
         marks = tuple(m for m, where in (("grader-skipped", skipped), ("grader-raised", raised)) if number in where)
         html = render_cell(number, cell, marks, budget)
