@@ -426,6 +426,19 @@ class Service:
         """The workers' logs (the last `tail` characters of each; None: all of them)."""
         return "\n".join(p.log_path.read_text()[-tail if tail else 0:] for p in self.workers)
 
+    def failure_logs(self) -> str:
+        """For a failure message: each worker's alive-or-exit state, its warnings and errors (the
+        first lines of each, where a cause is), then the tail of its log."""
+        parts = []
+        for i, proc in enumerate(self.workers):
+            text = proc.log_path.read_text()
+            marked = [line for line in text.splitlines()
+                      if any(word in line for word in (" WARNING ", " ERROR ", " CRITICAL ", "Error:"))]
+            state = "running" if proc.poll() is None else f"exited {proc.returncode}"
+            parts.append(f"--- worker {i} ({state}); its warnings and errors:\n" + "\n".join(marked[:60])
+                         + f"\n--- worker {i}, the end of its log:\n" + text[-3000:])
+        return "\n".join(parts)
+
     def kill(self, proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
         """The worker and its pool children (its own process group)."""
         if proc.poll() is None:
@@ -460,7 +473,7 @@ class Service:
             return service.wait(self.config, submission_id, timeout_s)
         except TimeoutError:
             raise AssertionError(f"submission {submission_id} not final after {timeout_s} s; workers:\n"
-                                 + self.logs()) from None
+                                 + self.failure_logs()) from None
 
     def wait_status(self, submission_id: int, status: str, timeout_s: float = 60) -> dict:
         return wait_for(lambda: (s := self.status(submission_id))["status"] == status and s, timeout_s,

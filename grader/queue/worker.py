@@ -105,6 +105,8 @@ def _run_celery_worker(config: Config, names: list[str], concurrency: int | None
             if not tries_left:
                 raise
     dispose_engines()
+    from .ack_guard import install
+    install()
     app = make_celery(config)
     from .tasks import register
     register(app)

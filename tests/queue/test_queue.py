@@ -437,6 +437,37 @@ def test_redis_restart_and_postgres_refusing_connections_lose_nothing(tmp_path):
             own.stop()
 
 
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+def test_a_grading_that_ends_while_redis_is_down_is_kept_and_the_worker_serves_on(tmp_path):
+    """The grading's acknowledgement meets a closed broker connection (kombu raises an
+    AttributeError there, which once stopped the whole worker): the score is stored, the worker
+    stays up and grades the next submission once Redis is back."""
+    own = OwnRedis(tmp_path)
+    own.start()
+    with scratch_database() as database_url:
+        service = Service(tmp_path, database_url, own.url, GRADER_SWEEP_AFTER_S="20")
+        try:
+            worker = service.start_worker(concurrency=2)
+            slow = [service.submit(SLOW) for _ in range(2)]
+            service.wait_status(slow[0], "running")
+            own.stop()
+            for submission_id in slow:                   # finished and stored with the broker down
+                assert service.wait(submission_id, timeout_s=120)["status"] == "graded"
+            wait_for(lambda: "Connection to broker lost" in service.logs(tail=None), 60,
+                     "the worker notices that Redis is gone", details=service.logs)
+            own.start()
+            after = service.submit(TOY_SOLUTION)
+            assert service.wait(after, timeout_s=120)["status"] == "graded"
+            assert worker.poll() is None, service.logs()
+            for submission_id in slow + [after]:
+                assert len(service.runs(submission_id)) == 1
+        finally:
+            service.close()
+            own.stop()
+
+
 # ---------------------------------------------------------------- duplicates and regrades
 
 @pytest.mark.postgres
