@@ -114,16 +114,19 @@ def progress_view(progress: dict | None, levels: dict[str, str], who: Audience) 
     `who` may see it: always where it stands, the last test's name and status only when that test's
     result would be shown to them now (a hidden test's with show_hidden_points, as in the result).
     Once the quick stage is done, `quick`: its results filtered as a final result's tests are
-    (`tests_view`), and `quick_concealed`, how many of them are not shown."""
+    (`tests_view`), `quick_concealed`, how many of them are not shown, and `training_running`."""
     if not progress:
         return None
     if who.staff:
-        return dict(progress)
-    view = {"index": progress.get("index", 0), "total": progress.get("total", 0)}
-    name = progress.get("name") or ""
-    level = levels.get(name, "hidden")
-    if name and (level_open(level, who) or (level == "hidden" and who.show_hidden_points)):
-        view.update(name=name, status=progress.get("status", ""))
-    if progress.get("quick"):
-        view["quick"], view["quick_concealed"] = tests_view(progress["quick"], levels, who)
+        view = dict(progress)
+    else:
+        view = {"index": progress.get("index", 0), "total": progress.get("total", 0)}
+        name = progress.get("name") or ""
+        level = levels.get(name, "hidden")
+        if name and (level_open(level, who) or (level == "hidden" and who.show_hidden_points)):
+            view.update(name=name, status=progress.get("status", ""))
+        if progress.get("quick"):
+            view["quick"], view["quick_concealed"] = tests_view(progress["quick"], levels, who)
+    if progress.get("quick"):       # what follows the quick stage: training tests, if the suite has any
+        view["training_running"] = len(progress["quick"]) < progress.get("total", 0)
     return view

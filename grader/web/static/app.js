@@ -182,7 +182,7 @@
           var quick = s.status === "running" && s.progress && s.progress.quick ? s.progress.quick : null;
           if (s.queue_position) detail = "position " + s.queue_position + " in the queue";
           else if (s.status === "running" && s.progress && s.progress.total && s.progress.index) {
-            detail = (quick && s.progress.index < s.progress.total ? "quick tests done, training tests running (test "
+            detail = (s.progress.training_running ? "quick tests done, training tests running (test "
                       + s.progress.index + " of " + s.progress.total + ")"
                       : "running test " + s.progress.index + " of " + s.progress.total);
             if (bar) { bar.max = s.progress.total; bar.value = s.progress.index; }
