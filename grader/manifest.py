@@ -19,6 +19,12 @@ SANDBOX_CPU_MARGIN_S = 60
 SANDBOX_WALL_MARGIN_S = 120
 DEFAULT_SUITE_TIMEOUT_S = 90.0
 
+# A test's stage: "quick" ones (shapes, gradient checks, small values) run first and their results
+# are shown while the "training" ones (a model trained to a threshold) still run. Unsaid: training,
+# so a test nobody marked waits for the final result, as every test did before stages.
+STAGES = ("quick", "training")
+DEFAULT_STAGE = "training"
+
 
 @dataclass(frozen=True)
 class TestSpec:
@@ -29,6 +35,7 @@ class TestSpec:
     description: str
     bonus: bool = False
     visibility: str = "hidden"     # one of `visibility.LEVELS` (what a student may see, and when)
+    stage: str = DEFAULT_STAGE     # one of STAGES: quick tests run, and are shown, first
 
 
 @dataclass(frozen=True)
@@ -82,14 +89,23 @@ class Exercise:
     def test(self, name: str) -> TestSpec | None:
         return next((t for t in self.tests if t.name == name), None)
 
+    @property
+    def quick_tests(self) -> tuple[TestSpec, ...]:
+        """The tests of the quick stage, in manifest order (none: the suite runs in one stage)."""
+        return tuple(t for t in self.tests if t.stage == "quick")
+
 
 def _test_spec(t: dict, path: Path) -> TestSpec:
     try:
         level = declared_level(t)
     except ValueError as e:
         raise ManifestError(f"{path}: test {t.get('name')!r}: {e}") from None
+    stage = t.get("stage", DEFAULT_STAGE)
+    if stage not in STAGES:
+        raise ManifestError(f"{path}: test {t.get('name')!r}: stage must be one of {', '.join(STAGES)}, "
+                            f"not {stage!r}")
     return TestSpec(name=t["name"], points=float(t["points"]), description=t.get("description", ""),
-                    bonus=bool(t.get("bonus", False)), visibility=level)
+                    bonus=bool(t.get("bonus", False)), visibility=level, stage=stage)
 
 
 def _course_rules(data: dict, path: Path) -> CourseRules:

@@ -138,14 +138,20 @@ class SuiteRun:
 class ProgressEvent:
     """What a grading run reports while it runs, for a terminal, a worker's row or a web page:
     `started` (total known), `running` (one starts: index of total, name), `test` (that one
-    finished: same index, name, status), `finished`. The web shows the last one stored, so
+    finished: same index, name, status), `stage` (the quick tests are done: index of total
+    finished, `tests` their results), `finished`. The web shows the last one stored, so
     "running test 1 of 19" is what a student sees while the first test runs."""
 
-    kind: str                      # "started", "running", "test" or "finished"
+    kind: str                      # "started", "running", "test", "stage" or "finished"
     total: int = 0                 # number of tests the suite will run
-    index: int = 0                 # 1-based, for "running" and "test"
+    index: int = 0                 # 1-based, for "running" and "test"; tests finished, for "stage"
     name: str = ""
     status: str = ""               # one of STATUSES, for "test"
+    tests: list = field(default_factory=list)   # for "stage": the quick tests' TestResults, as dicts,
+                                                # as the final result will hold them (scoring.result_of)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if not data["tests"]:      # only a "stage" event carries results
+            del data["tests"]
+        return data

@@ -7,24 +7,27 @@ Descriptions are always kept.
 """
 from __future__ import annotations
 
-from .harness.plugin import Outcome, SuiteRun
-from .manifest import Exercise
-from .results import CellError, GradeResult, SkippedCell, TestResult
+from .manifest import Exercise, TestSpec
+from .results import CellError, GradeResult, Outcome, SkippedCell, SuiteRun, TestResult
 from .visibility import message_kept
+
+
+def result_of(spec: TestSpec, outcome: Outcome | None) -> TestResult:
+    """One test's result from its outcome (None: it did not run): the final result's and the quick
+    stage's (`ProgressEvent` "stage"), so both say the same."""
+    outcome = outcome or Outcome("error", "this test did not run", True)
+    kept = outcome.always_visible or message_kept(spec.visibility)
+    message, note = (outcome.message, outcome.note) if kept else (None, None)
+    return TestResult(
+        name=spec.name, description=spec.description, status=outcome.status,
+        points=spec.points if outcome.status == "passed" else 0.0, max_points=spec.points,
+        bonus=spec.bonus, message=message, duration_s=round(outcome.duration_s, 3),
+        visibility=spec.visibility, note=note)
 
 
 def score(exercise: Exercise, run: SuiteRun, skipped_cells: list[SkippedCell], not_run: int,
           sandbox: dict, duration_s: float) -> GradeResult:
-    tests = []
-    for spec in exercise.tests:
-        outcome = run.outcomes.get(spec.name) or Outcome("error", "this test did not run", True)
-        kept = outcome.always_visible or message_kept(spec.visibility)
-        message, note = (outcome.message, outcome.note) if kept else (None, None)
-        tests.append(TestResult(
-            name=spec.name, description=spec.description, status=outcome.status,
-            points=spec.points if outcome.status == "passed" else 0.0, max_points=spec.points,
-            bonus=spec.bonus, message=message, duration_s=round(outcome.duration_s, 3),
-            visibility=spec.visibility, note=note))
+    tests = [result_of(spec, run.outcomes.get(spec.name)) for spec in exercise.tests]
     main = [t for t in tests if not t.bonus]
     extra = [t for t in tests if t.bonus]
     return GradeResult(

@@ -11,7 +11,8 @@ nothing (hidden). Scoring keeps the message of every test whose level may ever s
 hidden), so a message can be revealed later; the pages then decide when.
 
 Live progress passes the same rules: while a grading runs a student sees which test of how many
-it is at, and the name and status of a finished test only where its result would be shown now.
+it is at, and the name and status of a finished test only where its result would be shown now;
+the quick stage's results (shown while the training tests run) are filtered as a final result's.
 
 The total is shown only when nothing of it is concealed; otherwise the student sees the points of
 the tests shown so far and how many are not shown yet, never "all tests passed" over hidden ones.
@@ -75,8 +76,22 @@ def total_open(levels: dict[str, str], who: Audience) -> bool:
 def student_view(result: dict, levels: dict[str, str], who: Audience) -> dict:
     """The result as `who` may see it: the same keys as `grader run --json`, tests filtered, plus
     `concealed` (tests whose result is not shown yet, or hidden) and `score_complete`."""
+    shown, concealed = tests_view(result.get("tests", []), levels, who)
+    complete = total_open({t["name"]: levels.get(t["name"], "hidden") for t in result.get("tests", [])}, who)
+    view = dict(result, tests=shown, concealed=concealed if not who.staff else 0, score_complete=complete)
+    if not complete:
+        counted = [t for t in shown if t["status"] != "pending"]
+        view["score"] = sum(t["points"] for t in counted if not t.get("bonus"))
+        view["bonus"] = sum(t["points"] for t in counted if t.get("bonus"))
+        view["shown_max_score"] = sum(t["max_points"] for t in counted if not t.get("bonus"))
+    return view
+
+
+def tests_view(tests: list[dict], levels: dict[str, str], who: Audience) -> tuple[list[dict], int]:
+    """(the tests `who` may see, each as shown; how many are concealed): a final result's tests
+    and the quick stage's alike."""
     shown, concealed = [], 0
-    for test in result.get("tests", []):
+    for test in tests:
         level = levels.get(test["name"], "hidden")
         if level_open(level, who):
             shown.append(dict(test))
@@ -91,27 +106,27 @@ def student_view(result: dict, levels: dict[str, str], who: Audience) -> dict:
                           "points": None, "max_points": test["max_points"], "bonus": test.get("bonus", False),
                           "message": None, "note": None, "duration_s": 0.0,
                           "pending": "after the due date" if level == "after_due_date" else "when grades are published"})
-    complete = total_open({t["name"]: levels.get(t["name"], "hidden") for t in result.get("tests", [])}, who)
-    view = dict(result, tests=shown, concealed=concealed if not who.staff else 0, score_complete=complete)
-    if not complete:
-        counted = [t for t in shown if t["status"] != "pending"]
-        view["score"] = sum(t["points"] for t in counted if not t.get("bonus"))
-        view["bonus"] = sum(t["points"] for t in counted if t.get("bonus"))
-        view["shown_max_score"] = sum(t["max_points"] for t in counted if not t.get("bonus"))
-    return view
+    return shown, concealed
 
 
 def progress_view(progress: dict | None, levels: dict[str, str], who: Audience) -> dict | None:
     """A running grading's progress ({index, total, name, status}, the worker's ProgressEvent) as
     `who` may see it: always where it stands, the last test's name and status only when that test's
-    result would be shown to them now (a hidden test's with show_hidden_points, as in the result)."""
+    result would be shown to them now (a hidden test's with show_hidden_points, as in the result).
+    Once the quick stage is done, `quick`: its results filtered as a final result's tests are
+    (`tests_view`), `quick_concealed`, how many of them are not shown, and `training_running`."""
     if not progress:
         return None
     if who.staff:
-        return dict(progress)
-    view = {"index": progress.get("index", 0), "total": progress.get("total", 0)}
-    name = progress.get("name") or ""
-    level = levels.get(name, "hidden")
-    if name and (level_open(level, who) or (level == "hidden" and who.show_hidden_points)):
-        view.update(name=name, status=progress.get("status", ""))
+        view = dict(progress)
+    else:
+        view = {"index": progress.get("index", 0), "total": progress.get("total", 0)}
+        name = progress.get("name") or ""
+        level = levels.get(name, "hidden")
+        if name and (level_open(level, who) or (level == "hidden" and who.show_hidden_points)):
+            view.update(name=name, status=progress.get("status", ""))
+        if progress.get("quick"):
+            view["quick"], view["quick_concealed"] = tests_view(progress["quick"], levels, who)
+    if progress.get("quick"):       # what follows the quick stage: training tests, if the suite has any
+        view["training_running"] = len(progress["quick"]) < progress.get("total", 0)
     return view

@@ -29,6 +29,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 EXERCISES = FIXTURES / "exercises"              # the toy exercises: courseenv, probe, toy, toytorch
+STAGED = FIXTURES / "staged"                    # an exercises folder of one: staged (quick + training tests)
 TOY_SOLUTION = (FIXTURES / "toy_solution.py").read_text()
 PERCEPTRON = (ROOT / "reference" / "perceptron.py").read_bytes()
 PG_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -303,6 +304,16 @@ def csrf(page) -> str:
     return match.group(1).decode()
 
 
+def logged_in(app, user: str, password: str | None = None):
+    """A test client of `app` logged in as `user` (password `<user>-pw` unless given)."""
+    client = app.test_client()
+    page = client.get("/login")
+    response = client.post("/login", data={"username": user, "password": password or f"{user}-pw",
+                                           "csrf_token": csrf(page)})
+    assert response.status_code == 302, response.data
+    return client
+
+
 class Site:
     """A web app on its own database (SQLite in tmp_path unless a URL is given), four users
     (alice and bob students, tina a TA, ines the instructor; password <name>-pw), and helpers to
@@ -326,13 +337,7 @@ class Site:
         self.app = create_app(self.config, TESTING=True, SESSION_COOKIE_SECURE=False, **overrides)
 
     def client(self, user: str | None = None):
-        client = self.app.test_client()
-        if user:
-            page = client.get("/login")
-            response = client.post("/login", data={"username": user, "password": f"{user}-pw",
-                                                   "csrf_token": csrf(page)})
-            assert response.status_code == 302, response.data
-        return client
+        return logged_in(self.app, user) if user else self.app.test_client()
 
     def upload(self, client, exercise="perceptron", filename="mine.py", data=PERCEPTRON):
         page = client.get("/")

@@ -49,3 +49,16 @@ def test_a_bad_course_rule_is_a_manifest_error_everywhere(toy, tmp_path, text, w
     path.write_text(TOY_SOLUTION)
     run = grader("run", "toy", str(path), env={"GRADER_EXERCISES_DIR": str(toy.parent.parent)})
     assert run.code == 1 and words in run.stderr, run.stderr
+
+
+def test_a_test_stage_is_quick_or_training_and_training_when_unsaid(toy):
+    from grader.manifest import STAGES
+    from support import STAGED
+    assert {t.stage for t in load_exercise(toy.parent.parent, "toy").tests} == {"training"}
+    staged = load_exercise(STAGED, "staged")
+    assert [t.name for t in staged.quick_tests] == ["test_add", "test_scale", "test_counter_reset"]
+    toy.write_text(toy.read_text().replace('name = "test_add"\n', 'name = "test_add"\nstage = "fast"\n'))
+    with pytest.raises(ManifestError) as e:
+        load_exercise(toy.parent.parent, "toy")
+    assert "test 'test_add': stage must be one of quick, training, not 'fast'" in str(e.value)
+    assert STAGES == ("quick", "training")

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import zlib
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from ..errors import SuiteError
 from ..manifest import Exercise
 from ..results import STATUSES, Outcome, ProgressEvent, SuiteRun
 from ..sandbox import SandboxUnavailable
+from ..scoring import result_of
 from .client import StudentError, StudentProcess
 
 
@@ -50,6 +52,7 @@ class GradingPlugin:
         self.infrastructure_error: SandboxUnavailable | None = None
         self.total = 0              # tests collected
         self.finished = 0           # tests finished so far
+        self.quick_left: set[str] = set()   # node ids of the quick stage's tests still to finish
 
     # ---------------------------------------------------------------- fixtures
     @pytest.fixture
@@ -101,6 +104,17 @@ class GradingPlugin:
         return self.exercise.suite_dir
 
     # ---------------------------------------------------------------- hooks
+    def pytest_collection_modifyitems(self, session, config, items):
+        """The quick stage's tests first, in manifest order, then the training ones, in manifest
+        order: the quick results can be shown while training runs. A suite without quick tests
+        runs in its own order, as before stages."""
+        quick = {t.name for t in self.exercise.quick_tests}
+        if not quick:
+            return
+        order = {t.name: i for i, t in enumerate(self.exercise.tests)}
+        items.sort(key=lambda item: (_test_name(item) not in quick, order.get(_test_name(item), len(order))))
+        self.quick_left = {item.nodeid for item in items if _test_name(item) in quick}
+
     def pytest_collection_finish(self, session):
         self.total = len(session.items)
         if self.progress:
@@ -144,6 +158,17 @@ class GradingPlugin:
             outcome = self.outcomes.get(name)
             self.progress(ProgressEvent("test", self.total, self.finished, name,
                                         outcome.status if outcome else "error"))
+        if nodeid in self.quick_left:
+            self.quick_left.discard(nodeid)
+            if not self.quick_left:
+                self._quick_stage_done()
+
+    def _quick_stage_done(self) -> None:
+        """The "stage" event: the quick tests' results as the final result will show them."""
+        if not self.progress or self.infrastructure_error:
+            return
+        tests = [asdict(result_of(spec, self.outcomes.get(spec.name))) for spec in self.exercise.quick_tests]
+        self.progress(ProgressEvent("stage", self.total, self.finished, tests=tests))
 
 
 def _node_name(nodeid: str) -> str:

@@ -184,20 +184,27 @@ def _grade(config, taken: Taken, progress):
 
 def _progress_writer(config, submission_id: int, attempt: int, every_s: float = 0.5):
     """A progress callback that stores "test i of n" on the row, at most every `every_s` (and
-    always the start, the first test's start and the last test); a database that is down only
-    costs the live display."""
+    always the start, the first test's start, the last test and the quick stage's end); a database
+    that is down only costs the live display. The quick stage's results ride along in `quick` with
+    every later write of the attempt (the final result replaces them: `mark_status`)."""
     from ..storage.submissions import set_progress
     from ..storage.db import session_scope
     last = [0.0]
+    quick: list = []
 
     def write(event) -> None:
         now = time.monotonic()
         if event.kind in ("running", "test") and now - last[0] < every_s and event.index not in (1, event.total):
             return
         last[0] = now
+        progress = event.to_dict()
+        if event.kind == "stage":
+            quick[:] = progress.pop("tests", [])
+        if quick:
+            progress["quick"] = quick
         try:
             with session_scope(config) as session:
-                set_progress(session, submission_id, attempt, event.to_dict())
+                set_progress(session, submission_id, attempt, progress)
         except Exception as e:  # noqa: BLE001
             log.debug("progress of submission %s not stored: %s", submission_id, e)
     return write

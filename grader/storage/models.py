@@ -201,7 +201,8 @@ class Submission(Base):
     status: Mapped[str] = mapped_column(String(16), default="received")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str | None] = mapped_column(Text)          # the final word for the student, if any
-    # the running attempt's progress, {"index", "total", "name"} (the web's "running test 3 of 12")
+    # the running attempt's progress, {"index", "total", "name"} (the web's "running test 3 of 12"),
+    # and once its quick tests are done their results, "quick" (cleared by a final status)
     progress: Mapped[dict | None] = mapped_column(JSON)
     # the next attempt takes its GPU to itself: the last one ran out of GPU memory beside a neighbour
     gpu_alone: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

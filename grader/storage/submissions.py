@@ -4,6 +4,7 @@ queue's bookkeeping, and a submission as the pages show it. Errors are those of 
 (UnknownSubmission, InvalidTransition, ...)."""
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -102,6 +103,7 @@ def mark_status(session: Session, submission: Submission, new_status: str, reaso
     elif new_status in FINAL:
         values["finished_at"] = now
         values["reason"] = reason
+        values["progress"] = None                  # the quick stage's results give way to the final ones
     session.flush()
     changed = session.execute(update(Submission).where(Submission.id == submission.id, Submission.status.in_(sources))
                               .values(**values).execution_options(synchronize_session=False)).rowcount
@@ -248,10 +250,24 @@ def restart_attempt(session: Session, submission: Submission, attempt: int, star
     changed = session.execute(update(Submission).where(Submission.id == submission.id, Submission.status == "running",
                                                        Submission.attempts == attempt,
                                                        Submission.started_at < started_before)
-                              .values(started_at=utcnow())
+                              .values(started_at=utcnow(), progress=None)
                               .execution_options(synchronize_session=False)).rowcount
     session.refresh(submission)
     return changed == 1
+
+
+USUAL_RUNS = 20      # how many of an exercise's recent graded runs say how long a grading takes
+
+
+def usual_duration_s(session: Session, exercise_id: str, last: int = USUAL_RUNS) -> float | None:
+    """The median duration of the exercise's `last` graded runs (newest first by finish; runs with
+    a score, never infrastructure ones): what "about N s left" counts from. None without any."""
+    durations = list(session.scalars(
+        select(GradingRun.duration_s).join(Submission, Submission.id == GradingRun.submission_id)
+        .where(Submission.exercise_id == exercise_id, GradingRun.score.is_not(None),
+               GradingRun.infrastructure.is_(False), GradingRun.duration_s.is_not(None))
+        .order_by(GradingRun.finished_at.desc(), GradingRun.id.desc()).limit(last)))
+    return statistics.median(durations) if durations else None
 
 
 # ---------------------------------------------------------------- as the pages show them
@@ -353,6 +369,7 @@ class SubmissionDetail:
     raw_score: float | None = None
     raw_bonus: float | None = None
     penalty: float = 0.0        # the fraction taken off (0: on time)
+    usual_duration_s: float | None = None   # while running: the exercise's usual grading time
 
 
 def submission_detail(session: Session, submission: Submission) -> SubmissionDetail:
@@ -374,4 +391,5 @@ def submission_detail(session: Session, submission: Submission) -> SubmissionDet
         queue_position(session, submission), submission.received_at, submission.queued_at, submission.started_at,
         submission.finished_at, run.result if graded else None, score,
         run.max_score if graded else submission.exercise.points, bonus,
-        run.device if graded else None, runs, raw_score, raw_bonus, penalty)
+        run.device if graded else None, runs, raw_score, raw_bonus, penalty,
+        usual_duration_s(session, submission.exercise_id) if submission.status == "running" else None)

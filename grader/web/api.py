@@ -100,6 +100,8 @@ def get_submission(submission_id: int):
         body["reason"] = d.reason
     if seen["progress"]:
         body["progress"] = seen["progress"]      # where it stands; test names only where the caller may see them
+    if seen["estimate"]:
+        body["estimate"] = seen["estimate"]      # "about 40 s left", while it runs, when there is history
     if d.queue_position:
         body["queue_position"] = d.queue_position
     if seen["result"] is not None:
@@ -160,7 +162,11 @@ OPENAPI = {
                 "late_penalty": {"type": "number", "description": "the fraction taken off (0: on time)"},
                 "attempts": {"type": "integer"},
                 "reason": {"type": "string"}, "queue_position": {"type": "integer"},
-                "progress": {"type": "object"},
+                "progress": {"type": "object", "description": "while running: index, total, the last test's "
+                             "name and status where the caller may see them, and once the quick tests are done "
+                             "`quick`, their results as the final result will show them (the score is not final)"},
+                "estimate": {"type": "string", "description": "while running: \"about N s left\" from the "
+                             "exercise's recent grading times, or \"a little longer than usual\""},
                 "result": {"type": "object", "description": "the object `grader run --json` prints"}}},
         },
     },

@@ -9,6 +9,7 @@ from ..storage.submissions import get_submission, submission_detail
 from ..storage.course import extension_due
 from ..storage.models import utcnow
 from ..visibility import Audience, progress_view, student_view, total_open
+from .views import time_left
 
 
 def audience(s, exercise, user_id: int) -> Audience:
@@ -23,16 +24,20 @@ def levels(exercise) -> dict[str, str]:
 
 
 def visible(s, submission, detail) -> dict:
-    """{result, score, bonus, score_complete, concealed, progress} as the logged-in user may see them."""
+    """{result, score, bonus, score_complete, concealed, progress, estimate} as the logged-in user
+    may see them (`estimate`: the time left while it runs, `views.time_left`, or None)."""
     who, tests = audience(s, submission.exercise, submission.user_id), levels(submission.exercise)
     progress = progress_view(detail.progress, tests, who)
+    estimate = None
+    if detail.status == "running" and detail.started_at is not None:
+        estimate = time_left(detail.usual_duration_s, (who.now - detail.started_at).total_seconds())
     if detail.result is None:
         return {"result": None, "score": None, "bonus": None, "score_complete": True, "concealed": 0,
-                "progress": progress}
+                "progress": progress, "estimate": estimate}
     view = student_view(detail.result, tests, who)
     complete = view["score_complete"]
     return {"result": view, "score": detail.score if complete else None, "bonus": detail.bonus if complete else None,
-            "score_complete": complete, "concealed": view["concealed"], "progress": progress}
+            "score_complete": complete, "concealed": view["concealed"], "progress": progress, "estimate": estimate}
 
 
 def score_open(s, exercise, user_id: int) -> bool:

@@ -109,12 +109,13 @@ def staff_view(data: bytes, filename: str, result: dict) -> Markup:
 @bp.route("/submissions/<id:submission_id>/status.json")
 @login_required
 def submission_status(submission_id: int):
-    """What the submission page polls while it waits: status, queue position, progress."""
+    """What the submission page polls while it waits: status, queue position, progress (with the
+    quick stage's results once they are in), the estimate of the time left."""
     with db() as s:
         _, d, seen = feedback.submission_for(s, submission_id)
     return jsonify(id=d.id, status=d.status, final=d.status in ("graded", "failed", "error"),
                    queue_position=d.queue_position, progress=seen["progress"], attempts=d.attempts,
-                   score=seen["score"], max_score=d.max_score)
+                   score=seen["score"], max_score=d.max_score, estimate=seen["estimate"])
 
 
 @bp.route("/history")

@@ -71,6 +71,18 @@ def points(value: float | None) -> str:
 
 
 
+def time_left(usual_s: float | None, elapsed_s: float) -> str | None:
+    """A running grading's estimate, from the exercise's usual grading time (the median of its
+    recent graded runs) and the time since this attempt started: "about 40 s left", "a little
+    longer than usual" once past it, None without any history."""
+    if usual_s is None:
+        return None
+    left = usual_s - elapsed_s
+    if left < 0.5:
+        return "a little longer than usual"
+    return f"about {round(left)} s left"
+
+
 def percent(fraction: float) -> str:
     """0.3 -> "30%", 0.125 -> "12.5%"."""
     return f"{points(fraction * 100)}%"

@@ -311,6 +311,47 @@ def test_record_run_writes_the_run_and_its_tests_and_keeps_history(db):
             record_run(session, session.get(Submission, sid), toy_result(6), backend="local")
 
 
+def test_usual_duration_is_the_median_of_the_exercises_last_20_graded_runs(db):
+    """Known rows: 25 graded toy runs of 1..25 s (finished in that order), an infrastructure run
+    and an ungraded one of the toy, a probe run: the median of the newest 20 toy runs, 6..25 s."""
+    from grader.storage.submissions import usual_duration_s
+    now = datetime.now(timezone.utc)
+
+    def run(session, exercise, seconds, finished, result, **kw):
+        submission = create_submission(session, db, "alice", exercise, "a.py", f"x = {seconds}".encode())
+        mark_status(session, submission, "queued")
+        mark_status(session, submission, "running")
+        record_run(session, submission, result, backend="local", started_at=finished - timedelta(seconds=seconds),
+                   finished_at=finished, **kw)
+    with session_scope(db) as session:
+        add_user(session, "alice")
+        assert usual_duration_s(session, "toy") is None                       # no history: no estimate
+        for k in range(1, 26):
+            run(session, "toy", float(k), now - timedelta(minutes=60 - k), toy_result(6))
+        run(session, "toy", 900.0, now, None, error="engine stopped", infrastructure=True)
+        run(session, "toy", 800.0, now, None, error="a bad notebook")     # failed: no score
+        run(session, "probe", 700.0, now, toy_result(6))
+        assert usual_duration_s(session, "toy") == pytest.approx(15.5)       # median of 6..25
+        assert usual_duration_s(session, "toy", last=3) == pytest.approx(24.0)
+        assert usual_duration_s(session, "probe") == pytest.approx(700.0)
+
+
+def test_a_final_status_clears_the_running_attempts_progress(db):
+    from grader.storage.submissions import set_progress
+    with session_scope(db) as session:
+        add_user(session, "alice")
+        submission = create_submission(session, db, "alice", "toy", "a.py", b"x = 1\n")
+        mark_status(session, submission, "queued")
+        mark_status(session, submission, "running")
+        quick = {"kind": "stage", "index": 3, "total": 4, "quick": [{"name": "test_add", "status": "passed"}]}
+        assert set_progress(session, submission.id, 1, quick)
+        session.refresh(submission)
+        assert submission.progress == quick
+        record_run(session, submission, toy_result(6), backend="local")
+        mark_status(session, submission, "graded")
+        assert submission.progress is None
+
+
 def test_gradebook_best_and_latest(db):
     with session_scope(db) as session:
         add_user(session, "alice", section="A")

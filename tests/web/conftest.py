@@ -2,11 +2,29 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 
 import pytest
 
 from grader.storage.db import dispose_engines
-from support import Site, scratch_database
+from support import Site, require, scratch_database
+
+CHROMIUM = os.environ.get("TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+def browser():
+    """Debian's chromium driven by Playwright (the browser tests)."""
+    require(None if os.path.exists(CHROMIUM) else f"no chromium at {CHROMIUM}",
+            "apt-get install chromium (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import csv
 import io
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,8 +30,6 @@ import nbformat
 import pytest
 
 from support import ROOT, free_port, require, wait_for
-
-CHROMIUM = os.environ.get("TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -70,19 +67,6 @@ def server(tmp_path):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def browser():
-    require(None if os.path.exists(CHROMIUM) else f"no chromium at {CHROMIUM}",
-            "apt-get install chromium (.ci/run does)")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def screenshots_dir(tmp_path: Path) -> Path:

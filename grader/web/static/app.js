@@ -103,6 +103,67 @@
     });
   });
 
+  // The quick tests' results while the training tests run: the rows of _test_rows.html, built
+  // from status.json with textContent only (every string the worker stored is the student's or
+  // the suite's text, never markup); backticks become <code> as the server's spans() makes them.
+  var points = function (value) {
+    return value === null || value === undefined ? "\u2014" : value.toFixed(2).replace(/0+$/, "").replace(/\.$/, "");
+  };
+  var el = function (tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  var spans = function (parent, text) {
+    var parts = (text || "").split("`");
+    if (parts.length % 2 === 0) { parent.appendChild(document.createTextNode(text)); return parent; }
+    parts.forEach(function (part, i) {
+      parent.appendChild(i % 2 ? el("code", "", part) : document.createTextNode(part));
+    });
+    return parent;
+  };
+  var liveTestRow = function (t) {
+    var row = el("tr", t.status);
+    var name = el("td");
+    name.appendChild(el("strong", "", t.description || t.name));
+    if (t.bonus) { name.appendChild(document.createTextNode(" ")); name.appendChild(el("small", "pill bonus", "bonus")); }
+    if (t.hidden) { name.appendChild(document.createTextNode(" ")); name.appendChild(el("small", "pill", "hidden test")); }
+    name.appendChild(el("br"));
+    name.appendChild(el("small", "muted")).appendChild(el("code", "", t.name));
+    row.appendChild(name);
+    row.appendChild(el("td")).appendChild(el("span", "pill " + t.status, t.status));
+    row.appendChild(el("td", "", (t.status === "pending" ? "?" : points(t.points)) + " / " + points(t.max_points)));
+    var said = el("td");
+    if (t.status === "pending") said.appendChild(el("span", "muted", "result shown " + t.pending));
+    else {
+      if (t.message) spans(said.appendChild(el("pre", "message")), t.message);
+      else if (t.status !== "passed") said.appendChild(el("span", "muted", "details hidden for this test"));
+      (t.note || "").split("\n").forEach(function (line) {
+        if (!line) return;
+        var note = said.appendChild(el("p", "note"));
+        note.appendChild(el("span", "note-label", "Note:"));
+        spans(note, " " + line);
+      });
+    }
+    row.appendChild(said);
+    return row;
+  };
+  var showQuick = function (tests, concealed) {
+    var section = document.getElementById("quick-results");
+    var rows = document.getElementById("quick-rows");
+    if (!section || !rows) return;
+    rows.textContent = "";
+    tests.forEach(function (t) { rows.appendChild(liveTestRow(t)); });
+    var hidden = document.getElementById("quick-concealed");
+    if (hidden) {
+      hidden.textContent = concealed ? concealed + (concealed === 1 ? " quick test is" : " quick tests are") + " not shown." : "";
+      hidden.hidden = !concealed;
+    }
+    section.hidden = false;
+    scrollable();
+  };
+
   // Live status: poll the JSON endpoint until the submission is final, then reload the page once.
   var box = document.getElementById("status");
   if (box && box.dataset.final !== "true") {
@@ -118,12 +179,18 @@
           word.className = "pill " + s.status;
           var detail = "";
           var bar = document.getElementById("status-bar");
+          var quick = s.status === "running" && s.progress && s.progress.quick ? s.progress.quick : null;
           if (s.queue_position) detail = "position " + s.queue_position + " in the queue";
           else if (s.status === "running" && s.progress && s.progress.total && s.progress.index) {
-            detail = "running test " + s.progress.index + " of " + s.progress.total;
+            detail = (s.progress.training_running ? "quick tests done, training tests running (test "
+                      + s.progress.index + " of " + s.progress.total + ")"
+                      : "running test " + s.progress.index + " of " + s.progress.total);
             if (bar) { bar.max = s.progress.total; bar.value = s.progress.index; }
           } else if (s.status === "running") detail = "starting your code";
           document.getElementById("status-detail").textContent = detail;
+          var estimate = document.getElementById("status-estimate");
+          if (estimate) estimate.textContent = s.estimate ? "\u00b7 " + s.estimate : "";
+          if (quick) showQuick(quick, s.progress.quick_concealed || 0);
           setTimeout(poll, parseInt(box.dataset.pollMs, 10) || 1000);
         })
         .catch(function () { setTimeout(poll, 5000); });
