@@ -133,6 +133,8 @@ def _queue_verbs(sub) -> None:
     worker.add_argument("--queues", default="cpu,gpu", help="cpu, gpu or cpu,gpu (default)")
     worker.add_argument("--loglevel", default="INFO", choices=LOGLEVELS, type=str.upper,
                         help="how much the worker logs (default INFO)")
+    worker.add_argument("--share-broker", action="store_true",
+                        help="start even when another deployment uses the broker (GRADER_SHARE_BROKER=1)")
 
 
 def _queue(args, config) -> int:
@@ -143,7 +145,7 @@ def _queue(args, config) -> int:
     try:
         if args.command == "worker":
             from .queue.worker import run_worker
-            return run_worker(config, args.concurrency, args.queues, args.loglevel)
+            return run_worker(config, args.concurrency, args.queues, args.loglevel, args.share_broker)
         if args.command == "submit":
             from .ingest import read_submission_file
             if not args.file.is_file():

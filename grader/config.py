@@ -22,6 +22,7 @@
 | sweep_after_s        | GRADER_SWEEP_AFTER_S     | None: derived from the manifests' suite_timeout_s (grader/queue/settings.py) |
 | lti_config           | GRADER_LTI_CONFIG        | None (no LMS): a pylti1p3 tool configuration JSON file (grader/web/lti.py) |
 | trusted_proxies      | GRADER_TRUSTED_PROXIES   | 0 (clients connect directly); N: the web reads the client's address from N proxies' X-Forwarded-For |
+| share_broker         | GRADER_SHARE_BROKER      | false: a worker refuses a broker another deployment uses (grader/queue/deployments.py) |
 
 The service settings (database_url and those after it) are only read by the storage, the queue
 and the web; the default broker is kombu's SQLAlchemy transport on a SQLite file: unlike
@@ -84,6 +85,9 @@ class Config:
     # reverse proxies in front of the web app: it reads the client's address (and scheme) from
     # the last N X-Forwarded-For (-Proto) entries; without, every client has the proxy's address
     trusted_proxies: int = 0
+    # another deployment (another database) on the same broker is a mistake unless said so here
+    # (`grader worker --share-broker`); each deployment has its own queues there either way
+    share_broker: bool = False
 
     @classmethod
     def from_env(cls, environ=None) -> "Config":
@@ -119,6 +123,7 @@ class Config:
             sweep_after_s=_number(env, "GRADER_SWEEP_AFTER_S", None),
             lti_config=path("GRADER_LTI_CONFIG", None),
             trusted_proxies=_integer(env, "GRADER_TRUSTED_PROXIES", cls.trusted_proxies),
+            share_broker=_flag(env, "GRADER_SHARE_BROKER", cls.share_broker),
         )
 
     def __post_init__(self):
@@ -182,6 +187,8 @@ class Config:
                 or not 0 <= self.trusted_proxies <= 10:
             raise ConfigError(f"GRADER_TRUSTED_PROXIES={self.trusted_proxies!r} must be the number of proxies in front "
                               "of the web app, from 0 (none) to 10")
+        if not isinstance(self.share_broker, bool):
+            raise ConfigError(f"GRADER_SHARE_BROKER={self.share_broker!r} must be true or false")
         from .gpus import parse_slots
         parse_slots(self.gpu_slots)          # a ConfigError naming the bad entry
         if self.sweep_after_s is not None and not 0 < self.sweep_after_s <= 7 * 24 * 3600:
@@ -248,6 +255,17 @@ def _number(env, key: str, default: float) -> float:
         return float(value)
     except ValueError:
         raise ConfigError(f"{key}={value!r} is not a number") from None
+
+
+def _flag(env, key: str, default: bool) -> bool:
+    value = (env.get(key) or "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{key}={env.get(key)!r} must be 1 or 0 (true or false)")
 
 
 def _integer(env, key: str, default: int) -> int:

@@ -101,6 +101,10 @@ class ConfigError(SetupError):
     retry = False     # retrying does not change a setting
 
 
+class BrokerShared(ConfigError):
+    """Another deployment uses the broker's queues; names it, GRADER_BROKER_URL and the override."""
+
+
 class DatasetError(SetupError):
     """A dataset cannot be used; the message says which file, where we looked and what to do."""
 

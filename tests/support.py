@@ -126,12 +126,13 @@ def scratch_database():
 
 
 def empty_tables(config: Config) -> None:
-    """Every table of the schema emptied (a database shared by a test run's tests)."""
+    """Every table of the schema emptied (a database shared by a test run's tests), but for the
+    deployment's identity (written once by the upgrade, and cached by the processes that read it)."""
     from sqlalchemy import text
 
     from grader.storage.db import session_scope
     from grader.storage.models import Base
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables if t.name != "deployment")
     with session_scope(config) as session:
         session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 

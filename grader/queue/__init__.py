@@ -10,6 +10,9 @@ storing and sending) costs a delay, not a submission: the sweep (`outbox.sweep`,
 worker on a timer) sends again what has waited too long, and a message that arrives twice does
 nothing the second time.
 
+Each deployment (database) has its own queues on the broker and its id on every message
+(`deployments`): deployments that share a broker never take each other's work.
+
 Brokers: Redis in production (GRADER_BROKER_URL=redis://...); the embedded default is kombu's
 SQLAlchemy transport on a SQLite file next to the database (no server), with the same task code.
 """

@@ -15,6 +15,9 @@ from .settings import timings
 # queued before the deploy still find a task that understands them.
 TASK_NAME = "grader.grade_submission.v1"
 QUEUES = ("cpu", "gpu")
+# Each message carries its deployment's id in this header (a header, not an argument: messages
+# queued before there were deployment ids still fit the task, and mean this deployment).
+DEPLOYMENT_HEADER = "grader_deployment"
 
 log = logging.getLogger("grader.queue")
 _apps: dict[tuple, Celery] = {}
@@ -64,7 +67,7 @@ def make_celery(config: Config) -> Celery:
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],
-        task_default_queue="cpu",
+        task_default_queue="cpu",      # never used: send_grading names the deployment's queue
         # The worker keeps reconnecting to a restarted broker; senders give up quickly (see send).
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
@@ -105,9 +108,26 @@ def queue_for(gpu: bool) -> str:
     return "gpu" if gpu else "cpu"
 
 
-def send_grading(app: Celery, submission_id: int, attempt: int, queue: str, countdown: float | None = None) -> None:
-    """Send one message; raises when the broker cannot be reached (the caller leaves the row as it
-    is, and the sweep sends it later)."""
-    app.send_task(TASK_NAME, args=[submission_id, attempt], queue=queue, countdown=countdown,
+def queue_name(deployment: str, queue: str) -> str:
+    """The broker's name of a deployment's queue (`cpu`, `gpu`: the names people use): its own
+    per deployment, so deployments that share a broker never take each other's work."""
+    from ..storage.deployment import SHORT
+    return f"grader-{deployment[:SHORT]}-{queue}"
+
+
+def app_deployment(app: Celery) -> str:
+    """The deployment id of the app's database (read once per process)."""
+    from ..storage.deployment import deployment_id
+    return deployment_id(app.grader_config)
+
+
+def send_grading(app: Celery, submission_id: int, attempt: int, queue: str, countdown: float | None = None,
+                 deployment: str | None = None, eta=None) -> None:
+    """Send one message to `queue` (cpu or gpu) of this deployment (or of `deployment`); raises
+    when the broker cannot be reached (the caller leaves the row as it is, and the sweep sends it
+    later)."""
+    deployment = deployment or app_deployment(app)
+    app.send_task(TASK_NAME, args=[submission_id, attempt], queue=queue_name(deployment, queue),
+                  countdown=countdown, eta=eta, headers={DEPLOYMENT_HEADER: deployment},
                   retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5,
                                             "interval_max": 1.0})

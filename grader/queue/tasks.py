@@ -36,7 +36,9 @@ DB_RETRY_S = 60            # how long a finished grading waits for the database 
 
 def register(app) -> None:
     """The task, on a worker's app (senders send by name and never import this module)."""
-    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=60)
+    # Strategy: a message of another deployment is sent on to its own queue, never graded here
+    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=60,
+              Strategy="grader.queue.deployments:strategy")
     def grade_submission(self, submission_id: int, attempt: int) -> str:
         try:
             return run_attempt(app, int(submission_id), int(attempt))

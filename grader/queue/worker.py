@@ -21,7 +21,7 @@ import threading
 
 from ..config import Config
 from ..words import plural
-from .app import QUEUES, make_celery
+from .app import QUEUES, make_celery, queue_name
 from .settings import timings
 
 log = logging.getLogger("grader.queue")
@@ -57,9 +57,13 @@ class Sweeper(threading.Thread):
 
 
 def run_worker(config: Config, concurrency: int | None = None, queues: str = "cpu,gpu",
-               loglevel: str = "INFO") -> int:
-    """Serve `queues` until stopped; 0, or 1 when the GPU side could not start (said in the log)."""
+               loglevel: str = "INFO", share_broker: bool = False) -> int:
+    """Serve `queues` until stopped; 0, or 1 when the GPU side could not start (said in the log).
+    `share_broker`: start even when another deployment uses the broker (`deployments.claim_broker`)."""
     names = check_queues(queues)
+    if share_broker:
+        from dataclasses import replace
+        config = replace(config, share_broker=True)
     from ..gpus import parse_slots, slot_pool
     slots = parse_slots(config.gpu_slots)
     gpu_side = None
@@ -104,7 +108,12 @@ def _run_celery_worker(config: Config, names: list[str], concurrency: int | None
         except IntegrityError:            # another worker starting at the same moment added the same row
             if not tries_left:
                 raise
+    from ..storage.deployment import deployment_id
+    from .deployments import Presence, claim_broker
+    deployment = deployment_id(config)
     dispose_engines()
+    claim_broker(config, deployment)      # BrokerShared: another deployment uses this broker
+    presence = Presence(config, deployment)
     from .ack_guard import install
     install()
     app = make_celery(config)
@@ -117,14 +126,17 @@ def _run_celery_worker(config: Config, names: list[str], concurrency: int | None
     @signals.worker_ready.connect(weak=False)
     def _start_sweeper(**_):
         sweeper.start()
+        presence.start()
         if gpu_side is not None:
             gpu_side.start()
 
     @signals.worker_shutdown.connect(weak=False)
     def _stop_sweeper(**_):
         sweeper.stopped.set()
+        presence.stopped.set()
 
     argv = ["worker", "--pool", "prefork", "--concurrency", str(concurrency or config.worker_concurrency),
-            "--queues", ",".join(names), "--hostname", f"grader-{os.getpid()}@{socket.gethostname()}",
+            "--queues", ",".join(queue_name(deployment, name) for name in names),      # this deployment's own
+            "--hostname", f"grader-{os.getpid()}@{socket.gethostname()}",
             "--loglevel", loglevel, "--without-gossip", "--without-mingle", "--without-heartbeat"]
     app.worker_main(argv)

@@ -313,3 +313,16 @@ class Regrade(Base):
     exercise_id: Mapped[str | None] = mapped_column(String(64))
     user_name: Mapped[str | None] = mapped_column(String(64))
     queued: Mapped[int] = mapped_column(Integer)
+
+
+class Deployment(Base):
+    """This deployment's identity, one row (id 1): a random id that `grader db upgrade` writes once.
+    It names the deployment's queues on the broker and rides on each grading message, so two
+    deployments that share a broker never take each other's work (grader/queue/deployments.py)."""
+
+    __tablename__ = "deployment"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    deployment_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

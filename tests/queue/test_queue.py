@@ -69,11 +69,14 @@ def test_gpu_exercises_go_to_the_gpu_queue(production):
     import redis
 
     from grader import service
+    from grader.queue.app import queue_name
+    from grader.storage.deployment import deployment_id
     client = redis.Redis.from_url(production.config.broker_url)
     gpu = service.submit(production.config, "alice", "toytorch", "sub.py",
                          (FIXTURES / "toytorch_solution.py").read_bytes())
     cpu = production.submit(TOY_SOLUTION)
-    assert (client.llen("gpu"), client.llen("cpu")) == (1, 1)
+    ours = deployment_id(production.config)
+    assert (client.llen(queue_name(ours, "gpu")), client.llen(queue_name(ours, "cpu"))) == (1, 1)
     assert service.status(production.config, gpu)["status"] == "queued"
     production.start_worker(GRADER_SWEEP_AFTER_S="600")     # no sweep re-sends during this test
     assert production.wait(cpu)["status"] == "graded"
