@@ -1,4 +1,4 @@
-"""What each grading run cost, measured by the grader: CPU seconds of the sandbox's processes,
+"""What each grading run cost, measured on the trusted side: CPU seconds of the sandbox's processes,
 seconds its processes held the GPU and their peak GPU memory (wall time is duration_s already).
 Null for the runs before, and where nothing was measured.
 
