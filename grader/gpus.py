@@ -192,16 +192,21 @@ def is_cuda_oom(result) -> bool:
 
 
 class MemoryWatch:
-    """Samples, on a thread, the GPU memory held on `device` by processes that are not this
-    grading's sandbox (`own_pids()`), with NVML; `peak_neighbour_mb` is the largest seen. Without
-    NVML (no driver, no pynvml) it measures nothing and reports None: no regrade is ever made on a
-    guess."""
+    """Samples, on a thread, the GPU memory held on `device`, with NVML: by processes that are not
+    this grading's sandbox (`own_pids()`; `peak_neighbour_mb` is the largest seen) and by the
+    sandbox's own (`peak_own_mb`, and `own_s`: the seconds it saw them on the GPU, to one sampling
+    interval). Without NVML (no driver, no pynvml) it measures nothing and reports None: no regrade
+    is ever made on a guess, and a grading's usage says "no GPU" rather than a zero."""
 
     def __init__(self, device: str, own_pids, interval_s: float = 0.25, nvml=None):
         import threading
         self.device, self.own_pids, self.interval_s = device, own_pids, interval_s
         self.nvml = nvml if nvml is not None else _load_nvml()
-        self.peak_neighbour_mb: float | None = None if self.nvml is None else 0.0
+        measured = None if self.nvml is None else 0.0
+        self.peak_neighbour_mb: float | None = measured
+        self.peak_own_mb: float | None = measured
+        self.own_s: float | None = measured
+        self._last_sample: float | None = None       # monotonic time of the last sample taken
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gpu-memory-watch", daemon=True)
 
@@ -215,14 +220,23 @@ class MemoryWatch:
         if self._thread.is_alive():
             self._thread.join(timeout=2)
 
-    def sample(self) -> None:
+    def sample(self, now: float | None = None) -> None:
+        """One look at the device; `now` (monotonic seconds) is the sample's time. The time since
+        the last sample counts as time on the GPU when this one finds our processes there."""
+        import time
+        now = time.monotonic() if now is None else now
         try:
             held = self.nvml.process_memory_mb(self.device)      # {host pid: MB}
         except Exception:  # noqa: BLE001 - a sample that fails is a sample not taken
             return
         ours = set(self.own_pids())
         neighbours = sum(mb for pid, mb in held.items() if pid not in ours)
+        mine = [mb for pid, mb in held.items() if pid in ours]
         self.peak_neighbour_mb = max(self.peak_neighbour_mb or 0.0, float(neighbours))
+        self.peak_own_mb = max(self.peak_own_mb or 0.0, float(sum(mine)))
+        if mine and self._last_sample is not None:
+            self.own_s = round((self.own_s or 0.0) + max(0.0, now - self._last_sample), 3)
+        self._last_sample = now
 
     def _run(self) -> None:
         while not self._stop.is_set():

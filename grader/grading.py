@@ -56,6 +56,7 @@ def grade(exercise_id: str, data: bytes, filename: str, config: Config, backend:
     if on_slot:
         described["device"] = gpu.describe()
     result = score(exercise, run, submission.skipped_cells, not_run, described, time.monotonic() - started)
+    result.usage = process.usage            # every runner start of this grading, measured here
     if progress:
         progress(ProgressEvent("finished", total=len(result.tests), index=len(result.tests)))
     return result

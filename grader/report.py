@@ -74,5 +74,9 @@ def print_result(result: GradeResult, console=None) -> None:
     for kind, text in code_notes(result.to_dict()):
         console.print(f"[{'dim' if kind == 'not_run' else 'yellow'}]{escape(printable(text))}[/]")
     sandbox = ", ".join(f"{k} {v}" for k, v in result.sandbox.items() if k != "backend")
-    console.print(f"[dim]graded in {result.duration_s:.2f} s; sandbox: "
+    usage = result.usage
+    cost = "" if usage.cpu_s is None else f", CPU {usage.cpu_s:.2f} s"
+    if usage.gpu_s is not None:
+        cost += f", GPU {usage.gpu_s:.2f} s (peak {usage.gpu_peak_mb or 0:.0f} MB)"
+    console.print(f"[dim]graded in {result.duration_s:.2f} s{cost}; sandbox: "
                   f"{escape(printable(sandbox, False))} ({escape(printable(result.sandbox.get('backend'), False))})[/]")

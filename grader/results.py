@@ -49,6 +49,24 @@ class TestResult:
 
 
 @dataclass
+class Usage:
+    """What a grading cost, measured on the trusted side (the sandbox's processes as the kernel,
+    the engine or NVML count them), never as the student process reports it. None: not measured
+    (no GPU, an old result). A sum over several runner starts counts the starts it could measure."""
+
+    cpu_s: float | None = None         # CPU seconds (user + system) of the sandbox's processes
+    gpu_s: float | None = None         # seconds NVML saw the sandbox's processes hold the GPU
+    gpu_peak_mb: float | None = None   # the most GPU memory they held at once (MiB)
+
+    def __add__(self, other: "Usage") -> "Usage":
+        def both(a, b, pick):
+            return a if b is None else b if a is None else pick(a, b)
+        return Usage(both(self.cpu_s, other.cpu_s, lambda a, b: round(a + b, 3)),
+                     both(self.gpu_s, other.gpu_s, lambda a, b: round(a + b, 3)),
+                     both(self.gpu_peak_mb, other.gpu_peak_mb, max))
+
+
+@dataclass
 class GradeResult:
     exercise: str
     score: float
@@ -63,6 +81,7 @@ class GradeResult:
     suite_duration_s: float = 0.0    # time spent inside the hidden suite's tests
     sandbox: dict = field(default_factory=dict)   # backend, isolation in force, device
     output: str = ""                 # the start of what the student's code printed (capped)
+    usage: Usage = field(default_factory=Usage)   # CPU / GPU it cost (measured by the grader)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,6 +92,7 @@ class GradeResult:
         data["tests"] = [TestResult(**t) for t in data.get("tests", [])]
         data["skipped_cells"] = [SkippedCell(**c) for c in data.get("skipped_cells", [])]
         data["load_errors"] = [CellError(**c) for c in data.get("load_errors", [])]
+        data["usage"] = Usage(**(data.get("usage") or {}))
         return cls(**data)
 
 

@@ -287,6 +287,29 @@ def stored_graded(config: Config, user: str, data: bytes, result, exercise: str 
     return submission_id
 
 
+def timed_run(config: Config, user: str, result, received_at, started_at, finished_at, exercise: str = "toy",
+              retry_finished_at=None) -> int:
+    """A submission received at `received_at` whose first attempt ran from `started_at` to
+    `finished_at` (graded when `result` is given, else failed: no score); with
+    `retry_finished_at`, that first attempt was a setup problem and a second one, graded, ran
+    from `finished_at` to then. Its id."""
+    from grader.storage.submissions import begin_retry, create_submission, get_submission, mark_status, record_run
+    from grader.storage.db import session_scope
+    with session_scope(config) as s:
+        submission = create_submission(s, config, user, exercise, "sub.py", f"# {user} {received_at}".encode())
+        submission.received_at = received_at
+        mark_status(s, submission, "queued")
+        mark_status(s, submission, "running")
+        if retry_finished_at is not None:
+            record_run(s, submission, None, backend="local", started_at=started_at, finished_at=finished_at,
+                       error="engine stopped", infrastructure=True)
+            begin_retry(s, submission, 2)
+            started_at, finished_at = finished_at, retry_finished_at
+        record_run(s, submission, result, backend="local", started_at=started_at, finished_at=finished_at)
+        mark_status(s, submission, "graded" if result is not None else "failed", reason=None if result else "bad")
+        return get_submission(s, submission.id).id
+
+
 # ---------------------------------------------------------------- the web app
 
 COLORED = re.compile(r'<span class="hl-[\w-]+">([^<]*)</span>')

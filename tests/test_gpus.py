@@ -153,6 +153,23 @@ def test_memory_watch_counts_only_other_processes():
         wait_for(lambda: live.peak_neighbour_mb == 700, 10, "the watch's thread samples")
 
 
+def test_memory_watch_records_our_own_peak_and_seconds_on_the_gpu():
+    watch = MemoryWatch("0", own_pids=lambda: {100, 101}, nvml=FakeNvml({}))
+    assert (watch.own_s, watch.peak_own_mb) == (0.0, 0.0)       # NVML, but nothing of ours seen yet
+    for now, held in [(10.0, {200: 700}),                    # a neighbour only: not our time
+                      (10.5, {100: 1000, 200: 700}),         # ours appear: the 0.5 s since the last look
+                      (11.5, {100: 1500, 101: 500}),         # both of ours: 2000 MB at once, 1 s more
+                      (12.0, {100: 800}),
+                      (13.0, {200: 900}),                    # ours gone: no more time
+                      (14.0, {101: 0})]:                     # on the GPU without a figure (MIG): time only
+        watch.nvml.held = held
+        watch.sample(now)
+    assert watch.own_s == pytest.approx(0.5 + 1.0 + 0.5 + 1.0)
+    assert watch.peak_own_mb == 2000 and watch.peak_neighbour_mb == 900
+    blind = MemoryWatch("0", own_pids=set, nvml=None)          # no GPU, no NVML: None, never a zero
+    assert (blind.own_s, blind.peak_own_mb) == (None, None)
+
+
 def test_oom_regrade_needs_a_shared_slot_a_measured_neighbour_and_a_cuda_oom():
     shared, whole = GpuSlot("0", 1, 4, 20000), GpuSlot("0")
     note = oom_regrade_note(shared, False, 3500.0, oom_result())

@@ -15,6 +15,7 @@ import selectors
 import signal
 import time
 
+from ..results import Usage
 from ..sandbox import Limits, Sandbox, SandboxUnavailable
 from ..sandbox.base import runner_digest
 from . import wire
@@ -52,6 +53,7 @@ class StudentProcess:
         self.broken: StudentError | None = None     # crashed in the current test
         self.load_errors: list = []
         self.starts = 0
+        self.usage = Usage()                        # what every start so far cost, added up
         self.budget_s = load_timeout_s
         self.deadline = None
         self.module = Remote(self, wire.Ref(0, "module"), 0, "")
@@ -129,6 +131,7 @@ class StudentProcess:
         if self.running is not None:
             self.last_output = self.running.output()
             self.running.kill(graceful)
+            self.usage += self.running.usage()
             self.running = None
 
     # ------------------------------------------------------------ requests

@@ -181,6 +181,7 @@ def _grade(config, taken: Taken, progress):
         watch = MemoryWatch(slot.device, sandbox.own_pids)
         with watch:
             result = grade(taken.exercise_id, data, taken.filename, config, sandbox, progress, gpu=slot)
+    result.usage.gpu_s, result.usage.gpu_peak_mb = watch.own_s, watch.peak_own_mb    # None: no NVML
     return result, oom_regrade_note(slot, taken.gpu_alone, watch.peak_neighbour_mb, result)
 
 

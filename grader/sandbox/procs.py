@@ -9,11 +9,16 @@ import time
 from dataclasses import dataclass
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CHILDREN_FILES = os.path.exists(f"/proc/self/task/{os.getpid()}/children")   # CONFIG_PROC_CHILDREN
+
+
 @dataclass(frozen=True)
 class Proc:
     pid: int
     ppid: int
     uid: int          # the owner of /proc/<pid>: the process's (effective) user
+    cpu_ticks: int = 0   # utime + stime (all its threads) + cutime + cstime (its children it reaped)
 
 
 def scan() -> list[Proc]:
@@ -27,10 +32,12 @@ def scan() -> list[Proc]:
                 stat = f.read()
             uid = os.stat(f"/proc/{entry}").st_uid
             # the command name may hold spaces and parentheses: the fields start after the last ")"
-            ppid = int(stat.rsplit(b")", 1)[1].split()[1])
+            fields = stat.rsplit(b")", 1)[1].split()
+            ppid = int(fields[1])
+            ticks = sum(int(f) for f in fields[11:15])     # stat's fields 14-17
         except (OSError, IndexError, ValueError):
             continue
-        found.append(Proc(int(entry), ppid, uid))
+        found.append(Proc(int(entry), ppid, uid, ticks))
     return found
 
 
@@ -50,6 +57,42 @@ def descendants(root: int, procs: list[Proc] | None = None) -> set[int]:
                 found.add(child)
                 todo.append(child)
     return found
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds used so far by `root` and every process below it, those that ended and were
+    reaped inside the tree included (the kernel adds them to their reaper's cutime/cstime; a PID
+    namespace's init reaps its orphans). Walks /proc/<pid>/task/*/children from `root`, so a
+    sampler reads a few files, not the whole of /proc (the fallback where the kernel has no
+    children files)."""
+    if not CHILDREN_FILES:
+        procs = scan()
+        tree = descendants(root, procs) | {root}
+        return sum(p.cpu_ticks for p in procs if p.pid in tree) / CLOCK_TICKS
+    ticks, todo, seen = 0, [root], set()
+    while todo:
+        pid = todo.pop()
+        found = _stat_ticks(pid) if pid not in seen else None
+        seen.add(pid)
+        if found is None:            # ended meanwhile (its reaper counts it) or seen already
+            continue
+        ticks += found
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return ticks / CLOCK_TICKS
+
+
+def _stat_ticks(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return sum(int(f) for f in fields[11:15])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def of_uid(uid: int, procs: list[Proc] | None = None) -> list[int]:

@@ -235,6 +235,11 @@ class GradingRun(Base):
     bonus: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
     infrastructure: Mapped[bool] = mapped_column(Boolean, default=False)
+    # what it cost, measured by the grader (results.Usage; wall time is duration_s): None when not
+    # measured (no result, no GPU, a run from before the columns)
+    cpu_s: Mapped[float | None] = mapped_column(Float)
+    gpu_s: Mapped[float | None] = mapped_column(Float)
+    gpu_peak_mb: Mapped[float | None] = mapped_column(Float)
 
     submission: Mapped[Submission] = relationship(back_populates="runs")
     tests: Mapped[list[TestOutcome]] = relationship(back_populates="run", order_by="TestOutcome.id",

@@ -144,6 +144,7 @@ def record_run(session: Session, submission: Submission, result: GradeResult | d
                      bonus=result.bonus if result is not None else None,
                      error=error, infrastructure=infrastructure)
     if result is not None:
+        run.cpu_s, run.gpu_s, run.gpu_peak_mb = result.usage.cpu_s, result.usage.gpu_s, result.usage.gpu_peak_mb
         run.tests = [TestOutcome(name=t.name, status=t.status, points=t.points, max_points=t.max_points,
                                  bonus=t.bonus) for t in result.tests]
     session.add(run)
@@ -383,7 +384,8 @@ def submission_detail(session: Session, submission: Submission) -> SubmissionDet
     score, max_score, bonus, raw_score, raw_bonus, penalty = _columns(counted)
     runs = [{"attempt": r.attempt, "backend": r.backend, "device": r.device, "started_at": r.started_at,
              "finished_at": r.finished_at, "duration_s": r.duration_s, "score": r.score, "max_score": r.max_score,
-             "infrastructure": r.infrastructure, "error": r.error} for r in submission.runs]
+             "infrastructure": r.infrastructure, "error": r.error,
+             "cpu_s": r.cpu_s, "gpu_s": r.gpu_s, "gpu_peak_mb": r.gpu_peak_mb} for r in submission.runs]
     return SubmissionDetail(
         submission.id, submission.user.name, submission.user_id, submission.exercise_id, submission.exercise.title,
         submission.filename, submission.size, submission.sha256, submission.status, submission.attempts,

@@ -17,7 +17,7 @@ STATUS_WORDS = {"received": "received", "queued": "waiting in the queue", "runni
 def init_app(app) -> None:
     app.jinja_env.filters.update(when=when, when_text=when_text, when_field=when_field, points=points, ago=ago,
                                   size=size, score_words=score_words, late_words=late_words, percent=percent,
-                                  plural=plural)
+                                  plural=plural, seconds=seconds, megabytes=megabytes)
     app.jinja_env.globals.update(STATUS_WORDS=STATUS_WORDS, code_notes=code_notes)
     app.jinja_env.autoescape = True        # also for templates not ending in .html
 
@@ -81,6 +81,18 @@ def time_left(usual_s: float | None, elapsed_s: float) -> str | None:
     if left < 0.5:
         return "a little longer than usual"
     return f"about {round(left)} s left"
+
+
+def seconds(value: float | None) -> str:
+    """A measured time: "0.42 s", "12.3 s", "1,234.5 s"; "—" when it was not measured."""
+    if value is None:
+        return "—"
+    return f"{value:.2f} s" if value < 10 else f"{value:,.1f} s"
+
+
+def megabytes(value: float | None) -> str:
+    """A measured memory in MiB (NVML's), as every size reads (grader/sizes.py)."""
+    return "—" if value is None else size(int(value * 2**20))
 
 
 def percent(fraction: float) -> str:

@@ -102,6 +102,8 @@ def test_submit_wait_scores_as_grader_run(production, tmp_path):
     status = production.cli("status", str(printed["id"]), "--json")
     assert json.loads(status.stdout) == printed
     assert len(production.runs(printed["id"])) == 1 and production.outcome_rows(printed["id"]) == 4
+    (run,) = production.runs(printed["id"])        # what it cost, as the worker measured and stored it
+    assert 0 < run.cpu_s <= run.duration_s + 0.5 and (run.gpu_s, run.gpu_peak_mb) == (None, None)
     # bad input: exit 2 with the reason, nothing stored
     for args, words in [(("toy", str(path), "--user", "nobody"), "no user named 'nobody'"),
                         (("nope", str(path), "--user", "alice"), "unknown exercise 'nope'"),

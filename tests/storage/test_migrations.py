@@ -71,6 +71,45 @@ def test_downgrade_to_base_and_up_again(empty_db, tmp_path):
     assert migrate.upgrade(config) == LATEST and drift(config) == []
 
 
+def test_0011_adds_the_runs_usage_columns_and_takes_them_away_again(empty_db, tmp_path):
+    """Runs from before keep their rows with nothing measured; down again, the columns go and the
+    rows stay."""
+    from datetime import datetime, timezone
+
+    from alembic import command
+    from sqlalchemy import text
+    config = Config(database_url=empty_db, instance_dir=tmp_path)
+    assert migrate.upgrade(config, "0009") == "0009"
+    now = datetime(2026, 12, 4, tzinfo=timezone.utc)
+    engine = make_engine(config)
+    try:
+        with engine.begin() as c:
+            c.execute(text("INSERT INTO users (id, name, name_key, role, created_at) VALUES (1, 'a', 'a', 'student', :t)"),
+                      {"t": now})
+            c.execute(text("INSERT INTO exercises (id, title, points, bonus_points, penalty_per_day, max_penalty, "
+                           "closed_after_due, limits, gpu, synced_at, tests, cooloff_minutes, show_hidden_points) "
+                           "VALUES ('toy', 'Toy', 6, 1, 0, 0, false, '{}', false, :t, '[]', 0, false)"), {"t": now})
+            c.execute(text("INSERT INTO submissions (id, user_id, exercise_id, filename, sha256, size, received_at, "
+                           "status, attempts, gpu_alone) VALUES (1, 1, 'toy', 'a.py', 'x', 1, :t, 'graded', 1, false)"),
+                      {"t": now})
+            c.execute(text("INSERT INTO grading_runs (id, submission_id, attempt, backend, started_at, finished_at, "
+                           "duration_s, infrastructure) VALUES (1, 1, 1, 'local', :t, :t, 2.5, false)"), {"t": now})
+        assert migrate.upgrade(config, "0011") == "0011"
+        with engine.connect() as c:
+            assert c.execute(text("SELECT duration_s, cpu_s, gpu_s, gpu_peak_mb FROM grading_runs")).one() == \
+                (2.5, None, None, None)
+        with engine.begin() as c:
+            c.execute(text("UPDATE grading_runs SET cpu_s = 1.5, gpu_s = 0.5, gpu_peak_mb = 900"))
+            command.downgrade(migrate.alembic_config(c), "0009")
+        columns = {col["name"] for col in inspect(engine).get_columns("grading_runs")}
+        assert {"cpu_s", "gpu_s", "gpu_peak_mb"}.isdisjoint(columns) and "duration_s" in columns
+        with engine.connect() as c:
+            assert c.execute(text("SELECT id, duration_s FROM grading_runs")).one() == (1, 2.5)
+    finally:
+        engine.dispose()
+    assert migrate.upgrade(config) == LATEST and drift(config) == []
+
+
 def test_one_head_and_migrations_never_import_the_models():
     script = ScriptDirectory.from_config(migrate.alembic_config())
     assert len(script.get_heads()) == 1
