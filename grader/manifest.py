@@ -122,7 +122,8 @@ def _seed_plan(t: dict, path: Path) -> dict:
     if len(seeds) == 1:
         extra = sorted({"margin", "rule"} & t.keys())
         if extra:
-            raise ManifestError(f"{where}: {' and '.join(extra)} need more than one seed "
+            raise ManifestError(f"{where}: {' and '.join(extra)} {'needs' if len(extra) == 1 else 'need'} "
+                                f"more than one seed "
                                 f"(seeds = {seeds!r} runs one): add seeds, e.g. [0, 1, 2]")
         return {"seeds": tuple(seeds)}
     margin = t.get("margin")
