@@ -22,6 +22,16 @@ def load_module(name: str, path: Path):
     return module
 
 
+def load_appended(name: str, base: Path, extra: Path):
+    """`extra` appended to `base` as one module (a course-form fixture replaces the reference's
+    definitions: the last definition wins, as in a notebook)."""
+    import types
+    module = types.ModuleType(name)
+    module.__file__ = str(extra)
+    exec(compile(base.read_text() + "\n\n" + extra.read_text(), str(extra), "exec"), vars(module))
+    return module
+
+
 def data_dir() -> str:
     return os.environ.get("GRADER_DATA_DIR") or str(ROOT.parent / "shared" / "datasets")
 

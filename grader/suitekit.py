@@ -203,11 +203,12 @@ class SeedPlan:
 
 
 def robust_threshold(measure: Callable[[int], float], threshold: float, plan, what: str = "accuracy",
-                     failure: str = "", digits: int = 4) -> float:
+                     failure: str | Callable[[], str] = "", digits: int = 4) -> float:
     """Train and measure at the plan's first seed; when the figure is within the plan's margin of
     `threshold`, at its other seeds too, and let its rule (the median, or the mean) of all the
     figures decide. Passes when the deciding figure is at least `threshold` and returns it;
-    otherwise an AssertionError: `failure`, then the figures ("accuracy 0.8950 at seed 0; near the
+    otherwise an AssertionError: `failure` (or what it returns, when it is a function: a recipe
+    whose description depends on the training), then the figures ("accuracy 0.8950 at seed 0; near the
     0.9000 threshold, also seeds 1, 2: 0.9100, 0.9300; median 0.9100 >= 0.9000"). A passing
     test's summary goes to the plan's `note`. `measure(seed)` is the suite's own recipe: it seeds
     what it builds on its side (initial weights, a loader's generator) from `seed`; the plan's
@@ -240,6 +241,7 @@ def robust_threshold(measure: Callable[[int], float], threshold: float, plan, wh
     passed = decided >= threshold
     summary = _seed_summary(what, seeds, figures, threshold, rule, decided, passed, digits)
     if not passed:
+        failure = failure() if callable(failure) else failure
         raise AssertionError(f"{failure}: {summary}" if failure else summary)
     if note is not None:
         note(summary)
