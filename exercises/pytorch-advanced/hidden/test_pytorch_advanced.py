@@ -52,6 +52,10 @@ from grader.suitekit import attention as attention_formula
 #   softmax regression nn.Linear(784, 10), same train_model call: 0.8030 0.8000 0.8050 0.8045 0.8025
 #     (max 0.8050)
 #   window: baseline max 0.8050 < threshold <= reference min - 1.5 pp = 0.8205.
+#   Rerun seeded as the sandbox is (the seed plan: torch's deterministic algorithms on), seeds 0-4:
+#   reference 0.8335 0.8395 0.8465 0.8405 0.8435, baseline 0.8030 0.8000 0.8050 0.8045 0.8025 (the
+#   sandbox's seed 0 is the same 0.8335); the manifest's plan (seeds 0-2, margin 0.01, median)
+#   passes the reference and fails the baseline.
 #   Other correct layer orders (same recipe, seeds 0-4): no BatchNorm 0.8310-0.8400,
 #   BatchNorm after ReLU 0.8285-0.8485, Dropout before ReLU 0.8355-0.8485.
 # The threshold sits low in the window (0.81: reference min 2.55 pp above, baseline max 0.5 pp
