@@ -16,7 +16,8 @@ first training batch and divides the learning rates by it) in this process, for 
 Both forms of the solution must pass on every seed with 1.5 points to spare and the baseline must
 fail: the script prints each accuracy, each form's spare, the window of thresholds that satisfies
 the protocol (the worst form's worst seed - 1.5 points >= threshold > the baseline's best seed) and
-whether the suite's thresholds sit in it. One BLAS thread, as the manifest gives the student
+whether the suite's thresholds sit in it, then what the manifest's seed plan (seeds, margin, median)
+decides for each (every run seeded first as the sandbox is). One BLAS thread, as the manifest gives the student
 process. About 5 s per training of the 784-256-128-10 network on one idle core (10-16 s on a
 loaded 2-core machine), 20 of them for the defaults, plus 10 quick baseline runs.
 """
@@ -35,7 +36,7 @@ import time
 
 import numpy as np
 
-from calibration import ROOT, cache_dir, data_dir, judge_variants, load_module
+from calibration import ROOT, cache_dir, data_dir, judge_plan, judge_variants, load_appended, load_module, seed_like_the_sandbox, test_plan
 from grader.datasets import grading_split
 
 SOLUTIONS = {
@@ -54,7 +55,10 @@ def main() -> int:
                         choices=["reference", "course", "baseline"])
     args = parser.parse_args()
     suite = load_module("numpy_nn_suite", ROOT / "exercises" / "numpy-nn" / "hidden" / "test_numpy_nn.py")
-    modules = {label: load_module(f"numpy_nn_{label}", path) for label, (path, _) in SOLUTIONS.items()}
+    reference = SOLUTIONS["reference"][0]
+    modules = {label: load_module(f"numpy_nn_{label}", path) if path == reference
+               else load_appended(f"numpy_nn_{label}", reference, path)      # the course form: appended
+               for label, (path, _) in SOLUTIONS.items()}
     thresholds = {"mnist": suite.MNIST_THRESHOLD, "fashion-mnist": suite.FASHION_THRESHOLD}
     print(f"recipe: {suite._describe_recipe()}; suite seed {suite.SUITE_SEED}")
     for label, (path, what) in SOLUTIONS.items():
@@ -71,6 +75,7 @@ def main() -> int:
             accs = []
             for seed in args.seeds:
                 started = time.monotonic()
+                seed_like_the_sandbox(seed)
                 probs, scale = suite.train_and_predict(module, importlib.import_module, split,
                                                        seed=seed, hidden=hidden)
                 acc = float(np.mean(np.argmax(probs, axis=1) == split.y_eval))
@@ -81,6 +86,10 @@ def main() -> int:
         baseline = results.pop("softmax regression", None)
         if results and baseline:
             ok &= judge_variants(name, results, baseline, thresholds[name])
+            figures = {label: dict(zip(args.seeds, accs)) for label, accs in results.items()}
+            figures["softmax regression"] = dict(zip(args.seeds, baseline))
+            ok &= judge_plan(name, test_plan("numpy-nn", f"test_{name.replace('-', '_')}_accuracy"), figures,
+                             thresholds[name], {"softmax regression"})
         else:
             print(f"{name}: not judged (needs a form of the solution and the baseline)")
             ok = False

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from calibration import ROOT, cache_dir, data_dir, judge, load_module
+from calibration import ROOT, cache_dir, data_dir, judge, load_module, judge_plan, seed_like_the_sandbox, test_plan
 from grader.datasets import grading_split
 
 
@@ -75,6 +75,7 @@ def main() -> int:
         accs = []
         for seed in seeds:
             started = time.perf_counter()
+            seed_like_the_sandbox(seed)
             accuracy, shape = suite.mnist_recipe(models[name], importlib.import_module, split, seed=seed)
             accs.append(accuracy)
             print(f"{name:9s} seed {seed}: accuracy {accuracy:.4f}  ({time.perf_counter() - started:.1f} s)",
@@ -84,6 +85,9 @@ def main() -> int:
     ok = True
     if "reference" in results and "baseline" in results:
         ok = judge("mnist", results["reference"], results["baseline"], suite.MNIST_THRESHOLD)
+        ok &= judge_plan("mnist", test_plan("pytorch-basics", "test_mnist_accuracy"),
+                         {name: dict(zip(seeds, accs)) for name, accs in results.items()},
+                         suite.MNIST_THRESHOLD, {"baseline"})
     return 0 if ok else 1
 
 

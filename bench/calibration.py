@@ -22,6 +22,16 @@ def load_module(name: str, path: Path):
     return module
 
 
+def load_appended(name: str, base: Path, extra: Path):
+    """`extra` appended to `base` as one module (a course-form fixture replaces the reference's
+    definitions: the last definition wins, as in a notebook)."""
+    import types
+    module = types.ModuleType(name)
+    module.__file__ = str(extra)
+    exec(compile(base.read_text() + "\n\n" + extra.read_text(), str(extra), "exec"), vars(module))
+    return module
+
+
 def data_dir() -> str:
     return os.environ.get("GRADER_DATA_DIR") or str(ROOT.parent / "shared" / "datasets")
 
@@ -62,3 +72,48 @@ def judge_variants(name: str, references: dict[str, list[float]], baseline: list
           f"(worst form's spare {worst - threshold:+.4f}, needs >= {MARGIN:+.4f}; baseline below by "
           f"{threshold - max(baseline):+.4f})", flush=True)
     return fits
+
+
+def seed_like_the_sandbox(seed: int) -> None:
+    """What the grader does in the student process before each seed's training (the runner's
+    `seed` request): Python's, numpy's and torch's generators, torch's deterministic algorithms."""
+    from grader.harness.student_runner import seed_everything
+    seed_everything(seed)
+
+
+def test_plan(exercise_id: str, test_name: str):
+    """A test's seed plan (`seeds`, `margin`, `rule`) from its exercise's manifest."""
+    from grader.manifest import load_exercise
+    return load_exercise(ROOT / "exercises", exercise_id).test(test_name)
+
+
+def judge_plan(name: str, plan, figures: dict[str, dict[int, float]], threshold: float,
+               must_fail: set[str]) -> bool:
+    """Replay the suite's rule (suitekit.robust_threshold under the manifest's plan) on figures
+    measured at each seed: print, per solution, every seed's figure and what the rule decides
+    starting from the plan's first seed. True when every solution but `must_fail` passes at every
+    seed tried and under the rule, and every one of `must_fail` fails at every seed and under it."""
+    from grader.suitekit import robust_threshold
+    ok = True
+    print(f"{name}: plan seeds {list(plan.seeds)}, margin {plan.margin:g}, rule {plan.rule}; "
+          f"threshold {threshold}")
+    for label, by_seed in figures.items():
+        missing = [s for s in plan.seeds if s not in by_seed]
+        if missing:
+            print(f"  {label}: not judged, seeds {missing} of the plan were not tried")
+            ok = False
+            continue
+        try:
+            robust_threshold(by_seed.__getitem__, threshold, plan)
+            passed, summary = True, None
+        except AssertionError as e:
+            passed, summary = False, str(e)
+        every = [f >= threshold for f in by_seed.values()]
+        expected_pass = label not in must_fail
+        fits = (passed and all(every)) if expected_pass else (not passed and not any(every))
+        ok &= fits
+        series = " ".join(f"{s}:{f:.4f}" for s, f in by_seed.items())
+        print(f"  {label:18s} {series}  -> rule {'PASSES' if passed else 'fails'}"
+              f"{'' if fits else '  <-- WRONG: ' + ('must fail at every seed' if not expected_pass else 'must pass at every seed')}"
+              + (f" ({summary})" if summary and not fits else ""), flush=True)
+    return ok

@@ -18,6 +18,8 @@ from .visibility import declared_level
 SANDBOX_CPU_MARGIN_S = 60
 SANDBOX_WALL_MARGIN_S = 120
 DEFAULT_SUITE_TIMEOUT_S = 90.0
+SEED_RULES = ("median", "mean")     # how the figures of a threshold test's seeds are combined
+MAX_SEED = 2**32 - 1                # numpy's legacy seed range
 
 # A test's stage: "quick" ones (shapes, gradient checks, small values) run first and their results
 # are shown while the "training" ones (a model trained to a threshold) still run. Unsaid: training,
@@ -36,6 +38,11 @@ class TestSpec:
     bonus: bool = False
     visibility: str = "hidden"     # one of `visibility.LEVELS` (what a student may see, and when)
     stage: str = DEFAULT_STAGE     # one of STAGES: quick tests run, and are shown, first
+    # A threshold test's seeds (`suitekit.robust_threshold`): the first always runs; when its figure
+    # lands within `margin` of the threshold the others run too, and `rule` over all of them decides
+    seeds: tuple[int, ...] = (0,)
+    margin: float = 0.0
+    rule: str = "median"
 
 
 @dataclass(frozen=True)
@@ -72,15 +79,21 @@ class Exercise:
     course: CourseRules = field(default_factory=CourseRules)
 
     @property
+    def extra_seeds_s(self) -> int:
+        """The most time the threshold tests' extra seeds can add (each gets the test's whole time
+        limit); the suite's time limit does not count it, the sandbox's limits do."""
+        return int(sum(len(t.seeds) - 1 for t in self.tests) * self.test_timeout_s)
+
+    @property
     def sandbox_cpu_s(self) -> int:
         """The student process's CPU seconds (a backstop: each test has its own wall limit)."""
-        return int(self.suite_timeout_s) + SANDBOX_CPU_MARGIN_S
+        return int(self.suite_timeout_s) + self.extra_seeds_s + SANDBOX_CPU_MARGIN_S
 
     @property
     def sandbox_wall_s(self) -> int:
         """The sandbox's whole life, even if the grader dies: the longest a grading can take (the
         queue's time limits are counted from it, grader/queue/settings.py)."""
-        return int(self.suite_timeout_s) + SANDBOX_WALL_MARGIN_S
+        return int(self.suite_timeout_s) + self.extra_seeds_s + SANDBOX_WALL_MARGIN_S
 
     @property
     def suite_dir(self) -> Path:
@@ -105,7 +118,39 @@ def _test_spec(t: dict, path: Path) -> TestSpec:
         raise ManifestError(f"{path}: test {t.get('name')!r}: stage must be one of {', '.join(STAGES)}, "
                             f"not {stage!r}")
     return TestSpec(name=t["name"], points=float(t["points"]), description=t.get("description", ""),
-                    bonus=bool(t.get("bonus", False)), visibility=level, stage=stage)
+                    bonus=bool(t.get("bonus", False)), visibility=level, stage=stage,
+                    **_seed_plan(t, path))
+
+
+def _seed_plan(t: dict, path: Path) -> dict:
+    """A test's `seeds`, `margin` and `rule`, checked: distinct whole numbers (the first always
+    runs), a margin > 0 in the figure's units, a rule of SEED_RULES; margin and rule only with
+    more than one seed (alone they would change nothing)."""
+    where = f"{path}: test {t.get('name')!r}"
+    if not {"seeds", "margin", "rule"} & t.keys():
+        return {}
+    seeds = t.get("seeds", [0])
+    if (not isinstance(seeds, list) or not seeds
+            or not all(type(s) is int and 0 <= s <= MAX_SEED for s in seeds)):
+        raise ManifestError(f"{where}: seeds must be a non-empty list of whole numbers from 0 to "
+                            f"{MAX_SEED}, e.g. [0, 1, 2], not {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ManifestError(f"{where}: seeds {seeds!r} repeats a seed (it would count twice)")
+    if len(seeds) == 1:
+        extra = sorted({"margin", "rule"} & t.keys())
+        if extra:
+            raise ManifestError(f"{where}: {' and '.join(extra)} {'needs' if len(extra) == 1 else 'need'} "
+                                f"more than one seed "
+                                f"(seeds = {seeds!r} runs one): add seeds, e.g. [0, 1, 2]")
+        return {"seeds": tuple(seeds)}
+    margin = t.get("margin")
+    if type(margin) not in (int, float) or not 0 < margin < float("inf"):
+        raise ManifestError(f"{where}: margin must be a number above 0 (how close to the threshold, "
+                            f"in the figure's units, the other seeds run too), not {margin!r}")
+    rule = t.get("rule", "median")
+    if rule not in SEED_RULES:
+        raise ManifestError(f"{where}: rule must be one of {', '.join(SEED_RULES)}, not {rule!r}")
+    return {"seeds": tuple(seeds), "margin": float(margin), "rule": rule}
 
 
 def _course_rules(data: dict, path: Path) -> CourseRules:

@@ -46,6 +46,8 @@ class TestResult:
     visibility: str = "hidden"   # one of visibility.LEVELS: who sees this result, and when (unsaid: nobody)
     note: str | None = None      # what the suite noted about the code (an accepted variant), passed or
                                  # not; one note a line, never part of `message`
+    seeds: list[dict] | None = None   # a threshold test's runs: [{"seed": 0, "figure": 0.912}, ...]
+                                      # (staff only for a hidden test, see visibility.student_view)
 
 
 @dataclass
@@ -82,6 +84,8 @@ class GradeResult:
     sandbox: dict = field(default_factory=dict)   # backend, isolation in force, device
     output: str = ""                 # the start of what the student's code printed (capped)
     usage: Usage = field(default_factory=Usage)   # CPU / GPU it cost (measured by the grader)
+    environment: dict = field(default_factory=dict)   # versions and device kind, with their `hash`
+                                                      # (grader/environment.py): same hash, same setup
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -142,6 +146,7 @@ class Outcome:
     always_visible: bool = False   # about the student's code (crash, timeout, exception): not secret
     duration_s: float = 0.0
     note: str | None = None        # the suite's notes, one a line (`TestResult.note`)
+    seeds: list[dict] | None = None   # a threshold test's seeds and figures (`TestResult.seeds`)
 
 
 @dataclass
@@ -152,6 +157,7 @@ class SuiteRun:
     duration_s: float = 0.0
     suite_time_s: float = 0.0
     device: str | None = None      # what the student's torch code ran on, when a test asked
+    environment: dict = field(default_factory=dict)   # the runner's versions (StudentProcess.environment)
 
 
 @dataclass(frozen=True)

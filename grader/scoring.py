@@ -3,10 +3,12 @@
 Each test's result carries its visibility level; its assertion message and the suite's notes are
 kept when the level may ever show them (`visibility.message_kept`), the harness's own sentences
 about the student's code (crash, timeout, exception) and a passed test's notes always.
-Descriptions are always kept.
+Descriptions are always kept. A threshold test's seeds and figures are kept for staff whatever
+its level (a hidden test's never reach a student: `visibility.student_view` drops them).
 """
 from __future__ import annotations
 
+from .environment import record as environment_record
 from .manifest import Exercise, TestSpec
 from .results import CellError, GradeResult, Outcome, SkippedCell, SuiteRun, TestResult
 from .visibility import message_kept
@@ -22,7 +24,7 @@ def result_of(spec: TestSpec, outcome: Outcome | None) -> TestResult:
         name=spec.name, description=spec.description, status=outcome.status,
         points=spec.points if outcome.status == "passed" else 0.0, max_points=spec.points,
         bonus=spec.bonus, message=message, duration_s=round(outcome.duration_s, 3),
-        visibility=spec.visibility, note=note)
+        visibility=spec.visibility, note=note, seeds=outcome.seeds)
 
 
 def score(exercise: Exercise, run: SuiteRun, skipped_cells: list[SkippedCell], not_run: int,
@@ -37,4 +39,5 @@ def score(exercise: Exercise, run: SuiteRun, skipped_cells: list[SkippedCell], n
         tests=tests, skipped_cells=list(skipped_cells),
         load_errors=[CellError(cell=c, line=line, message=m) for c, line, m in run.load_errors],
         not_run=not_run, duration_s=round(duration_s, 3), suite_duration_s=round(run.suite_time_s, 3),
-        sandbox=dict(sandbox, device=run.device or sandbox.get("device", "cpu")), output=run.output[:4000])
+        sandbox=dict(sandbox, device=run.device or sandbox.get("device", "cpu")), output=run.output[:4000],
+        environment=environment_record(run.environment, run.device))

@@ -8,6 +8,10 @@ The helpers that call into the student process with optional keywords (`accepts`
 """
 from __future__ import annotations
 
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 
 from .harness.client import (Remote, StudentCrashed, StudentError, StudentTimeout, accepts,  # noqa: F401
@@ -15,7 +19,7 @@ from .harness.client import (Remote, StudentCrashed, StudentError, StudentTimeou
 
 __all__ = ["array", "number", "shaped", "sigmoid", "softmax", "attention", "max_diff", "rel_err", "numgrad",
            "check_elementwise", "depends_on_input", "parameters_used", "plain_error", "signature_error",
-           "accepts", "call_optional", "signature", "by_ref"]
+           "accepts", "call_optional", "signature", "by_ref", "SeedPlan", "robust_threshold"]
 
 
 # ---------------------------------------------------------------------------
@@ -176,3 +180,82 @@ def plain_error(e: BaseException) -> bool:
 def signature_error(e: BaseException) -> bool:
     """A student exception saying the call had the wrong arguments (so another form may be tried)."""
     return type(e) is StudentError and "raised TypeError" in str(e)
+
+
+# ---------------------------------------------------------------------------
+# Thresholds that hold whatever the seed (the suites' `seeds` fixture)
+# ---------------------------------------------------------------------------
+
+@dataclass
+class SeedPlan:
+    """A threshold test's seeds as its manifest entry gives them (`seeds`, `margin`, `rule`;
+    TestSpec has the same fields, so a bench script may pass a TestSpec), and the harness's hooks:
+    `start(seed, extra)` before each seed's training (it seeds the student process), `record(seed,
+    figure)` after it (the result keeps the figures), `note(text)` for a passing test's summary
+    (None where the student may not see the figures: a hidden test)."""
+
+    seeds: tuple[int, ...] = (0,)
+    margin: float = 0.0
+    rule: str = "median"
+    start: Callable[[int, bool], None] | None = None
+    record: Callable[[int, float], None] | None = None
+    note: Callable[[str], None] | None = None
+
+
+def robust_threshold(measure: Callable[[int], float], threshold: float, plan, what: str = "accuracy",
+                     failure: str | Callable[[], str] = "", digits: int = 4) -> float:
+    """Train and measure at the plan's first seed; when the figure is within the plan's margin of
+    `threshold`, at its other seeds too, and let its rule (the median, or the mean) of all the
+    figures decide. Passes when the deciding figure is at least `threshold` and returns it;
+    otherwise an AssertionError: `failure` (or what it returns, when it is a function: a recipe
+    whose description depends on the training), then the figures ("accuracy 0.8950 at seed 0; near the
+    0.9000 threshold, also seeds 1, 2: 0.9100, 0.9300; median 0.9100 >= 0.9000"). A passing
+    test's summary goes to the plan's `note`. `measure(seed)` is the suite's own recipe: it seeds
+    what it builds on its side (initial weights, a loader's generator) from `seed`; the plan's
+    `start` has seeded the student process already."""
+    seeds = list(getattr(plan, "seeds", (0,)))
+    margin = float(getattr(plan, "margin", 0.0))
+    rule = getattr(plan, "rule", "median")
+    start, record, note = (getattr(plan, hook, None) for hook in ("start", "record", "note"))
+    figures: list[float] = []
+
+    def run(seed: int, extra: bool) -> float:
+        if start is not None:
+            start(seed, extra)
+        figure = measure(seed)
+        try:
+            figure = float(figure)
+        except (TypeError, ValueError):
+            raise AssertionError(f"{what} could not be measured (got {type(figure).__name__})") from None
+        assert np.isfinite(figure), f"{what} is {figure}"
+        if record is not None:
+            record(seed, figure)
+        figures.append(figure)
+        return figure
+
+    first = run(seeds[0], False)
+    near = len(seeds) > 1 and abs(first - threshold) <= margin
+    for seed in seeds[1:] if near else ():
+        run(seed, True)
+    decided = (statistics.median if rule == "median" else statistics.fmean)(figures)
+    passed = decided >= threshold
+    summary = _seed_summary(what, seeds, figures, threshold, rule, decided, passed, digits)
+    if not passed:
+        failure = failure() if callable(failure) else failure
+        raise AssertionError(f"{failure}: {summary}" if failure else summary)
+    if note is not None:
+        note(summary)
+    return decided
+
+
+def _seed_summary(what, seeds, figures, threshold, rule, decided, passed, digits) -> str:
+    def fmt(x):
+        return f"{x:.{digits}f}"
+    sign = ">=" if passed else "<"
+    text = f"{what} {fmt(figures[0])} at seed {seeds[0]}"
+    if len(figures) == 1:
+        return f"{text} {sign} the {fmt(threshold)} threshold"
+    others = seeds[1:len(figures)]
+    return (f"{text}; near the {fmt(threshold)} threshold, also seed{'s' if len(others) > 1 else ''} "
+            f"{', '.join(map(str, others))}: {', '.join(fmt(f) for f in figures[1:])}; "
+            f"{rule} {fmt(decided)} {sign} {fmt(threshold)}")

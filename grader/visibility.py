@@ -4,7 +4,8 @@ for scoring, every page, the API and the Gradescope output (staff see everything
 * visible: the test, its status, points and message.
 * after_due_date / after_published: listed, but its result (status, points, message) is shown only
   once the student's due date has passed (extensions count) / the instructor published grades.
-* hidden: never listed with its message or notes; with `show_hidden_points` its status and points are.
+* hidden: never listed with its message, notes or seeds' figures; with `show_hidden_points` its
+  status and points are.
 
 A manifest names a test's level (`visibility = ...`), or says `visible = true` (visible) or
 nothing (hidden). Scoring keeps the message of every test whose level may ever show it (all but
@@ -97,7 +98,7 @@ def tests_view(tests: list[dict], levels: dict[str, str], who: Audience) -> tupl
             shown.append(dict(test))
         elif level == "hidden":
             if who.show_hidden_points:
-                shown.append(dict(test, message=None, note=None, hidden=True))
+                shown.append(dict(test, message=None, note=None, seeds=None, hidden=True))
             else:
                 concealed += 1
         else:

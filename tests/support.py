@@ -28,7 +28,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-EXERCISES = FIXTURES / "exercises"              # the toy exercises: courseenv, probe, toy, toytorch
+EXERCISES = FIXTURES / "exercises"              # the toy exercises: courseenv, probe, seeded, toy, toytorch
 STAGED = FIXTURES / "staged"                    # an exercises folder of one: staged (quick + training tests)
 TOY_SOLUTION = (FIXTURES / "toy_solution.py").read_text()
 PERCEPTRON = (ROOT / "reference" / "perceptron.py").read_bytes()

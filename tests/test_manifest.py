@@ -62,3 +62,39 @@ def test_a_test_stage_is_quick_or_training_and_training_when_unsaid(toy):
         load_exercise(toy.parent.parent, "toy")
     assert "test 'test_add': stage must be one of quick, training, not 'fast'" in str(e.value)
     assert STAGES == ("quick", "training")
+
+
+def _seeded_test(manifest, text: str) -> None:
+    manifest.write_text(manifest.read_text() + '\n[[tests]]\nname = "test_extra"\npoints = 1\n' + text)
+
+
+def test_a_threshold_tests_seeds_as_written_and_their_time_reserved(toy):
+    plain = load_exercise(toy.parent.parent, "toy")
+    assert {(t.seeds, t.margin, t.rule) for t in plain.tests} == {((0,), 0.0, "median")}
+    _seeded_test(toy, 'seeds = [4, 1, 2]\nmargin = 0.01\nrule = "mean"\n')
+    seeded = load_exercise(toy.parent.parent, "toy")
+    spec = seeded.test("test_extra")
+    assert (spec.seeds, spec.margin, spec.rule) == ((4, 1, 2), 0.01, "mean")
+    # two extra seeds, each with the test's whole time limit (3 s), on top of the sandbox's life
+    assert seeded.sandbox_wall_s == plain.sandbox_wall_s + 2 * 3
+    assert seeded.sandbox_cpu_s == plain.sandbox_cpu_s + 2 * 3
+
+
+@pytest.mark.parametrize("text, words", [
+    ("seeds = []\n", "seeds must be a non-empty list of whole numbers"),
+    ("seeds = [0, 1.5]\n", "seeds must be a non-empty list of whole numbers"),
+    ("seeds = [0, -1]\n", "seeds must be a non-empty list of whole numbers"),
+    ("seeds = 3\n", "seeds must be a non-empty list of whole numbers"),
+    ("seeds = [0, 1, 0]\nmargin = 0.01\n", "repeats a seed"),
+    ("seeds = [0, 1, 2]\n", "margin must be a number above 0"),
+    ("seeds = [0, 1, 2]\nmargin = 0\n", "margin must be a number above 0"),
+    ("seeds = [0, 1, 2]\nmargin = 'near'\n", "margin must be a number above 0"),
+    ("seeds = [0, 1, 2]\nmargin = 0.01\nrule = 'best'\n", "rule must be one of median, mean"),
+    ("margin = 0.01\n", "margin needs more than one seed"),
+    ("seeds = [0]\nrule = 'median'\n", "rule needs more than one seed"),
+])
+def test_a_bad_seed_plan_is_a_manifest_error_naming_the_test(toy, text, words):
+    _seeded_test(toy, text)
+    with pytest.raises(ManifestError, match="test 'test_extra'") as caught:
+        load_exercise(toy.parent.parent, "toy")
+    assert words in str(caught.value)

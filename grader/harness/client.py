@@ -59,6 +59,7 @@ class StudentProcess:
         self.module = Remote(self, wire.Ref(0, "module"), 0, "")
         self.loading = False
         self.load_deadline = 0.0
+        self.environment: dict = {}    # the runner's Python and package versions (its first frame)
 
     # ------------------------------------------------------------ lifecycle
     def begin_test(self, budget_s: float) -> None:
@@ -108,6 +109,7 @@ class StudentProcess:
         if missing:
             self.stop()
             raise SandboxUnavailable(missing_packages_message(self.sandbox, missing))
+        self.environment = runner_environment(header.get("environment"))
         if header.get("runner") != runner_digest():
             self.stop()
             raise SandboxUnavailable(
@@ -126,6 +128,15 @@ class StudentProcess:
 
     def output(self) -> str:
         return self.running.output() if self.running else ""
+
+    def seed(self, seed: int) -> list:
+        """Seed the student process (Python, numpy, torch and CUDA; torch's deterministic
+        algorithms on) before a threshold test's training: what was seeded."""
+        return self.request("seed", self.module, int(seed), f"seeding (seed {int(seed)})")
+
+    def renew_budget(self) -> None:
+        """Another seed of the same threshold test gets the test's whole time limit again."""
+        self.deadline = None
 
     def stop(self, graceful: bool = False) -> None:
         if self.running is not None:
@@ -236,6 +247,13 @@ def missing_packages_message(sandbox: Sandbox, missing) -> str:
     return (f"the {sandbox.name} sandbox's Python ({sandbox.interpreter()}) cannot import the course's packages: "
             f"{listed[:600]}; install them there (`python -m pip install -r {STUDENT_REQUIREMENTS}`) and "
             "make them readable by every user, or set GRADER_SANDBOX_PYTHON to an interpreter that has them")
+
+
+def runner_environment(found) -> dict:
+    """The versions the runner reported, as short strings (python, numpy, torch, torchvision)."""
+    found = found if isinstance(found, dict) else {}
+    return {name: str(found[name])[:80] if found.get(name) is not None else None
+            for name in ("python", "numpy", "torch", "torchvision")}
 
 
 def _wait(sel, deadline: float) -> None:

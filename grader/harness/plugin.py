@@ -1,8 +1,8 @@
 """The pytest plugin that runs a hidden suite against a `StudentProcess`, junitxml-style:
 hooks collect each test's outcome into one dict, classified in words the student can read.
 
-It provides the fixtures suites use (`student`, `rng`, `suite_dir`; for the torch suites `remote`,
-`device` and `datasets`), enforces the per-test and
+It provides the fixtures suites use (`student`, `rng`, `suite_dir`, `seeds` for threshold tests; for
+the torch suites `remote`, `device` and `datasets`), enforces the per-test and
 whole-suite time limits, and never lets pytest print (its tracebacks would show the suite's code).
 """
 from __future__ import annotations
@@ -18,10 +18,12 @@ import numpy as np
 import pytest
 
 from ..errors import SuiteError
-from ..manifest import Exercise
+from ..manifest import Exercise, TestSpec
 from ..results import STATUSES, Outcome, ProgressEvent, SuiteRun
 from ..sandbox import SandboxUnavailable
 from ..scoring import result_of
+from ..suitekit import SeedPlan
+from ..visibility import message_kept
 from .client import StudentError, StudentProcess
 
 
@@ -53,6 +55,9 @@ class GradingPlugin:
         self.total = 0              # tests collected
         self.finished = 0           # tests finished so far
         self.quick_left: set[str] = set()   # node ids of the quick stage's tests still to finish
+        self.seed_figures: dict[str, list[dict]] = {}
+        self.extra_seeds_s = 0.0    # time the threshold tests' extra seeds took (not the suite's)
+        self._extra_began: float | None = None
 
     # ---------------------------------------------------------------- fixtures
     @pytest.fixture
@@ -96,6 +101,28 @@ class GradingPlugin:
         return lambda text: notes.append(str(text)[:300])
 
     @pytest.fixture
+    def seeds(self, request, student, note):
+        """The test's seed plan for `suitekit.robust_threshold` (the manifest's `seeds`, `margin`,
+        `rule`): before each seed's training the student process is seeded (`StudentProcess.seed`)
+        and, for an extra seed, given the test's whole time limit again; each figure is recorded
+        in the result; a passing summary becomes a note where the test's level may show it."""
+        name = _test_name(request.node)
+        spec = self.exercise.test(name) or TestSpec(name, 0.0, "")
+        figures = self.seed_figures.setdefault(name, [])
+
+        def start(seed: int, extra: bool) -> None:
+            if extra:
+                self.process.renew_budget()
+                self._extra_began = self._extra_began or time.monotonic()
+            self.process.seed(seed)
+
+        def record(seed: int, figure: float) -> None:
+            figures.append({"seed": seed, "figure": figure})
+
+        shown = message_kept(spec.visibility)     # a hidden test's figures never reach a student
+        return SeedPlan(spec.seeds, spec.margin, spec.rule, start, record, note if shown else None)
+
+    @pytest.fixture
     def rng(self, request):
         return np.random.default_rng(zlib.crc32(request.node.name.encode()))
 
@@ -125,7 +152,7 @@ class GradingPlugin:
             self.collect_errors.append(f"{report.nodeid}: {report.longreprtext[-2000:]}")
 
     def pytest_runtest_setup(self, item):
-        if time.monotonic() - self.started > self.exercise.suite_timeout_s:
+        if time.monotonic() - self.started - self.extra_seeds_s > self.exercise.suite_timeout_s:
             raise SuiteTimeout()
 
     @pytest.hookimpl(hookwrapper=True)
@@ -133,6 +160,9 @@ class GradingPlugin:
         report = (yield).get_result()
         if call.when == "call":
             self.suite_time += call.duration
+            if self._extra_began is not None:       # extra seeds ran: their time is not the suite's
+                self.extra_seeds_s += time.monotonic() - self._extra_began
+                self._extra_began = None
         if call.when == "teardown" and report.passed:
             return
         name = _test_name(item)
@@ -140,6 +170,7 @@ class GradingPlugin:
         if self.notes.get(name):      # beside the message, never in it: a failure says one thing
             outcome.note = "\n".join(dict.fromkeys(self.notes[name]))
             outcome.always_visible = outcome.always_visible or outcome.status == "passed"
+        outcome.seeds = list(self.seed_figures[name]) if self.seed_figures.get(name) else None
         previous = self.outcomes.get(name)
         outcome.duration_s = call.duration + (previous.duration_s if previous else 0.0)
         if previous is None or STATUSES.index(outcome.status) >= STATUSES.index(previous.status):
@@ -239,7 +270,7 @@ def run_suite(exercise: Exercise, process: StudentProcess, progress=None, data=N
         detail = "; ".join(plugin.collect_errors) or f"pytest exit code {int(code)}"
         raise SuiteError(f"the hidden suite for {exercise.id} could not run: {detail}")
     return SuiteRun(plugin.outcomes, process.load_errors, output, time.monotonic() - started,
-                    plugin.suite_time, plugin.device_used)
+                    plugin.suite_time, plugin.device_used, process.environment)
 
 
 def _restore(name: str, value: str | None) -> None:

@@ -31,7 +31,7 @@ def main() -> None:
     server = Server()
     # "ready" before any student code runs: a failure before it is the sandbox's, never the student's
     wire.write_frame(proto_out, {"ok": True, "value": "ready", "runner": own_digest(),
-                                 "missing": missing_modules()})
+                                 "missing": missing_modules(), "environment": environment()})
     while True:
         frame = wire.read_frame(proto_in)
         if frame is None:
@@ -86,6 +86,8 @@ class Server:
             return sorted(n for n in vars(self.module) if not n.startswith("_"))
         if op == "ping":
             return "pong"
+        if op == "seed":         # before a threshold test's training: one recorded seed everywhere
+            return seed_everything(arg)
         if op == "import":       # a library the suite drives remotely (torch.optim, DataLoader, ...)
             module = importlib.import_module(str(arg))
             limit_threads()
@@ -196,6 +198,48 @@ def apply_gpu_budget(torch=None) -> list:
         return applied
     except Exception:  # noqa: BLE001 - no usable CUDA: nothing to cap
         return []
+
+
+def seed_everything(seed) -> list:
+    """Seed every generator a training may draw from: Python's `random`, numpy's global one and,
+    when torch is loaded, torch's CPU and CUDA generators, with torch's deterministic algorithms
+    on where it has them (warn_only: an op without one warns instead of failing) and cuDNN's
+    autotuner off. Best effort for the cuBLAS workspace setting: it counts only if CUDA had not
+    started yet. Returns what was seeded, for the record."""
+    if type(seed) is not int or not 0 <= seed < 2**32:
+        raise ValueError(f"a seed is a whole number from 0 to 2**32 - 1, not {seed!r}")
+    import random
+
+    import numpy
+    random.seed(seed)
+    numpy.random.seed(seed)
+    seeded = ["random", "numpy"]
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.manual_seed(seed)           # every device's generator, CUDA's included
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+            seeded.append("torch")
+        except Exception:  # noqa: BLE001 - a student's stand-in `torch` module must not break a test
+            pass
+    return seeded
+
+
+def environment() -> dict:
+    """This interpreter's Python and package versions (read from the packages' metadata, nothing
+    imported), sent before any student code runs: the grading's environment record."""
+    import platform
+    from importlib import metadata
+    found = {"python": platform.python_version()}
+    for name in ("numpy", "torch", "torchvision"):
+        try:
+            found[name] = metadata.version(name)
+        except Exception:  # noqa: BLE001 - not installed, or broken metadata
+            found[name] = None
+    return found
 
 
 def limit_threads() -> None:

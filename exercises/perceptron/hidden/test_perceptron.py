@@ -21,7 +21,7 @@ and large random initial weights):
 import numpy as np
 
 from grader.harness.client import call_optional
-from grader.suitekit import array, check_elementwise, sigmoid as _sigmoid
+from grader.suitekit import array, check_elementwise, robust_threshold, sigmoid as _sigmoid
 
 ATOL = 1e-6
 
@@ -32,6 +32,12 @@ Y_XOR = np.array([0, 1, 1, 0])
 
 LOGIC_LR = 0.1
 LOGIC_EPOCHS = 2000
+
+# The two held-out accuracy tests draw their data from the seed their manifest entry runs
+# (`seeds`, `margin`: near the threshold, three seeds and their median decide);
+# bench/calibrate_perceptron.py runs these recipes on the reference and on failing forms.
+BLOBS_THRESHOLD = 0.95
+IRIS_THRESHOLD = 0.95
 
 # Optional keywords: passed only when the student's signature takes them (CONTRACT.md: `verbose`
 # may be missing from fit's signature).
@@ -306,21 +312,27 @@ def test_xor_not_learnable(student):
     )
 
 
-def test_learns_separable_blobs(student, rng):
+def blobs_accuracy(student, seed):
+    """Fresh-point accuracy on two separable blobs drawn from `seed`, fit from zero weights."""
+    rng = np.random.default_rng(seed)
     centers = [(-1.5, -1.5), (1.5, 1.5)]
     X, y = _blobs(rng, 100, centers, 1.0, margin=0.5)
     X_test, y_test = _blobs(rng, 100, centers, 1.0, margin=0.5)
     p = student.Perceptron(2, activation="sigmoid", learning_rate=0.01)
     _start_at_zero(p, 2)
     call_optional(p.fit, X.copy(), y.copy(), epochs=300, optional=QUIET)
-    acc = float(np.mean(_labels_from_predict(p, X_test.copy()) == y_test))
-    assert acc >= 0.95, (
-        f"on two linearly separable 2-D blobs (fit with learning_rate=0.01, epochs=300), "
-        f"accuracy on fresh points from the same blobs is {acc:.3f}; expected at least 0.95"
-    )
+    return float(np.mean(_labels_from_predict(p, X_test.copy()) == y_test))
 
 
-def test_iris_heldout_accuracy(student, rng, suite_dir):
+def test_learns_separable_blobs(student, seeds):
+    robust_threshold(lambda seed: blobs_accuracy(student, seed), BLOBS_THRESHOLD, seeds,
+                     what="accuracy on fresh points",
+                     failure="on two linearly separable 2-D blobs (fit with learning_rate=0.01, epochs=300)")
+
+
+def iris_accuracy(student, suite_dir, seed):
+    """Held-out accuracy pooled over three random 70/30 splits of iris drawn from `seed`."""
+    rng = np.random.default_rng(seed)
     data = np.loadtxt(suite_dir / "iris.csv", delimiter=",", skiprows=2)
     X_all, y_all = data[:, :4], data[:, 4].astype(int)
     correct = total = 0
@@ -335,11 +347,14 @@ def test_iris_heldout_accuracy(student, rng, suite_dir):
         call_optional(p.fit, X_train.copy(), y_all[train].copy(), epochs=300, optional=QUIET)
         correct += int(np.sum(_labels_from_predict(p, X_test.copy()) == y_all[held_out]))
         total += len(held_out)
-    acc = correct / total
-    assert acc >= 0.95, (
-        "iris setosa vs versicolor (4 standardized features, three random 70/30 splits, "
-        f"learning_rate=0.01, epochs=300): held-out accuracy {acc:.3f}, expected at least 0.95"
-    )
+    return correct / total
+
+
+def test_iris_heldout_accuracy(student, seeds, suite_dir):
+    robust_threshold(lambda seed: iris_accuracy(student, suite_dir, seed), IRIS_THRESHOLD, seeds,
+                     what="held-out accuracy",
+                     failure="iris setosa vs versicolor (4 standardized features, three random 70/30 "
+                             "splits, learning_rate=0.01, epochs=300)")
 
 
 # ---------------------------------------------------------------------------

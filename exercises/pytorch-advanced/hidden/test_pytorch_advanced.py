@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.harness.client import Remote, StudentCrashed, StudentError, StudentTimeout, by_ref, call_optional, signature
-from grader.suitekit import array, depends_on_input, parameters_used, plain_error, softmax
+from grader.suitekit import array, depends_on_input, parameters_used, plain_error, robust_threshold, softmax
 from grader.suitekit import attention as attention_formula
 
 # ---------------------------------------------------------------------------
@@ -52,6 +52,10 @@ from grader.suitekit import attention as attention_formula
 #   softmax regression nn.Linear(784, 10), same train_model call: 0.8030 0.8000 0.8050 0.8045 0.8025
 #     (max 0.8050)
 #   window: baseline max 0.8050 < threshold <= reference min - 1.5 pp = 0.8205.
+#   Rerun seeded as the sandbox is (the seed plan: torch's deterministic algorithms on), seeds 0-4:
+#   reference 0.8335 0.8395 0.8465 0.8405 0.8435, baseline 0.8030 0.8000 0.8050 0.8045 0.8025 (the
+#   sandbox's seed 0 is the same 0.8335); the manifest's plan (seeds 0-2, margin 0.01, median)
+#   passes the reference and fails the baseline.
 #   Other correct layer orders (same recipe, seeds 0-4): no BatchNorm 0.8310-0.8400,
 #   BatchNorm after ReLU 0.8285-0.8485, Dropout before ReLU 0.8355-0.8485.
 # The threshold sits low in the window (0.81: reference min 2.55 pp above, baseline max 0.5 pp
@@ -958,9 +962,11 @@ def test_self_attention_mixes_positions(student, remote, note):
 # Fashion-MNIST accuracy threshold (last: the only slow test)
 # ---------------------------------------------------------------------------
 
-def test_fashion_mnist_accuracy(student, remote, device, datasets):
-    accuracy = fashion_accuracy(student, remote, datasets["fashion-mnist"], device=device)
-    assert accuracy >= FASHION_THRESHOLD, (
-        f"RegularizedMLP(784, {FASHION_HIDDEN}, 10, dropout_rate={FASHION_DROPOUT}) trained by your "
-        f"train_model (epochs={FASHION_EPOCHS}, lr={FASHION_LR}, batches of {FASHION_BATCH}, pixels in [0, 1]) "
-        f"reached {accuracy:.1%} on held-out Fashion-MNIST images; at least {FASHION_THRESHOLD:.0%} is needed")
+def test_fashion_mnist_accuracy(student, remote, device, datasets, seeds):
+    # the seed sets the model's initial weights and the loader's shuffling (and the sandbox's seeds)
+    robust_threshold(
+        lambda seed: fashion_accuracy(student, remote, datasets["fashion-mnist"], seed=seed, device=device),
+        FASHION_THRESHOLD, seeds, what="held-out accuracy",
+        failure=(f"RegularizedMLP(784, {FASHION_HIDDEN}, 10, dropout_rate={FASHION_DROPOUT}) trained by your "
+                 f"train_model (epochs={FASHION_EPOCHS}, lr={FASHION_LR}, batches of {FASHION_BATCH}, pixels in "
+                 "[0, 1]) on Fashion-MNIST"))
