@@ -25,3 +25,12 @@ def same(first: dict | None, second: dict | None) -> bool | None:
     if not first or not second or "hash" not in first or "hash" not in second:
         return None
     return first["hash"] == second["hash"]
+
+
+def differences(first: dict | None, second: dict | None) -> list[str]:
+    """What changed from one record to the other, in words ("torch 2.14.1 -> 2.15.0"); empty when
+    they match or one of them is missing."""
+    if same(first, second) is not False:
+        return []
+    return [f"{name} {first.get(name) or 'none'} -> {second.get(name) or 'none'}"
+            for name in (*PACKAGES, "device") if first.get(name) != second.get(name)]

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Integer, func, select
 from sqlalchemy.orm import Session
 
+from ..environment import differences, same
 from ..lifecycle import ACTIVE
 from .exercises import ExerciseRow, exercise_rows
 from .gradebook import gradebook, scored_runs
@@ -128,9 +129,12 @@ def exercise_analytics(session: Session, exercise_id: str, policy: str | None = 
 class RegradeReport:
     total: int                  # submissions sent again since `since`
     active: int                 # of them, still queued or running
-    changed: list[tuple[int, str, str, float | None, float | None]]   # (id, user, exercise, old, new)
+    # (id, user, exercise, old, new, what changed in the environment: `environment.differences`,
+    # None when one of the two results has no record)
+    changed: list[tuple[int, str, str, float | None, float | None, list[str] | None]]
     unchanged: int
     not_graded: int             # ended failed or error this time
+    other_environment: int = 0  # graded this time under another environment than the score before
 
 
 def regrade_changes(session: Session, since: datetime, exercise_id: str | None = None,
@@ -152,7 +156,7 @@ def regrade_changes(session: Session, since: datetime, exercise_id: str | None =
     for run in session.scalars(select(GradingRun).where(GradingRun.submission_id.in_(ids))
                                .order_by(GradingRun.attempt)):
         runs.setdefault(run.submission_id, []).append(run)
-    changed, unchanged, not_graded, active = [], 0, 0, 0
+    changed, unchanged, not_graded, active, other_environment = [], 0, 0, 0, 0
     for sid, name, exercise, status in rows:
         if status in ACTIVE:
             active += 1
@@ -160,11 +164,15 @@ def regrade_changes(session: Session, since: datetime, exercise_id: str | None =
         if status != "graded":
             not_graded += 1
             continue
-        before = [r.score for r in runs.get(sid, []) if r.started_at < since and r.score is not None]
-        after = [r.score for r in runs.get(sid, []) if r.started_at >= since and r.score is not None]
-        old, new = (before[-1] if before else None), (after[-1] if after else None)
+        before = [r for r in runs.get(sid, []) if r.started_at < since and r.score is not None]
+        after = [r for r in runs.get(sid, []) if r.started_at >= since and r.score is not None]
+        old, new = (before[-1].score if before else None), (after[-1].score if after else None)
+        environments = [(kept[-1].result or {}).get("environment") if kept else None for kept in (before, after)]
+        known = same(*environments)          # None: a result from before environments were recorded
+        moved = None if known is None else differences(*environments)
+        other_environment += bool(moved)
         if old == new:
             unchanged += 1
         else:
-            changed.append((sid, name, exercise, old, new))
-    return RegradeReport(len(rows), active, changed, unchanged, not_graded)
+            changed.append((sid, name, exercise, old, new, moved))
+    return RegradeReport(len(rows), active, changed, unchanged, not_graded, other_environment)

@@ -432,6 +432,39 @@ def test_regrade_an_exercise_shows_progress_and_the_scores_that_changed(site):
     assert b"1 of 2 done" in reopened and b"<td>10</td><td><strong>12</strong>" in reopened
 
 
+def test_a_regrade_report_says_which_scores_moved_under_another_environment(site):
+    """A threshold test's figures may move with torch's version or the device alone: the report
+    says, per changed score, what changed in the environment, and how many were graded so."""
+    from dataclasses import replace
+
+    from grader.environment import record
+    before = record({"python": "3.11.7", "numpy": "2.1.0", "torch": "2.14.1", "torchvision": "0.29.1"}, "cpu")
+    newer = record({"python": "3.11.7", "numpy": "2.1.0", "torch": "2.15.0", "torchvision": "0.29.1"}, "cpu")
+    from grader.storage.db import session_scope
+    from grader.storage.users import add_user
+    with session_scope(site.config) as s:
+        add_user(s, "carol", "student", password="carol-pw")
+    ids = []
+    for name in ("alice", "bob", "carol"):
+        submission_id = int(site.upload(site.client(name)).headers["Location"].rsplit("/", 1)[1])
+        site.graded(submission_id, replace(perceptron_result(score=10.0),
+                                           environment={} if name == "carol" else before))
+        ids.append(submission_id)
+    ines = site.client("ines")
+    started = ines.post("/staff/regrade", data={"exercise": "perceptron", "csrf_token": csrf(ines.get("/staff/submissions"))})
+    site.graded(ids[0], replace(perceptron_result(score=12.0), environment=newer))     # moved, torch changed
+    site.graded(ids[1], replace(perceptron_result(score=11.0), environment=before))    # moved, same setup
+    site.graded(ids[2], replace(perceptron_result(score=9.0), environment=before))     # no record before
+    report = ines.get(started.headers["Location"]).data.decode()
+    rows = dict(re.findall(r"<td>(alice|bob|carol)</td>.*?<td>([^<]*(?:<span[^>]*>[^<]*</span>)?)</td></tr>",
+                           report.split('id="changes"', 1)[1], re.S))
+    assert rows == {"alice": "torch 2.14.1 -&gt; 2.15.0", "bob": "the same",
+                    "carol": '<span class="muted">not recorded</span>'}
+    assert "1 submission graded under another environment than its score before" in report
+    unchanged_setup = ines.get(started.headers["Location"].replace("exercise=perceptron", "submission=%d" % ids[1]))
+    assert 'id="other-environment"' not in unchanged_setup.data.decode()
+
+
 def test_the_regrade_form_starts_on_a_choice_it_can_send(site):
     """Its exercise list starts on an exercise (not "every exercise", which needs a student); sent
     without either it says what to choose, and nothing is queued."""
