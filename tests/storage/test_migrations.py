@@ -123,7 +123,8 @@ def test_cli_db_upgrade(empty_db, tmp_path):
            "GRADER_EXERCISES_DIR": str(FIXTURES / "exercises")}
     run = grader("db", "upgrade", env=env)
     assert run.code == 0, run.stderr
-    assert run.stdout.strip() == f"database at revision {LATEST}; 4 exercises synced"
+    synced = len([p for p in (FIXTURES / "exercises").iterdir() if (p / "exercise.toml").is_file()])
+    assert run.stdout.strip() == f"database at revision {LATEST}; {synced} exercises synced"
     config = Config(database_url=empty_db, instance_dir=tmp_path)
     assert tables(config) == TABLES and drift(config) == []
     assert grader("db", "upgrade", env=env).code == 0
