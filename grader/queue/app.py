@@ -105,9 +105,21 @@ def queue_for(gpu: bool) -> str:
     return "gpu" if gpu else "cpu"
 
 
-def send_grading(app: Celery, submission_id: int, attempt: int, queue: str, countdown: float | None = None) -> None:
-    """Send one message; raises when the broker cannot be reached (the caller leaves the row as it
-    is, and the sweep sends it later)."""
+# Bulk work (a regrade) is sent with this priority: on Redis (0 is the highest there) it lands in
+# the queue's lowest-priority list, which a worker takes from only when the first gradings' list
+# is empty (grader/queue_order.py). Brokers without priorities ignore it.
+BULK_PRIORITY = 9
+
+
+def priority_for(bulk: bool) -> int:
+    return BULK_PRIORITY if bulk else 0
+
+
+def send_grading(app: Celery, submission_id: int, attempt: int, queue: str, countdown: float | None = None,
+                 bulk: bool = False) -> None:
+    """Send one message (`bulk`: in the lane behind first gradings); raises when the broker cannot
+    be reached (the caller leaves the row as it is, and the sweep sends it later)."""
     app.send_task(TASK_NAME, args=[submission_id, attempt], queue=queue, countdown=countdown,
+                  priority=priority_for(bulk),
                   retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5,
                                             "interval_max": 1.0})
