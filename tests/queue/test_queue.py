@@ -331,8 +331,12 @@ def test_fifty_mixed_submissions_score_as_grader_run(tmp_path, mixed_exercises):
         try:
             service.start_worker(concurrency=2)
             from grader import service as use_cases
-            ids = [(use_cases.submit(service.config, "alice", exercise, name, content.encode()), exercise, name)
-                   for exercise, name, content in submissions]
+            from grader.storage.users import add_user
+            with session_scope(service.config) as session:     # five students: fair queues grade one
+                for k in range(5):                             # of each student's at a time
+                    add_user(session, f"s{k}")
+            ids = [(use_cases.submit(service.config, f"s{i % 5}", exercise, name, content.encode()), exercise, name)
+                   for i, (exercise, name, content) in enumerate(submissions)]
             for submission_id, exercise, name in ids:
                 final = service.wait(submission_id, timeout_s=600)
                 want = expected[(exercise, name)]
