@@ -9,7 +9,8 @@
   (the web's and the API's) answers a repeat of the same bytes by the same student to the same
   exercise inside a short window (a double click, a retried request) with the submission
   already stored: no second row, no second attempt used.
-* `regrade` sends final submissions back to queued for a new attempt (the one backward move).
+* `regrade` sends final submissions back to queued for a new attempt (the one backward move), as
+  bulk work: behind students' first gradings (`grader.queue_order`).
 * `status` and `wait` read a submission as the CLI prints it.
 """
 from __future__ import annotations
@@ -150,7 +151,7 @@ def regrade(config: Config, submission_id: int | None = None, exercise_id: str |
                 submission = get_submission(session, sid)
                 requeue_for_regrade(session, submission)
                 gpu = submission.exercise.gpu
-                send_grading(app, sid, submission.attempts + 1, queue_for(gpu))
+                send_grading(app, sid, submission.attempts + 1, queue_for(gpu), bulk=True)
             sent.append(sid)
         except InvalidTransition:
             continue

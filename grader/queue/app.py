@@ -108,6 +108,16 @@ def queue_for(gpu: bool) -> str:
     return "gpu" if gpu else "cpu"
 
 
+# Bulk work (a regrade) is sent with this priority: on Redis (0 is the highest there) it lands in
+# the queue's lowest-priority list, which a worker takes from only when the first gradings' list
+# is empty (grader/queue_order.py). Brokers without priorities ignore it.
+BULK_PRIORITY = 9
+
+
+def priority_for(bulk: bool) -> int:
+    return BULK_PRIORITY if bulk else 0
+
+
 def queue_name(deployment: str, queue: str) -> str:
     """The broker's name of a deployment's queue (`cpu`, `gpu`: the names people use): its own
     per deployment, so deployments that share a broker never take each other's work."""
@@ -122,12 +132,13 @@ def app_deployment(app: Celery) -> str:
 
 
 def send_grading(app: Celery, submission_id: int, attempt: int, queue: str, countdown: float | None = None,
-                 deployment: str | None = None, eta=None) -> None:
-    """Send one message to `queue` (cpu or gpu) of this deployment (or of `deployment`); raises
-    when the broker cannot be reached (the caller leaves the row as it is, and the sweep sends it
-    later)."""
+                 deployment: str | None = None, eta=None, bulk: bool = False) -> None:
+    """Send one message to `queue` (cpu or gpu) of this deployment (or of `deployment`; `bulk`: in
+    the lane behind first gradings); raises when the broker cannot be reached (the caller leaves
+    the row as it is, and the sweep sends it later)."""
     deployment = deployment or app_deployment(app)
     app.send_task(TASK_NAME, args=[submission_id, attempt], queue=queue_name(deployment, queue),
                   countdown=countdown, eta=eta, headers={DEPLOYMENT_HEADER: deployment},
+                  priority=priority_for(bulk),
                   retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5,
                                             "interval_max": 1.0})

@@ -33,7 +33,7 @@ from datetime import datetime
 
 from ..config import Config, redact_url
 from ..errors import BrokerShared
-from .app import DEPLOYMENT_HEADER, QUEUES, app_deployment, send_grading
+from .app import BULK_PRIORITY, DEPLOYMENT_HEADER, QUEUES, app_deployment, send_grading
 
 log = logging.getLogger("grader.queue")
 
@@ -157,7 +157,8 @@ def strategy(task, app, consumer, **kwargs):
             args = message.decode()[0]
             eta = message.headers.get("eta")
             send_grading(app, args[0], args[1], queue, deployment=theirs,
-                         eta=datetime.fromisoformat(eta) if eta else None)
+                         eta=datetime.fromisoformat(eta) if eta else None,
+                         bulk=(message.properties or {}).get("priority") == BULK_PRIORITY)
         except Exception as e:  # noqa: BLE001 - the broker refused: back where it was, taken again later
             log.warning("a message of deployment %s could not be sent on to its queue (%s)", theirs[:12], e)
             reject(log, consumer.connection_errors, True)

@@ -11,7 +11,8 @@ the right thing:
   graded; failed (SubmissionError, its message is the reason the student sees); a setup problem
   (SetupError, the soft time limit) recorded as an infrastructure run, never a score, and the next
   attempt sent after a backoff until the retries are used up (`error`); ours (a broken suite or
-  manifest) `error` at once.
+  manifest) `error` at once. A submission that ended lets its student's next held one go
+  (`outbox.send_next`: fair queues).
 """
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ class Taken:
     queue: str
     gpu: bool           # the exercise wants a GPU (a slot is leased when the worker has slots)
     gpu_alone: bool     # ... all of one GPU: the out-of-memory regrade
+    bulk: bool = False  # a regrade: its retries go in the bulk lane too
 
 
 def take(config, timings, submission_id: int, attempt: int) -> Taken | None:
@@ -98,7 +100,7 @@ def take(config, timings, submission_id: int, attempt: int) -> Taken | None:
                         return None
                 gpu = submission.exercise.gpu
                 return Taken(decision.attempt, submission.exercise_id, submission.filename, submission.sha256,
-                             queue_for(gpu), gpu, submission.gpu_alone)
+                             queue_for(gpu), gpu, submission.gpu_alone, submission.bulk)
         except InvalidTransition:
             continue
     return None
@@ -136,9 +138,12 @@ def run_attempt(app, submission_id: int, attempt: int) -> str:
     if decision is not None and decision.send_next:
         countdown = None if decision.at_once else retry_countdown_s(attempt + 1)
         try:
-            send_grading(app, submission_id, attempt + 1, taken.queue, countdown=countdown)
+            send_grading(app, submission_id, attempt + 1, taken.queue, countdown=countdown, bulk=taken.bulk)
         except Exception as e:  # noqa: BLE001 - the broker is down: the sweep sends it later
             log.warning("submission %s: cannot send attempt %s (%s); the sweep will", submission_id, attempt + 1, e)
+    if decision is not None and decision.status is not None:       # it ended: its student's next one
+        from .outbox import send_next
+        send_next(config, submission_id)
     log.info("submission %s attempt %s: %s", submission_id, attempt, said)
     if said == "graded" and config.lti_config is not None:      # the score to the LMS (LTI 1.3)
         try:

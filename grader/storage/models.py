@@ -185,6 +185,8 @@ class Submission(Base):
         CheckConstraint(_one_of("status", SUBMISSION_STATUSES), name="status"),
         # the gradebook: a user's graded submissions per exercise
         Index("ix_submissions_user_exercise_status", "user_id", "exercise_id", "status"),
+        # the queue's order (grader/queue_order.py): the submissions on their way
+        Index("ix_submissions_status", "status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -206,6 +208,9 @@ class Submission(Base):
     progress: Mapped[dict | None] = mapped_column(JSON)
     # the next attempt takes its GPU to itself: the last one ran out of GPU memory beside a neighbour
     gpu_alone: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # its grading is bulk work (a regrade): sent behind students' first gradings, never held per
+    # student (grader/queue_order.py)
+    bulk: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     user: Mapped[User] = relationship()
     exercise: Mapped[Exercise] = relationship()

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import PurePath
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..config import Config
 from ..course_rules import Score, counting_score, rules_for
 from ..errors import InvalidTransition, UnknownSubmission
-from ..lifecycle import FINAL, State, infrastructure_streak, sources_of
+from ..lifecycle import ACTIVE, FINAL, State, infrastructure_streak, sources_of
+from ..queue_order import Waiting, may_send, position
 from ..results import GradeResult
 from .course import extension_due
 from .exercises import get_exercise
@@ -172,12 +173,14 @@ def touch_dispatched(session: Session, submission: Submission, expected: datetim
 
 def requeue_for_regrade(session: Session, submission: Submission) -> Submission:
     """The one backward move: a final submission (graded, failed, error) goes back to queued for
-    a new attempt (an instructor's regrade). Its runs stay; finished_at and reason are cleared.
-    A submission that is not final is left alone (it will be graded anyway): InvalidTransition."""
+    a new attempt (an instructor's regrade), as bulk work (behind first gradings). Its runs stay;
+    finished_at and reason are cleared. A submission that is not final is left alone (it will be
+    graded anyway): InvalidTransition."""
     session.flush()
     changed = session.execute(update(Submission).where(Submission.id == submission.id,
                                                        Submission.status.in_(FINAL))
-                              .values(status="queued", queued_at=utcnow(), finished_at=None, reason=None)
+                              .values(status="queued", queued_at=utcnow(), finished_at=None, reason=None,
+                                      bulk=True)
                               .execution_options(synchronize_session=False)).rowcount
     session.refresh(submission)
     if changed != 1:
@@ -332,14 +335,44 @@ def _columns(counted: Score | None) -> tuple:
             counted.penalty)
 
 
-def queue_position(session: Session, submission: Submission) -> int | None:
-    """How many submissions of the same queue were sent before this one and still wait (1: next)."""
+def waiting(session: Session, user_ids: Iterable[int] | None = None, gpu: bool | None = None) -> list[Waiting]:
+    """The submissions on their way (received, queued, running) as `grader.queue_order` reads
+    them, in one query: all of them, or those of these students, or of one queue."""
+    query = (select(Submission.id, Submission.user_id, Exercise.gpu, Submission.status, Submission.bulk,
+                    Submission.received_at, Submission.queued_at)
+             .join(Exercise, Exercise.id == Submission.exercise_id).where(Submission.status.in_(ACTIVE)))
+    if user_ids is not None:
+        query = query.where(Submission.user_id.in_(list(user_ids)))
+    if gpu is not None:
+        query = query.where(Exercise.gpu == gpu)
+    return [Waiting(*row) for row in session.execute(query.order_by(Submission.id))]
+
+
+def owners(session: Session, ids: Iterable[int]) -> list[int]:
+    """The students who sent these submissions."""
+    return list(session.scalars(select(Submission.user_id).where(Submission.id.in_(list(ids))).distinct()))
+
+
+def next_in_line(session: Session, submission: Submission) -> bool:
+    """Whether this received submission may be sent now (`queue_order.may_send`: nothing else of
+    its student in flight in its queue, no older one held). The student's row is locked first
+    (an UPDATE, as `store_once` does), so of two senders at once (an upload, a finishing worker,
+    a sweep) the second waits and sees what the first sent: never two in flight."""
+    session.flush()
+    session.execute(update(User).where(User.id == submission.user_id).values(id=User.id)
+                    .execution_options(synchronize_session=False))
+    rows = waiting(session, [submission.user_id], submission.exercise.gpu)
+    mine = next((r for r in rows if r.id == submission.id), None)
+    return mine is not None and mine.status == "received" and may_send(mine, rows)
+
+
+def queue_position(session: Session, submission: Submission, lanes: bool = True) -> int | None:
+    """Where the submission stands in its queue (1: next), in the order the queue grades in
+    (`queue_order.expected_order`: held ones counted where they will go); None unless it waits.
+    `lanes`: the broker puts bulk work behind (`queue_order.lanes`)."""
     if submission.status not in ("received", "queued"):
         return None
-    ahead = session.scalar(select(func.count()).select_from(Submission).join(Exercise)
-                           .where(Submission.status.in_(("received", "queued")), Submission.id < submission.id,
-                                  Exercise.gpu == submission.exercise.gpu))
-    return int(ahead or 0) + 1
+    return position(waiting(session, gpu=submission.exercise.gpu), submission.id, lanes)
 
 
 @dataclass(frozen=True)
@@ -373,8 +406,9 @@ class SubmissionDetail:
     usual_duration_s: float | None = None   # while running: the exercise's usual grading time
 
 
-def submission_detail(session: Session, submission: Submission) -> SubmissionDetail:
-    """The submission's page: its last run's result, and its score as it counts (as in the lists)."""
+def submission_detail(session: Session, submission: Submission, lanes: bool = True) -> SubmissionDetail:
+    """The submission's page: its last run's result, and its score as it counts (as in the lists);
+    `lanes`: see `queue_position`."""
     run = latest_run(session, submission)
     graded = submission.status == "graded" and run is not None and run.result is not None
     counted = None
@@ -390,7 +424,7 @@ def submission_detail(session: Session, submission: Submission) -> SubmissionDet
         submission.id, submission.user.name, submission.user_id, submission.exercise_id, submission.exercise.title,
         submission.filename, submission.size, submission.sha256, submission.status, submission.attempts,
         submission.reason, submission.progress if submission.status == "running" else None,
-        queue_position(session, submission), submission.received_at, submission.queued_at, submission.started_at,
+        queue_position(session, submission, lanes), submission.received_at, submission.queued_at, submission.started_at,
         submission.finished_at, run.result if graded else None, score,
         run.max_score if graded else submission.exercise.points, bonus,
         run.device if graded else None, runs, raw_score, raw_bonus, penalty,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask import abort, g
 
 from ..errors import UnknownSubmission
+from ..queue_order import lanes
 from ..storage.submissions import get_submission, submission_detail
 from ..storage.course import extension_due
 from ..storage.models import utcnow
+from .db import config
 from ..visibility import Audience, progress_view, student_view, total_open
 from .views import time_left
 
@@ -53,5 +55,5 @@ def submission_for(s, submission_id: int):
         abort(404)
     if submission.user_id != g.user.id and not g.user.is_staff:
         abort(404)
-    detail = submission_detail(s, submission)
+    detail = submission_detail(s, submission, lanes(config().broker_url))     # the queue's real order
     return submission, detail, visible(s, submission, detail)

@@ -63,8 +63,13 @@ def test_the_gpu_side_takes_the_gpu_queue_and_is_started_again_when_it_dies(prod
     assert _alive(again[0]) and main.poll() is None
     assert "ended with exit status -9" in production.logs(tail=None)
     # ... a new GPU submission is taken by it (messages the dead one had reserved come back
-    # through the sweep, as after any lost worker)
-    later = use_cases.submit(production.config, "alice", "toytorch", "sub.py",
+    # through the sweep, as after any lost worker); another student's: alice's own next one
+    # would wait behind hers that the dead one held (fair queues: one of hers at a time)
+    from grader.storage.db import session_scope
+    from grader.storage.users import add_user
+    with session_scope(production.config) as session:
+        add_user(session, "bob")
+    later = use_cases.submit(production.config, "bob", "toytorch", "sub.py",
                              (FIXTURES / "toytorch_solution.py").read_bytes())
     (run, *_) = wait_for(lambda: production.runs(later), 90, "the restarted GPU side takes a new submission",
                          details=production.logs)

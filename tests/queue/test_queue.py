@@ -336,8 +336,12 @@ def test_fifty_mixed_submissions_score_as_grader_run(tmp_path, mixed_exercises):
         try:
             service.start_worker(concurrency=2)
             from grader import service as use_cases
-            ids = [(use_cases.submit(service.config, "alice", exercise, name, content.encode()), exercise, name)
-                   for exercise, name, content in submissions]
+            from grader.storage.users import add_user
+            with session_scope(service.config) as session:     # five students: fair queues grade one
+                for k in range(5):                             # of each student's at a time
+                    add_user(session, f"s{k}")
+            ids = [(use_cases.submit(service.config, f"s{i % 5}", exercise, name, content.encode()), exercise, name)
+                   for i, (exercise, name, content) in enumerate(submissions)]
             for submission_id, exercise, name in ids:
                 final = service.wait(submission_id, timeout_s=600)
                 want = expected[(exercise, name)]
@@ -412,7 +416,13 @@ def test_redis_restart_and_postgres_refusing_connections_lose_nothing(tmp_path):
                 assert final["status"] == "graded" and final["score"] == (6.0 if final["result"]["tests"][1]
                                                                          ["status"] == "passed" else 4.0)
             # PostgreSQL refuses connections for a few seconds while gradings are in progress
-            slow = [service.submit(SLOW) for _ in range(3)]
+            # three students' (fair queues grade one of each student's at a time): both worker
+            # processes busy, as this test has always had them
+            from grader.storage.users import add_user
+            with session_scope(service.config) as session:
+                for k in range(3):
+                    add_user(session, f"s{k}")
+            slow = [use_cases.submit(service.config, f"s{k}", "toy", "sub.py", SLOW.encode()) for k in range(3)]
             service.wait_status(slow[0], "running")
             dispose_engines()
             name = database_url.rsplit("/", 1)[1]
