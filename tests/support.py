@@ -28,8 +28,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-EXERCISES = FIXTURES / "exercises"              # the toy exercises: courseenv, probe, seeded, toy, toytorch
+EXERCISES = FIXTURES / "exercises"              # the toy exercises: courseenv, probe, toy, toytorch
 STAGED = FIXTURES / "staged"                    # an exercises folder of one: staged (quick + training tests)
+SEEDED = FIXTURES / "seeded"                    # ... and seeded (a threshold test with seeds)
 TOY_SOLUTION = (FIXTURES / "toy_solution.py").read_text()
 PERCEPTRON = (ROOT / "reference" / "perceptron.py").read_bytes()
 PG_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432")

@@ -14,7 +14,7 @@ def test_exercises_lists_ids():
     run = grader("exercises")
     assert run.code == 0
     assert {"perceptron", "feedforward", "backprop"} <= set(run.stdout.split())
-    assert grader("exercises", env=TOY_ENV).stdout.split() == ["courseenv", "probe", "seeded", "toy", "toytorch"]
+    assert grader("exercises", env=TOY_ENV).stdout.split() == ["courseenv", "probe", "toy", "toytorch"]
 
 
 def test_json_is_exactly_one_object_with_the_contract_keys(tmp_path):

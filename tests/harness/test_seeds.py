@@ -17,14 +17,14 @@ from grader.environment import record, same
 from grader.harness.student_runner import seed_everything
 from grader.suitekit import SeedPlan, robust_threshold
 from grader.visibility import Audience, student_view
-from support import EXERCISES, FIXTURES, grader
+from support import FIXTURES, SEEDED, grader
 
 SOLUTION = FIXTURES / "seeded_solution.py"
 
 
 @pytest.fixture(scope="module")
 def graded():
-    run = grader("run", "seeded", str(SOLUTION), "--json", env={"GRADER_EXERCISES_DIR": str(EXERCISES)})
+    run = grader("run", "seeded", str(SOLUTION), "--json", env={"GRADER_EXERCISES_DIR": str(SEEDED)})
     assert run.code == 0, run.stderr
     return run
 
@@ -90,7 +90,7 @@ def test_the_result_records_the_environment_with_a_hash(graded):
 
 
 def test_the_runner_seeds_python_numpy_and_torch_deterministically():
-    torch = pytest.importorskip("torch")
+    import torch          # the student environment's (student-requirements.txt): always installed
     try:
         assert seed_everything(3) == ["random", "numpy", "torch"]
         first = (random.random(), np.random.random(), torch.rand(3).tolist())
