@@ -22,6 +22,7 @@
 | sweep_after_s        | GRADER_SWEEP_AFTER_S     | None: derived from the manifests' suite_timeout_s (grader/queue/settings.py) |
 | lti_config           | GRADER_LTI_CONFIG        | None (no LMS): a pylti1p3 tool configuration JSON file (grader/web/lti.py) |
 | trusted_proxies      | GRADER_TRUSTED_PROXIES   | 0 (clients connect directly); N: the web reads the client's address from N proxies' X-Forwarded-For |
+| warm_pool            | GRADER_WARM_POOL         | None: 1 warm sandbox per exercise in `grader worker`, 0 (off) elsewhere (grader/harness/pool.py) |
 
 The service settings (database_url and those after it) are only read by the storage, the queue
 and the web; the default broker is kombu's SQLAlchemy transport on a SQLite file: unlike
@@ -47,6 +48,7 @@ from .private_paths import private_dir
 CHECKOUT = Path(__file__).resolve().parent.parent
 BACKENDS = ("local", "docker")
 MAX_SUBMISSION_MB = 20.0       # the one submission size limit (ingest, the CLI and the web use it)
+MAX_WARM_POOL = 4              # warm sandboxes per exercise and process: each torch one holds hundreds of MB
 
 
 def user_data_dir(environ=None) -> Path:
@@ -84,6 +86,9 @@ class Config:
     # reverse proxies in front of the web app: it reads the client's address (and scheme) from
     # the last N X-Forwarded-For (-Proto) entries; without, every client has the proxy's address
     trusted_proxies: int = 0
+    # sandboxes started ahead of time per exercise in each grading process (grader/harness/pool.py);
+    # None: the caller's default (1 in `grader worker`, 0 in `grader run`)
+    warm_pool: int | None = None
 
     @classmethod
     def from_env(cls, environ=None) -> "Config":
@@ -119,6 +124,7 @@ class Config:
             sweep_after_s=_number(env, "GRADER_SWEEP_AFTER_S", None),
             lti_config=path("GRADER_LTI_CONFIG", None),
             trusted_proxies=_integer(env, "GRADER_TRUSTED_PROXIES", cls.trusted_proxies),
+            warm_pool=_integer(env, "GRADER_WARM_POOL", None),
         )
 
     def __post_init__(self):
@@ -160,6 +166,10 @@ class Config:
                 raise ConfigError(f"GRADER_LTI_CONFIG={self.lti_config} cannot be read ({e.strerror})") from None
             except ValueError as e:
                 raise ConfigError(f"GRADER_LTI_CONFIG={self.lti_config} is not a JSON file ({e})") from None
+        if self.warm_pool is not None and (isinstance(self.warm_pool, bool) or not isinstance(self.warm_pool, int)
+                                           or not 0 <= self.warm_pool <= MAX_WARM_POOL):
+            raise ConfigError(f"GRADER_WARM_POOL={self.warm_pool!r} must be the number of warm sandboxes per "
+                              f"exercise, from 0 (off) to {MAX_WARM_POOL}")
         self._validate_service()
 
     def _validate_service(self) -> None:
