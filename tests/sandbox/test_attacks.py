@@ -98,6 +98,12 @@ def test_output_flood_is_capped(grade_toy):
     assert len(run.result["output"]) <= 4000
 
 
+def test_what_the_code_prints_is_kept(grade_toy):
+    run = grade_toy("def add(a, b):\n    print('printed-by-add')\n    return a + b\n")
+    assert run.result["score"] == FULL
+    assert "printed-by-add" in run.result["output"]
+
+
 @pytest.mark.parametrize("port", [6379, 5432])
 def test_no_network(grade_toy, port):
     run = grade_toy(f"def add(a, b):\n    import socket\n"
