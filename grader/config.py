@@ -23,6 +23,7 @@
 | lti_config           | GRADER_LTI_CONFIG        | None (no LMS): a pylti1p3 tool configuration JSON file (grader/web/lti.py) |
 | trusted_proxies      | GRADER_TRUSTED_PROXIES   | 0 (clients connect directly); N: the web reads the client's address from N proxies' X-Forwarded-For |
 | share_broker         | GRADER_SHARE_BROKER      | false: a worker refuses a broker another deployment uses (grader/queue/deployments.py) |
+| warm_pool            | GRADER_WARM_POOL         | None: 1 warm sandbox per exercise in `grader worker`, 0 (off) elsewhere (grader/harness/pool.py) |
 
 The service settings (database_url and those after it) are only read by the storage, the queue
 and the web; the default broker is kombu's SQLAlchemy transport on a SQLite file: unlike
@@ -48,6 +49,7 @@ from .private_paths import private_dir
 CHECKOUT = Path(__file__).resolve().parent.parent
 BACKENDS = ("local", "docker")
 MAX_SUBMISSION_MB = 20.0       # the one submission size limit (ingest, the CLI and the web use it)
+MAX_WARM_POOL = 4              # warm sandboxes per exercise and process: each torch one holds hundreds of MB
 
 
 def user_data_dir(environ=None) -> Path:
@@ -88,6 +90,9 @@ class Config:
     # another deployment (another database) on the same broker is a mistake unless said so here
     # (`grader worker --share-broker`); each deployment has its own queues there either way
     share_broker: bool = False
+    # sandboxes started ahead of time per exercise in each grading process (grader/harness/pool.py);
+    # None: the caller's default (1 in `grader worker`, 0 in `grader run`)
+    warm_pool: int | None = None
 
     @classmethod
     def from_env(cls, environ=None) -> "Config":
@@ -124,6 +129,7 @@ class Config:
             lti_config=path("GRADER_LTI_CONFIG", None),
             trusted_proxies=_integer(env, "GRADER_TRUSTED_PROXIES", cls.trusted_proxies),
             share_broker=_flag(env, "GRADER_SHARE_BROKER", cls.share_broker),
+            warm_pool=_integer(env, "GRADER_WARM_POOL", None),
         )
 
     def __post_init__(self):
@@ -165,6 +171,10 @@ class Config:
                 raise ConfigError(f"GRADER_LTI_CONFIG={self.lti_config} cannot be read ({e.strerror})") from None
             except ValueError as e:
                 raise ConfigError(f"GRADER_LTI_CONFIG={self.lti_config} is not a JSON file ({e})") from None
+        if self.warm_pool is not None and (isinstance(self.warm_pool, bool) or not isinstance(self.warm_pool, int)
+                                           or not 0 <= self.warm_pool <= MAX_WARM_POOL):
+            raise ConfigError(f"GRADER_WARM_POOL={self.warm_pool!r} must be the number of warm sandboxes per "
+                              f"exercise, from 0 (off) to {MAX_WARM_POOL}")
         self._validate_service()
 
     def _validate_service(self) -> None:

@@ -16,7 +16,7 @@ import signal
 import time
 
 from ..results import Usage
-from ..sandbox import Limits, Sandbox, SandboxUnavailable
+from ..sandbox import Limits, Running, Sandbox, SandboxUnavailable
 from ..sandbox.base import runner_digest
 from . import wire
 
@@ -60,6 +60,7 @@ class StudentProcess:
         self.loading = False
         self.load_deadline = 0.0
         self.environment: dict = {}    # the runner's Python and package versions (its first frame)
+        self.past_ready = False      # the running runner's "ready" was read (and checked) by the pool
 
     # ------------------------------------------------------------ lifecycle
     def begin_test(self, budget_s: float) -> None:
@@ -67,11 +68,17 @@ class StudentProcess:
         self.budget_s = budget_s
         self.deadline = None        # starts with the first call, after any restart
 
-    def start(self) -> None:
+    def start(self, warm: Running | None = None) -> None:
         """Spawn the runner and send it the code. The reply is read when a test first needs it,
-        so the student's imports overlap the suite's own start-up."""
+        so the student's imports overlap the suite's own start-up.
+
+        `warm`: a never-used runner of these limits already past its "ready" (`harness.pool`),
+        taken instead of starting one; a restart after a crash is always a cold start."""
         self.stop()
-        self.running = self.sandbox.start(self.limits)
+        self.past_ready = warm is not None
+        self.running = warm if warm is not None else self.sandbox.start(self.limits)
+        if warm is not None:
+            self.environment = runner_environment((warm.ready or {}).get("environment"))
         self.generation += 1
         self.starts += 1
         self.module = Remote(self, wire.Ref(0, "module"), self.generation, "")
@@ -88,7 +95,9 @@ class StudentProcess:
             self.start()
         if self.loading:
             self.loading = False
-            self._await_ready()
+            if not self.past_ready:
+                self._await_ready()
+            self.past_ready = False
             errors = self._load_step(receive=True)
             if self.starts == 1 and isinstance(errors, list):
                 self.load_errors = [e for e in errors if isinstance(e, list) and len(e) == 3
@@ -105,17 +114,11 @@ class StudentProcess:
             self.stop()
             raise SandboxUnavailable(f"the {self.sandbox.name} sandbox did not start "
                                      f"({type(e).__name__}): {output or 'no output'}") from None
-        missing = header.get("missing")
-        if missing:
+        problem = ready_problem(self.sandbox, header)
+        if problem:
             self.stop()
-            raise SandboxUnavailable(missing_packages_message(self.sandbox, missing))
+            raise SandboxUnavailable(problem)
         self.environment = runner_environment(header.get("environment"))
-        if header.get("runner") != runner_digest():
-            self.stop()
-            raise SandboxUnavailable(
-                f"the {self.sandbox.name} sandbox runs another version of the student runner "
-                f"({header.get('runner')!s:.20}, this grader has {runner_digest()}): rebuild the sandbox "
-                "image with `grader sandbox build`")
 
     def _load_step(self, receive: bool):
         header = {"op": "load", "arg": self._encode(self.chunks)}
@@ -212,25 +215,10 @@ class StudentProcess:
         return Remote(self, ref, self.generation, ref.kind)
 
     def _send(self, header: dict, blobs: list[bytes], deadline: float) -> None:
-        """Write one frame, never blocking past `deadline` (a busy student may not be reading)."""
-        buf = io.BytesIO()
-        wire.write_frame(buf, header, blobs)
-        out = memoryview(buf.getvalue())
-        fd = self.running.stdin.fileno()
-        os.set_blocking(fd, False)
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_WRITE)
-            while out:
-                _wait(sel, deadline)
-                out = out[os.write(fd, out):]
+        send_frame(self.running, header, blobs, deadline)
 
     def _receive(self, deadline: float):
-        fd = self.running.stdout.fileno()
-        with selectors.DefaultSelector() as sel:
-            sel.register(fd, selectors.EVENT_READ)
-            prefix = _read(sel, fd, 8, deadline)
-            body = _read(sel, fd, wire.frame_length(prefix), deadline)
-        return wire.split_frame(body)
+        return receive_frame(self.running, deadline)
 
     def _wait_exit(self) -> int | None:
         for _ in range(50):
@@ -239,6 +227,43 @@ class StudentProcess:
                 return status
             time.sleep(0.02)
         return None
+
+
+def send_frame(running: Running, header: dict, blobs: list[bytes], deadline: float) -> None:
+    """Write one frame, never blocking past `deadline` (a busy student may not be reading)."""
+    buf = io.BytesIO()
+    wire.write_frame(buf, header, blobs)
+    out = memoryview(buf.getvalue())
+    fd = running.stdin.fileno()
+    os.set_blocking(fd, False)
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_WRITE)
+        while out:
+            _wait(sel, deadline)
+            out = out[os.write(fd, out):]
+
+
+def receive_frame(running: Running, deadline: float):
+    """(header, blobs) of the runner's next frame; TimeoutError past `deadline`, EOFError at its end."""
+    fd = running.stdout.fileno()
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        prefix = _read(sel, fd, 8, deadline)
+        body = _read(sel, fd, wire.frame_length(prefix), deadline)
+    return wire.split_frame(body)
+
+
+def ready_problem(sandbox: Sandbox, header: dict) -> str | None:
+    """What is wrong with the sandbox, by its runner's "ready" frame (the course's packages it
+    cannot import, another runner version), for the operator; None when it is fine."""
+    missing = header.get("missing")
+    if missing:
+        return missing_packages_message(sandbox, missing)
+    if header.get("runner") != runner_digest():
+        return (f"the {sandbox.name} sandbox runs another version of the student runner "
+                f"({header.get('runner')!s:.20}, this grader has {runner_digest()}): rebuild the sandbox "
+                "image with `grader sandbox build`")
+    return None
 
 
 def missing_packages_message(sandbox: Sandbox, missing) -> str:

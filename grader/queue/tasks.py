@@ -17,6 +17,7 @@ the right thing:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -155,17 +156,43 @@ def run_attempt(app, submission_id: int, attempt: int) -> str:
 
 
 _sandboxes: dict = {}
+_sandboxes_lock = threading.Lock()       # the prestart thread and the first grading may ask at once
 
 
 def sandbox_for(config):
     """This process's sandbox backend, built once (a docker client, the interpreter's folders),
     not per submission; dropped after a SandboxUnavailable so that the next attempt looks again."""
     key = (config.backend, config.docker_image, config.sandbox_python)
-    if key not in _sandboxes:
-        from ..sandbox import get_backend
-        _sandboxes.clear()
-        _sandboxes[key] = get_backend(config.backend, config)
-    return _sandboxes[key]
+    with _sandboxes_lock:
+        if key not in _sandboxes:
+            from ..sandbox import get_backend
+            _sandboxes.clear()
+            _sandboxes[key] = get_backend(config.backend, config)
+        return _sandboxes[key]
+
+
+def prestart(config, queues) -> None:
+    """Warm sandboxes (grader/harness/pool.py) for the exercises this pool child may grade (those
+    of its queues), before any submission arrives. GPU exercises on GPU slots warm for a slot
+    after its first grading (the slot is only known then)."""
+    from ..gpus import parse_slots
+    from ..grading import limits_for, preload_for, warm_pool
+    from ..manifest import exercise_ids, load_exercise
+    try:
+        pool = warm_pool(config, sandbox_for(config))
+    except SetupError as e:
+        log.warning("no warm sandboxes: %s", e)
+        return
+    if pool is None:
+        return
+    slots = parse_slots(config.gpu_slots)
+    for exercise_id in exercise_ids(config.exercises_dir):
+        try:
+            exercise = load_exercise(config.exercises_dir, exercise_id)
+        except Exception:  # noqa: BLE001 - a broken manifest fails its own submissions
+            continue
+        if queue_for(exercise.gpu) in queues and not (exercise.gpu and slots):
+            pool.fill(limits_for(exercise), preload_for(exercise))
 
 
 def _grade(config, taken: Taken, progress):

@@ -3,7 +3,9 @@ timer thread in its main process.
 
 At start, with the docker backend, every sandbox container left by a killed worker on this host
 is removed (`reap_orphans(..., only_dead_owners=False)`: run one worker per host, as compose does).
-Each pool child builds its sandbox backend once (`tasks.sandbox_for`).
+Each pool child builds its sandbox backend once (`tasks.sandbox_for`) and keeps a warm sandbox per
+exercise of its queues (GRADER_WARM_POOL, default 1 here; `grader/harness/pool.py`), started when
+the child starts and killed when it ends.
 
 GPU slots (GRADER_GPU_SLOTS, `grader/gpus.py`): a worker on the gpu queue runs one pool child per
 slot (each grading leases one) and checks at start that it can lease them. A worker asked for both
@@ -18,6 +20,7 @@ import os
 import socket
 import sys
 import threading
+from dataclasses import replace
 
 from ..config import Config
 from ..words import plural
@@ -62,8 +65,9 @@ def run_worker(config: Config, concurrency: int | None = None, queues: str = "cp
     `share_broker`: start even when another deployment uses the broker (`deployments.claim_broker`)."""
     names = check_queues(queues)
     if share_broker:
-        from dataclasses import replace
         config = replace(config, share_broker=True)
+    if config.warm_pool is None:      # the worker's default: one warm sandbox per exercise
+        config = replace(config, warm_pool=1)
     from ..gpus import parse_slots, slot_pool
     slots = parse_slots(config.gpu_slots)
     gpu_side = None
@@ -134,6 +138,16 @@ def _run_celery_worker(config: Config, names: list[str], concurrency: int | None
     def _stop_sweeper(**_):
         sweeper.stopped.set()
         presence.stopped.set()
+
+    @signals.worker_process_init.connect(weak=False)
+    def _warm_sandboxes(**_):             # in each pool child, off its start (Celery waits for it)
+        from .tasks import prestart
+        threading.Thread(target=prestart, args=(config, names), name="grader-prestart", daemon=True).start()
+
+    @signals.worker_process_shutdown.connect(weak=False)
+    def _kill_warm_sandboxes(**_):        # a pool child ends with os._exit: atexit would not run
+        from ..harness.pool import close_process_pool
+        close_process_pool()
 
     argv = ["worker", "--pool", "prefork", "--concurrency", str(concurrency or config.worker_concurrency),
             "--queues", ",".join(queue_name(deployment, name) for name in names),      # this deployment's own

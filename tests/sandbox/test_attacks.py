@@ -1,5 +1,6 @@
 """Hostile submissions: each attacks one part of the toy exercise; the rest must still score,
-the attacked test must get 0 with a clear reason, and the run must finish within its limits."""
+the attacked test must get 0 with a clear reason, and the run must finish within its limits.
+Each runs cold and warm (GRADER_WARM_POOL=1: the runner started ahead by grader/harness/pool.py)."""
 import os
 import textwrap
 
@@ -8,6 +9,19 @@ import pytest
 from support import FIXTURES
 
 FULL = 6.0   # main score of the toy solution (bonus 1 extra)
+
+
+@pytest.fixture(params=["cold", "warm"])
+def grade_toy(grade_toy, request):
+    """The conftest's grade_toy, with the warm pool off or on."""
+    if request.param == "cold":
+        return grade_toy
+
+    def run(extra: str = "", *, base=None, env: dict | None = None):
+        kwargs = {} if base is None else {"base": base}
+        return grade_toy(extra, env={"GRADER_WARM_POOL": "1", **(env or {})}, **kwargs)
+    run.backend = grade_toy.backend
+    return run
 
 
 def _only_add_lost(run, reason_words, status=None):
@@ -96,6 +110,12 @@ def test_output_flood_is_capped(grade_toy):
     assert len(run.stdout) < 200_000, "the JSON report must not carry the flood"
     assert run.result["score"] >= FULL - 1
     assert len(run.result["output"]) <= 4000
+
+
+def test_what_the_code_prints_is_kept(grade_toy):
+    run = grade_toy("def add(a, b):\n    print('printed-by-add')\n    return a + b\n")
+    assert run.result["score"] == FULL
+    assert "printed-by-add" in run.result["output"]
 
 
 @pytest.mark.parametrize("port", [6379, 5432])

@@ -35,9 +35,11 @@ def test_the_search_finds_everything_on_the_host(service_config):
 
 
 @pytest.mark.slow
-def test_the_sandbox_shows_no_grader_file(backend, service_config):
+@pytest.mark.parametrize("warm_pool", ["0", "1"], ids=["cold", "warm"])
+def test_the_sandbox_shows_no_grader_file(backend, service_config, warm_pool):
     run = grader("run", "probe", str(FIXTURES / "probe_solution.py"), "--json", "--backend", backend,
-                 env={"GRADER_EXERCISES_DIR": str(FIXTURES / "exercises"), "GRADER_SECRET_KEY": SECRET},
+                 env={"GRADER_EXERCISES_DIR": str(FIXTURES / "exercises"), "GRADER_SECRET_KEY": SECRET,
+                      "GRADER_WARM_POOL": warm_pool},
                  timeout=400)
     assert run.code == 0, run.stderr
     test = run.test("test_nothing_found")
