@@ -92,6 +92,19 @@ def test_a_grading_runs_in_the_runner_started_before_it(config, sandbox, pool, t
     assert _started(cold) >= asked - 0.05
 
 
+
+def test_a_warm_grading_records_the_environment_as_a_cold_one(config, sandbox, pool, toy):
+    """The runner's "ready" (with its package versions) is read by the pool ahead of time; the
+    grading's environment record still comes from it, the same as a cold grading's."""
+    import numpy
+    warm = pool()
+    warm.fill(*toy)
+    _warm(warm, toy)
+    pooled, cold = _grade(config, sandbox, warm), _grade(config, sandbox, None)
+    assert warm.served == 1
+    assert pooled.environment["numpy"] == numpy.__version__ and pooled.environment["python"]
+    assert pooled.environment == cold.environment
+
 def test_a_warm_sandbox_serves_one_submission_and_dies_with_it(config, sandbox, pool, toy):
     warm = pool()
     warm.fill(*toy)
