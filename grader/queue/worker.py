@@ -118,7 +118,7 @@ def _run_celery_worker(config: Config, names: list[str], concurrency: int | None
     dispose_engines()
     claim_broker(config, deployment)      # BrokerShared: another deployment uses this broker
     presence = Presence(config, deployment)
-    from .ack_guard import install
+    from .broker_guard import install
     install()
     app = make_celery(config)
     from .tasks import register

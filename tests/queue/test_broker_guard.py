@@ -1,4 +1,6 @@
-"""A late acknowledgement on a closed broker connection (grader.queue.ack_guard)."""
+"""kombu on a closed broker connection (grader.queue.broker_guard): a late acknowledgement, a
+rejection, and putting unacknowledged messages back. The end-to-end case, a worker that meets a
+Redis outage with one grading running and one process idle, is in test_queue.py."""
 from __future__ import annotations
 
 import logging
@@ -34,18 +36,23 @@ def _close_under_it(connection, message) -> None:
     message.channel.connection.client = None
 
 
+RESTORE = "message.channel.qos.restore_unacked()"
+ACK = "message.ack_log_error(logging.getLogger(), connection.connection_errors + connection.channel_errors)"
+
+
 @pytest.mark.redis
-def test_kombu_raises_attribute_error_there():
+@pytest.mark.parametrize("call", [ACK, RESTORE], ids=["ack", "restore"])
+def test_kombu_raises_attribute_error_there(call):
     """The fault the guard exists for, in a fresh interpreter without it: if kombu ever raises a
     connection error here instead, the guard can go."""
     code = f"""
 import logging, sys
 sys.path.insert(0, {str(ROOT / 'tests')!r})
-from test_ack_guard import _close_under_it, _received_message
+from test_broker_guard import _close_under_it, _received_message
 connection, message = _received_message(sys.argv[1])
 _close_under_it(connection, message)
 try:
-    message.ack_log_error(logging.getLogger(), connection.connection_errors + connection.channel_errors)
+    {call}
 except AttributeError as e:
     print("AttributeError", e)
 """
@@ -58,7 +65,7 @@ except AttributeError as e:
 @pytest.mark.redis
 @pytest.mark.parametrize("method", ["ack_log_error", "reject_log_error"])
 def test_the_guard_logs_and_drops_it(method, caplog):
-    from grader.queue.ack_guard import install
+    from grader.queue.broker_guard import install
     install()
     install()                                   # twice: still one wrapper
     from kombu.message import Message
@@ -74,7 +81,7 @@ def test_the_guard_logs_and_drops_it(method, caplog):
 @pytest.mark.redis
 def test_an_attribute_error_on_an_open_connection_still_raises(monkeypatch):
     """Only a closed connection is forgiven: a bug elsewhere still surfaces."""
-    from grader.queue.ack_guard import install
+    from grader.queue.broker_guard import install
     install()
     with free_redis_db() as broker_url:
         connection, message = _received_message(broker_url)
@@ -85,3 +92,17 @@ def test_an_attribute_error_on_an_open_connection_still_raises(monkeypatch):
         with pytest.raises(AttributeError, match="a bug"):
             message.ack_log_error(logging.getLogger(), connection.connection_errors)
         connection.close()
+
+
+@pytest.mark.redis
+def test_the_guard_drops_the_restore_and_forgets_the_messages(caplog):
+    from grader.queue.broker_guard import install
+    install()
+    with free_redis_db() as broker_url:
+        connection, message = _received_message(broker_url)
+        qos = message.channel.qos
+        assert len(qos._delivered) == 1
+        _close_under_it(connection, message)
+        with caplog.at_level(logging.WARNING, logger="grader.queue"):
+            qos.restore_unacked()
+    assert "1 unacknowledged message(s) not put back" in caplog.text and not qos._delivered
