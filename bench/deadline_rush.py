@@ -14,9 +14,11 @@ the slow ones): mostly the reference, some partial (one function of it broken), 
 (fork bomb, reading the host, the network, a memory hog) and broken notebooks; a few "bursters"
 upload 10 times within a minute. Arrivals crowd towards the end of the window.
 
-Prints, per run: submissions lost (never final: must be 0), graded twice (more than one scored
-run: must be 0), p50/p95 enqueue->quick feedback and enqueue->final per exercise (quick: the first
-time the API showed results of the quick stage, or the final ones), throughput, the worst and
+Prints, per run: submissions lost (accepted and never final, or an upload without an answer:
+must be 0; a refusal with its reason, e.g. the broken notebooks' 422, is an answer), graded twice
+(more than one scored run: must be 0), p50/p95 enqueue->quick feedback and enqueue->final per
+exercise for the single-upload students (quick: the first time the API showed results of the
+quick stage, or the final ones), the bursters' own figures, throughput, the worst and
 the median queue wait (received -> its grading starts) of a single-upload student beside the
 bursters' own; and
 last one line `lost=.. graded_twice=.. p95_quick_s=.. p95_final_s=.. pool_speedup=..`, where
@@ -270,7 +272,9 @@ def has_quick(body: dict) -> bool:
 
 
 def student(base: str, token: str, uploads: list[Upload], start: float, deadline: float) -> None:
-    """One student: sends their uploads at their times, then watches each until it is final."""
+    """One student: sends their uploads at their times, each watched until it is final by a
+    watcher of its own (a burster's first upload is seen final while they still upload)."""
+    watchers = []
     for upload in uploads:
         delay = start + upload.at_s - time.monotonic()
         if delay > 0:
@@ -283,19 +287,25 @@ def student(base: str, token: str, uploads: list[Upload], start: float, deadline
         upload.sent = time.monotonic()
         if code in (200, 201):
             upload.id = body["id"]
+            watchers.append(threading.Thread(target=watch, args=(base, token, upload, deadline), daemon=True))
+            watchers[-1].start()
         else:
             upload.refused = f"{code}: {body.get('error') or body.get('message') or body}"
-    for upload in uploads:
-        while upload.id is not None and time.monotonic() < deadline:
-            code, body = get(base, token, upload.id)
-            now = time.monotonic()
-            if code == 200:
-                if upload.quick is None and has_quick(body):
-                    upload.quick = now
-                if body.get("status") in FINAL:
-                    upload.final, upload.status = now, body["status"]
-                    break
-            time.sleep(0.25)
+    for watcher in watchers:
+        watcher.join(max(0.0, deadline - time.monotonic()) + 5)
+
+
+def watch(base: str, token: str, upload: Upload, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        code, body = get(base, token, upload.id)
+        now = time.monotonic()
+        if code == 200:
+            if upload.quick is None and has_quick(body):
+                upload.quick = now
+            if body.get("status") in FINAL:
+                upload.final, upload.status = now, body["status"]
+                return
+        time.sleep(0.25)
 
 
 # ---------------------------------------------------------------- one rush
@@ -391,7 +401,10 @@ def _count(config, outcome: Outcome) -> None:
         rows = session.execute(select(Submission.id, Submission.status, Submission.exercise_id)
                                .where(Submission.id.in_(ids))).all()
         final = {i for i, status, _ in rows if status in FINAL}
-        outcome.lost = len(ids) - len(final) + sum(1 for u in outcome.uploads if u.refused and "429" not in u.refused)
+        # a refusal with its reason (a broken notebook: 422; over a limit: 429) is an answer; an
+        # upload that got none (the web down: no status, or a 5xx) is lost like one never final
+        unanswered = sum(1 for u in outcome.uploads if u.refused and not u.refused.startswith("4"))
+        outcome.lost = len(ids) - len(final) + unanswered
         scored = session.execute(select(GradingRun.submission_id, func.count())
                                  .where(GradingRun.submission_id.in_(ids), GradingRun.score.is_not(None))
                                  .group_by(GradingRun.submission_id)).all()
@@ -417,9 +430,9 @@ def report(outcome: Outcome) -> dict:
           f"statuses {dict(sorted(_tally(u.status for u in done).items()))}")
     print(f"{'exercise':18} {'n':>4} {'quick p50':>10} {'quick p95':>10} {'final p50':>10} {'final p95':>10} "
           f"{'grading p50':>12}")
-    quick_all, final_all = [], []
-    for exercise in EXERCISES:
-        mine = [u for u in done if u.exercise == exercise]
+    quick_all, final_all = [], []      # single-upload students
+    for exercise in EXERCISES:        # the bursters' uploads wait for each other: their own line below
+        mine = [u for u in done if u.exercise == exercise and not u.burst]
         quick = [u.quick - u.sent for u in mine if u.quick]
         final = [u.final - u.sent for u in mine]
         quick_all += quick
@@ -433,10 +446,14 @@ def report(outcome: Outcome) -> dict:
     if single:
         median = statistics.median(single)
         print(f"single-upload students' queue wait (received -> grading starts): median {median:.2f} s, "
-              f"worst {max(single):.2f} s ({max(single) / max(median, 0.01):.1f}x the median)")
-    burst = [outcome.waits[u.id] for u in done if u.burst and u.id in outcome.waits]
+              f"p95 {percentile(single, .95):.2f} s, worst {max(single):.2f} s")
+    burst = [u for u in done if u.burst and u.id in outcome.waits]
     if burst:
-        print(f"bursters' queue wait: median {statistics.median(burst):.2f} s, worst {max(burst):.2f} s")
+        print(f"bursters ({len({u.student for u in burst})}, 10 uploads each within a minute): queue wait median "
+              f"{statistics.median(outcome.waits[u.id] for u in burst):.2f} s, worst "
+              f"{max(outcome.waits[u.id] for u in burst):.2f} s; enqueue->final p50 "
+              f"{fmt(percentile([u.final - u.sent for u in burst], .5))} s, "
+              f"p95 {fmt(percentile([u.final - u.sent for u in burst], .95))} s")
     torch = [d for ex in TORCH for d in outcome.durations.get(ex, [])]
     return {"lost": outcome.lost, "graded_twice": outcome.graded_twice, "p95_quick": percentile(quick_all, .95),
             "p95_final": percentile(final_all, .95), "torch_median": statistics.median(torch) if torch else None}
