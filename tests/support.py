@@ -253,6 +253,30 @@ def toy_result(score: float, bonus: float = 0.0):
                                                                                      "device": "cpu"})
 
 
+# Appended to a toy solution: its `add` prints when the runner process started, in seconds since
+# boot (one clock for the host and both backends' processes), so a test can tell a runner started
+# ahead of the grading (a warm sandbox) from one started for it.
+RUNNER_STARTED = """
+
+def add(a, b):
+    import os
+    with open("/proc/self/stat") as f:
+        ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+    print(f"RUNNER-STARTED {ticks / os.sysconf('SC_CLK_TCK'):.2f}")
+    return a + b
+"""
+
+
+def uptime() -> float:
+    """Seconds since boot, the clock RUNNER_STARTED prints on."""
+    return float(Path("/proc/uptime").read_text().split()[0])
+
+
+def runner_started(output: str) -> float:
+    """When the runner that printed `output` (with RUNNER_STARTED appended) started."""
+    return float(re.search(r"RUNNER-STARTED ([\d.]+)", output).group(1))
+
+
 def perceptron_result(score=3.0, message="expected 1.0, got 0.5", output="hello"):
     """A perceptron GradeResult with a passed, a failed and a hidden test, and a cell that did not parse."""
     from grader.results import GradeResult, SkippedCell, TestResult

@@ -4,7 +4,6 @@ reaches the next, and a warm sandbox that is dead, failed or old only means a co
 from __future__ import annotations
 
 import os
-import re
 import textwrap
 from dataclasses import replace
 
@@ -16,7 +15,7 @@ from grader.grading import grade, limits_for, preload_for
 from grader.harness.pool import WarmPool
 from grader.manifest import load_exercise
 from grader.sandbox import get_backend
-from support import EXERCISES, TOY_SOLUTION, require_docker, wait_for
+from support import EXERCISES, RUNNER_STARTED, TOY_SOLUTION, require_docker, runner_started, uptime, wait_for
 
 FULL = 6.0
 
@@ -58,38 +57,18 @@ def _grade(config, sandbox, pool, extra=""):
                  sandbox, pool=pool)
 
 
-def _uptime() -> float:
-    with open("/proc/uptime") as f:
-        return float(f.read().split()[0])
-
-
-# the runner's start, in seconds since boot (one clock for the host and both backends' processes)
-STARTED = """
-    def add(a, b):
-        import os
-        with open("/proc/self/stat") as f:
-            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-        print(f"RUNNER-STARTED {ticks / os.sysconf('SC_CLK_TCK'):.2f}")
-        return a + b
-"""
-
-
-def _started(result) -> float:
-    return float(re.search(r"RUNNER-STARTED ([\d.]+)", result.output).group(1))
-
-
 def test_a_grading_runs_in_the_runner_started_before_it(config, sandbox, pool, toy):
     warm = pool()
     warm.fill(*toy)
     _warm(warm, toy)
-    asked = _uptime()
-    result = _grade(config, sandbox, warm, STARTED)
+    asked = uptime()
+    result = _grade(config, sandbox, warm, RUNNER_STARTED)
     assert result.score == FULL
     assert warm.served == 1
-    assert _started(result) < asked - 0.05, "the grading's runner started after it was asked for"
-    asked = _uptime()        # without the pool the runner starts after the call: the measure can fail
-    cold = _grade(config, sandbox, None, STARTED)
-    assert _started(cold) >= asked - 0.05
+    assert runner_started(result.output) < asked - 0.05, "the grading's runner started after it was asked for"
+    asked = uptime()        # without the pool the runner starts after the call: the measure can fail
+    cold = _grade(config, sandbox, None, RUNNER_STARTED)
+    assert runner_started(cold.output) >= asked - 0.05
 
 
 

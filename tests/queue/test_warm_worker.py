@@ -2,28 +2,12 @@
 its queues before any submission arrives, grades in them, and kills them when it stops."""
 from __future__ import annotations
 
-import re
 import signal
 from pathlib import Path
 
 from grader.manifest import exercise_ids, load_exercise
 from grader.sandbox import procs
-from support import EXERCISES, TOY_SOLUTION, wait_for
-
-STARTED = """
-
-def add(a, b):
-    import os
-    with open("/proc/self/stat") as f:
-        ticks = int(f.read().rsplit(")", 1)[1].split()[19])
-    print(f"RUNNER-STARTED {ticks / os.sysconf('SC_CLK_TCK'):.2f}")
-    return a + b
-"""
-
-
-def _uptime() -> float:
-    return float(Path("/proc/uptime").read_text().split()[0])
-
+from support import EXERCISES, RUNNER_STARTED, TOY_SOLUTION, runner_started, uptime, wait_for
 
 def _runners(worker, backend: str) -> set:
     """The student runners (local: processes; docker: containers) of the worker's pool children."""
@@ -51,12 +35,12 @@ def test_a_worker_grades_in_sandboxes_it_started_ahead_and_kills_them_when_it_st
                     details=lambda: f"{_runners(worker, backend)}\n{production.logs()}")
     starts = []
     for _ in range(2):
-        full = _uptime()          # the runners' starts and the submission's are told apart by the clock
-        wait_for(lambda: _uptime() > full + 0.5, 5, "half a second has passed")
-        asked = _uptime()
-        final = production.wait(production.submit(TOY_SOLUTION + STARTED), timeout_s=180)
+        full = uptime()          # the runners' starts and the submission's are told apart by the clock
+        wait_for(lambda: uptime() > full + 0.5, 5, "half a second has passed")
+        asked = uptime()
+        final = production.wait(production.submit(TOY_SOLUTION + RUNNER_STARTED), timeout_s=180)
         assert final["status"] == "graded" and final["score"] == 6.0, final
-        started = float(re.search(r"RUNNER-STARTED ([\d.]+)", final["result"]["output"]).group(1))
+        started = runner_started(final["result"]["output"])
         assert started < asked, "the grading's runner started after the submission"
         starts.append(started)
         # the used one is gone, and one is warming in its place

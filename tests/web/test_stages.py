@@ -47,16 +47,22 @@ def set_hidden_points(site, shown: bool) -> None:
         get_exercise(s, "staged").show_hidden_points = shown
 
 
-def test_quick_results_are_shown_while_training_runs_and_hidden_ones_never(site):
-    history = toy_result(6)
-    history.duration_s = 600.0                                 # the exercise's usual time: 10 minutes
-    stored_graded(site.config, "bob", b"x = 1", history, exercise="staged")
+def running(site, source: bytes, usual_s: float | None = None) -> tuple[int, int]:
+    """alice's submission of `source` to staged, taken by a worker: (id, attempt). `usual_s`:
+    first a graded run of bob's that long, the exercise's history for the estimate."""
+    if usual_s is not None:
+        history = toy_result(6)
+        history.duration_s = usual_s
+        stored_graded(site.config, "bob", b"x = 1", history, exercise="staged")
     with session_scope(site.config) as s:
-        submission = create_submission(s, site.config, "alice", "staged", "mine.py", WRONG_SCALE)
-        submission_id = submission.id
+        submission = create_submission(s, site.config, "alice", "staged", "mine.py", source)
         mark_status(s, submission, "queued")
         mark_status(s, submission, "running")
-        attempt = submission.attempts
+        return submission.id, submission.attempts
+
+
+def test_quick_results_are_shown_while_training_runs_and_hidden_ones_never(site):
+    submission_id, attempt = running(site, WRONG_SCALE, usual_s=600.0)    # the usual time: 10 minutes
     write = _progress_writer(site.config, submission_id, attempt)
     alice, tina = site.client("alice"), site.client("tina")
     api = {"Authorization": f"Bearer {site.token('alice')}"}
@@ -115,11 +121,7 @@ def test_quick_results_are_shown_while_training_runs_and_hidden_ones_never(site)
 
 
 def test_without_history_there_is_no_estimate(site):
-    with session_scope(site.config) as s:
-        submission = create_submission(s, site.config, "alice", "staged", "mine.py", WRONG_SCALE)
-        mark_status(s, submission, "queued")
-        mark_status(s, submission, "running")
-        submission_id = submission.id
+    submission_id, _ = running(site, WRONG_SCALE)
     status = site.client("alice").get(f"/submissions/{submission_id}/status.json").get_json()
     assert status["status"] == "running" and status["estimate"] is None
     page = site.client("alice").get(f"/submissions/{submission_id}").get_data(as_text=True)
@@ -143,15 +145,7 @@ def test_the_open_page_builds_the_quick_rows_as_the_server_writes_them(site, bro
     import threading
 
     from werkzeug.serving import make_server
-    history = toy_result(6)
-    history.duration_s = 600.0
-    stored_graded(site.config, "bob", b"x = 1", history, exercise="staged")
-    with session_scope(site.config) as s:
-        submission = create_submission(s, site.config, "alice", "staged", "mine.py", NASTY)
-        submission_id = submission.id
-        mark_status(s, submission, "queued")
-        mark_status(s, submission, "running")
-        attempt = submission.attempts
+    submission_id, attempt = running(site, NASTY, usual_s=600.0)
     events = []
     result = grade("staged", NASTY, "mine.py", site.config, progress=events.append)
     stage = [e.kind for e in events].index("stage")
