@@ -32,13 +32,8 @@ class Timings:
 
 def longest_grading_s(config: Config) -> float:
     """The longest sandbox life of any exercise (a broken manifest fails its own submissions only)."""
-    from ..manifest import DEFAULT_SUITE_TIMEOUT_S, SANDBOX_WALL_MARGIN_S, exercise_ids, load_exercise
-    lives = []
-    for exercise_id in exercise_ids(config.exercises_dir):
-        try:
-            lives.append(load_exercise(config.exercises_dir, exercise_id).sandbox_wall_s)
-        except Exception:  # noqa: BLE001 - a broken manifest fails its own submissions, not the queue
-            continue
+    from ..manifest import DEFAULT_SUITE_TIMEOUT_S, SANDBOX_WALL_MARGIN_S, loadable_exercises
+    lives = [exercise.sandbox_wall_s for exercise in loadable_exercises(config.exercises_dir)]
     return float(max(lives, default=DEFAULT_SUITE_TIMEOUT_S + SANDBOX_WALL_MARGIN_S))
 
 

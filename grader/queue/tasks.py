@@ -177,7 +177,7 @@ def prestart(config, queues) -> None:
     after its first grading (the slot is only known then)."""
     from ..gpus import parse_slots
     from ..grading import limits_for, preload_for, warm_pool
-    from ..manifest import exercise_ids, load_exercise
+    from ..manifest import loadable_exercises
     try:
         pool = warm_pool(config, sandbox_for(config))
     except SetupError as e:
@@ -186,11 +186,7 @@ def prestart(config, queues) -> None:
     if pool is None:
         return
     slots = parse_slots(config.gpu_slots)
-    for exercise_id in exercise_ids(config.exercises_dir):
-        try:
-            exercise = load_exercise(config.exercises_dir, exercise_id)
-        except Exception:  # noqa: BLE001 - a broken manifest fails its own submissions
-            continue
+    for exercise in loadable_exercises(config.exercises_dir):
         if queue_for(exercise.gpu) in queues and not (exercise.gpu and slots):
             pool.fill(limits_for(exercise), preload_for(exercise))
 
